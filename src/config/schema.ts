@@ -1,0 +1,186 @@
+/**
+ * Zod schemas for the stream parts of a service, shared by the admin API (validation and OpenAPI)
+ * and the data plane (the compiled config is parsed with the same rules). Field names, ranges and
+ * defaults follow APISIX's `upstream` and `stream_route` schemas; where Sluice goes further (UDP
+ * health checks) it is marked.
+ */
+import ipaddr from "ipaddr.js";
+import { z } from "zod";
+
+/** An IPv4 or IPv6 address (no prefix). */
+export const ipAddress = z.string().refine((s) => ipaddr.isValid(s), { message: "must be an IPv4 or IPv6 address" });
+
+/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`). */
+export const ipOrCidr = z.string().refine(
+  (s) => {
+    if (!s.includes("/")) return ipaddr.isValid(s);
+    try {
+      ipaddr.parseCIDR(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "must be an IPv4/IPv6 address or CIDR" },
+);
+
+const hostLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const hostNamePattern = new RegExp(`^(?:\\*\\.)?${hostLabel}(?:\\.${hostLabel})*$`);
+/** A TLS server name as sent in SNI: a host name, optionally with a leading `*.` wildcard label. */
+export const sniHost = z
+  .string()
+  .max(253)
+  .regex(hostNamePattern, { message: "must be a host name, optionally starting with '*.'" });
+
+export const port = z.number().int().min(1).max(65535);
+
+/** A host for an upstream node: IP address or DNS name. */
+export const nodeHost = z
+  .string()
+  .min(1)
+  .max(253)
+  .refine((s) => ipaddr.isValid(s) || /^[A-Za-z0-9_.-]+$/.test(s), { message: "must be an IP address or host name" });
+
+export const upstreamNode = z.strictObject({
+  host: nodeHost,
+  port,
+  weight: z.number().int().min(0).default(1),
+  priority: z.number().int().default(0),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type UpstreamNode = z.output<typeof upstreamNode>;
+
+/** APISIX accepts nodes as an array or as a `{"host:port": weight}` map; both normalise to the array form. */
+export const upstreamNodes = z.union([
+  z.array(upstreamNode),
+  z.record(z.string(), z.number().int().min(0)).transform((map, ctx) => {
+    const out: UpstreamNode[] = [];
+    for (const [hostPort, weight] of Object.entries(map)) {
+      const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(hostPort);
+      const p = m ? Number(m[2]) : Number.NaN;
+      if (!m || !(p >= 1 && p <= 65535)) {
+        ctx.addIssue({ code: "custom", message: `node key '${hostPort}' must be 'host:port' with port 1-65535` });
+        continue;
+      }
+      out.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port: p, weight, priority: 0 });
+    }
+    return out;
+  }),
+]);
+
+const positiveSeconds = z.number().positive();
+
+export const upstreamTimeout = z.strictObject({
+  connect: positiveSeconds.default(60),
+  send: positiveSeconds.default(600),
+  read: positiveSeconds.default(600),
+});
+
+/** APISIX `checks.active` for stream upstreams, with `type: "udp"` added by Sluice. */
+export const activeCheck = z.strictObject({
+  type: z.enum(["tcp", "udp"]).default("tcp"),
+  timeout: z.number().positive().default(1),
+  concurrency: z.number().int().min(1).default(10),
+  host: nodeHost.optional(),
+  port: port.optional(),
+  /** Sluice extension: the UDP probe. `send` is the payload; a reply is required, and must contain `expect` when set. */
+  udp: z
+    .strictObject({
+      send: z.string().min(1),
+      expect: z.string().optional(),
+      /** `hex` lets binary probes (a DNS query) be written as hex strings. */
+      encoding: z.enum(["utf8", "hex"]).default("utf8"),
+    })
+    .optional(),
+  healthy: z
+    .strictObject({
+      interval: z.number().int().min(1).default(1),
+      successes: z.number().int().min(1).max(254).default(2),
+    })
+    .prefault({}),
+  unhealthy: z
+    .strictObject({
+      interval: z.number().int().min(1).default(1),
+      tcp_failures: z.number().int().min(1).max(254).default(2),
+      timeouts: z.number().int().min(1).max(254).default(3),
+    })
+    .prefault({}),
+});
+
+export const passiveCheck = z.strictObject({
+  type: z.enum(["tcp", "udp"]).default("tcp"),
+  healthy: z.strictObject({ successes: z.number().int().min(0).max(254).default(5) }).prefault({}),
+  unhealthy: z
+    .strictObject({
+      tcp_failures: z.number().int().min(0).max(254).default(2),
+      timeouts: z.number().int().min(0).max(254).default(7),
+    })
+    .prefault({}),
+});
+
+export const upstreamChecks = z
+  .strictObject({ active: activeCheck.optional(), passive: passiveCheck.optional() })
+  .refine((c) => c.active !== undefined || c.passive !== undefined, {
+    message: "checks needs 'active' or 'passive'",
+  });
+
+export const balancerType = z.enum(["roundrobin", "chash", "least_conn", "ewma"]);
+export type BalancerType = z.infer<typeof balancerType>;
+
+export const upstream = z
+  .strictObject({
+    scheme: z.enum(["tcp", "udp"]).default("tcp"),
+    type: balancerType.default("roundrobin"),
+    hash_on: z.enum(["vars", "vars_combinations"]).default("vars"),
+    key: z.string().min(1).default("remote_addr"),
+    nodes: upstreamNodes,
+    /** connect failures only; absent means nodes − 1 (computed by the data plane, since runtime nodes may change) */
+    retries: z.number().int().min(0).optional(),
+    /** seconds across all tries; 0 means no limit */
+    retry_timeout: z.number().min(0).default(0),
+    timeout: upstreamTimeout.prefault({}),
+    checks: upstreamChecks.optional(),
+    name: z.string().max(256).optional(),
+    desc: z.string().max(256).optional(),
+  })
+  .superRefine((u, ctx) => {
+    if (u.scheme === "udp" && u.checks?.active?.type === "tcp" && u.checks.active !== undefined) {
+      // A TCP probe of a UDP service says nothing about it; ask for the UDP probe instead.
+      ctx.addIssue({ code: "custom", path: ["checks", "active", "type"], message: "must be 'udp' for a udp upstream" });
+    }
+    if (u.checks?.active?.type === "udp" && !u.checks.active.udp) {
+      ctx.addIssue({ code: "custom", path: ["checks", "active", "udp"], message: "is required when type is 'udp'" });
+    }
+  });
+export type Upstream = z.output<typeof upstream>;
+
+/** Plugins by name; each value is validated by that plugin's own schema (see src/proxy/plugins/). */
+export const pluginMap = z.record(z.string(), z.record(z.string(), z.unknown()));
+export type PluginMap = Record<string, Record<string, unknown>>;
+
+export const labels = z.record(z.string().min(1).max(256), z.string().max(256));
+
+/** APISIX `stream_route`, the fields a user writes. */
+export const streamRouteFields = z.strictObject({
+  name: z.string().min(1).max(256),
+  desc: z.string().max(256).optional(),
+  labels: labels.optional(),
+  server_addr: ipAddress.optional(),
+  server_port: port,
+  remote_addr: ipOrCidr.optional(),
+  sni: sniHost.optional(),
+  plugins: pluginMap.optional(),
+});
+export type StreamRouteFields = z.output<typeof streamRouteFields>;
+
+/** `"9000-9999"` or `"5353"`: the ports a gateway group may open. */
+export const portRange = z
+  .string()
+  .regex(/^\d{1,5}(-\d{1,5})?$/, { message: "must be 'PORT' or 'FROM-TO'" })
+  .refine(
+    (s) => {
+      const [a, b = a] = s.split("-").map(Number) as [number, number?];
+      return a >= 1 && b! <= 65535 && a <= b!;
+    },
+    { message: "ports must be 1-65535 and FROM <= TO" },
+  );

@@ -1,0 +1,118 @@
+/**
+ * The socket adapter: everything the pipeline needs from a runtime, and nothing more. Each runtime
+ * implements it once in `runtime/<name>/socket-adapter.ts` (Node `net`/`dgram`, Bun `Bun.listen`/
+ * `Bun.connect`/`Bun.udpSocket`, Deno `Deno.listen`/`Deno.connect`/`Deno.listenDatagram`). Nothing in
+ * `src/` touches a runtime API directly. The interface is owned by the pipeline (it lives here, not in
+ * `runtime/`) so that `src/` never imports from `runtime/`; runtimes depend on the pipeline, not the
+ * other way round.
+ *
+ * Design rules, for speed on the hot path:
+ * - Callbacks, not promises or streams, per chunk: `onData` is called synchronously with each chunk and
+ *   `write` is synchronous. The only promises are per listener / per connect, never per chunk.
+ * - A chunk passed to `onData` is only valid during the call: an adapter may reuse its buffer. The
+ *   pipeline writes it straight to the other side (the adapter copies what it must keep) or copies it.
+ * - Backpressure is explicit: `write` returns false once the adapter holds more than its high-water mark
+ *   of unsent bytes; the caller then `pause()`s its source and `resume()`s it on the sink's `onDrain`.
+ */
+
+export interface AddressInfo {
+  /** normalised: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is given as `1.2.3.4`; IPv6 without brackets */
+  address: string;
+  port: number;
+  family: "IPv4" | "IPv6";
+}
+
+export interface TcpHandlers {
+  /** a chunk from the peer; valid only during the call */
+  onData(chunk: Uint8Array): void;
+  /** the peer half-closed (FIN); writing is still allowed until `end()` */
+  onEnd(): void;
+  /** the write buffer went below the high-water mark after `write` returned false */
+  onDrain(): void;
+  /** the connection is gone (both directions), after an error or after both sides ended; called once */
+  onClose(error?: Error): void;
+}
+
+export interface TcpConnection {
+  readonly local: AddressInfo;
+  readonly remote: AddressInfo;
+  /**
+   * Installs the handlers. An accepted or connected socket delivers nothing (data, end, close) before
+   * this is called; events that happened before are delivered right after, in order.
+   */
+  setHandlers(handlers: TcpHandlers): void;
+  /** queue bytes; returns false when the caller should stop writing until `onDrain` */
+  write(chunk: Uint8Array): boolean;
+  /** half-close: send FIN once queued bytes are flushed */
+  end(): void;
+  /** close now, discarding queued bytes (RST where the runtime allows it); `onClose` follows */
+  destroy(): void;
+  /** stop / restart delivering `onData` (flow control) */
+  pause(): void;
+  resume(): void;
+  /** bytes queued in the adapter and not yet handed to the kernel */
+  readonly bufferedAmount: number;
+}
+
+export interface TcpListenOptions {
+  host: string;
+  port: number;
+  /** share the port with other processes (SO_REUSEPORT) where the runtime supports it */
+  reusePort?: boolean;
+  backlog?: number;
+}
+
+export interface TcpListener {
+  /** the bound address (the real port when 0 was asked for) */
+  readonly address: AddressInfo;
+  /** stop accepting; established connections are not touched */
+  close(): Promise<void>;
+}
+
+export interface TcpConnectOptions {
+  host: string;
+  port: number;
+  /** fail with an error whose `code` is `ETIMEDOUT` after this many milliseconds */
+  timeoutMs: number;
+  /** local address to connect from (optional) */
+  localAddress?: string;
+}
+
+export interface UdpBindOptions {
+  host: string;
+  port: number;
+  reusePort?: boolean;
+}
+
+export interface UdpSocket {
+  readonly address: AddressInfo;
+  /** fire-and-forget; a datagram that cannot be sent is dropped (UDP semantics) */
+  send(data: Uint8Array, port: number, host: string): void;
+  close(): void;
+}
+
+/** Called for each datagram; `data` is valid only during the call. */
+export type UdpMessageHandler = (data: Uint8Array, from: AddressInfo) => void;
+
+export interface SocketAdapter {
+  /** e.g. `node`, `bun-native`, `bun-node-compat`, `deno-native` */
+  readonly name: string;
+  /** the runtime and its version, e.g. `node 20.20.2` */
+  readonly runtime: string;
+  /** rejects with the runtime's error (`code` EADDRINUSE, EACCES, …) when the port cannot be bound */
+  listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void): Promise<TcpListener>;
+  /** resolves once connected; rejects with an error with `code` (ECONNREFUSED, ETIMEDOUT, …) */
+  connectTcp(options: TcpConnectOptions): Promise<TcpConnection>;
+  /** a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket) */
+  bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket>;
+}
+
+/** Normalises a peer address as the pipeline expects it (IPv4-mapped IPv6 → IPv4). */
+export function normaliseAddress(address: string): string {
+  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7);
+  return address;
+}
+
+export function addressFamily(address: string): "IPv4" | "IPv6" {
+  return address.includes(":") ? "IPv6" : "IPv4";
+}

@@ -1,0 +1,70 @@
+/**
+ * A stream plugin is a schema plus phase hooks, as in APISIX's stream subsystem. One file a plugin in
+ * this folder; `index.ts` lists them. The admin API validates a plugin's config with `schema`; the data
+ * plane calls `create` once per (route, config version) and runs the instance's hooks per connection
+ * (TCP) or session (UDP), in descending `priority`.
+ */
+
+import type { Logger } from "pino";
+import type { z } from "zod";
+import type { AddressInfo, SocketAdapter } from "../adapter.ts";
+
+/** What a plugin sees of one proxied connection or UDP session. Mutable fields are filled as it goes. */
+export interface StreamSession {
+  readonly protocol: "tcp" | "udp";
+  /** the client, normalised (IPv4-mapped IPv6 is IPv4) */
+  readonly client: AddressInfo;
+  /** the gateway address the client connected to */
+  readonly server: AddressInfo;
+  readonly route: { id: string; name: string };
+  readonly service: { id: string; name: string };
+  /** the TLS server name when the listener reads SNI */
+  readonly sni?: string;
+  /** ms since epoch when the connection was accepted */
+  readonly startedAt: number;
+  /** the chosen upstream node, once connected (`host:port`) */
+  node?: string;
+  /** bytes received from the client / sent to the client */
+  bytesFromClient: number;
+  bytesToClient: number;
+  /** status code as APISIX's stream logs use it: 200 proxied, 403 denied, 502 no upstream, 503 limited */
+  code: number;
+  /** why it ended: `client_closed`, `upstream_closed`, `idle_timeout`, `connect_failed`, `rejected`, `drained`, `error`, … */
+  closeReason?: string;
+  /** ms since epoch when it ended */
+  endedAt?: number;
+}
+
+/** The result of a `preread` hook: carry on, wait, or close with a code. */
+export type PrereadVerdict = undefined | { reject: number } | { delayMs: number };
+
+export interface PluginInstance {
+  /** before the upstream is chosen; may reject (the client gets no upstream byte) or delay */
+  preread?(session: StreamSession): PrereadVerdict | Promise<PrereadVerdict>;
+  /** exactly once per session that reached this plugin's preread (or every session, if no preread), after it ended */
+  log?(session: StreamSession): void;
+  /** the config that created this instance was replaced and its last session ended */
+  dispose?(): void;
+}
+
+/** What the data plane lends a plugin. */
+export interface PluginEnv {
+  logger: Logger;
+  /** for plugins that talk to the network (syslog) */
+  adapter: SocketAdapter;
+  /** the gateway group this gateway belongs to */
+  gatewayGroup: string;
+  /**
+   * State that outlives config versions (limit-conn counters must survive a re-publish), one map per
+   * plugin name, shared by all instances of that plugin in this gateway.
+   */
+  shared: Map<string, unknown>;
+}
+
+export interface StreamPlugin<Conf = Record<string, unknown>> {
+  readonly name: string;
+  readonly priority: number;
+  /** validates and fills defaults; the admin API reports its issues as 400s */
+  readonly schema: z.ZodType<Conf>;
+  create(conf: Conf, env: PluginEnv, scope: { routeId: string; serviceId: string }): PluginInstance;
+}
