@@ -51,8 +51,12 @@ export class GatewaySync {
       this.firstApplied = resolve;
     });
     this.applier = new ConfigApplier(options.dataPlane, logger, async (config, source) => {
+      if (source !== "cache") {
+        await writeConfigCache(options.dataDir, options.group, config).catch((error: Error) =>
+          logger.warn({ reason: error.message }, "could not write the config cache"),
+        );
+      }
       this.firstApplied();
-      if (source !== "cache") await writeConfigCache(options.dataDir, options.group, config);
       void this.heartbeat.sendNow();
     });
     this.stream = new ConfigStreamClient({

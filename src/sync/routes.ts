@@ -71,7 +71,8 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
   const { auth, hub, readConfig, instances, logger } = deps;
   const app = new Hono();
 
-  async function authenticate(request: Request, path: string): Promise<{ id: string; name: string } | Response> {
+  /** the group, or undefined after logging why (the caller answers 401) */
+  async function authenticate(request: Request, path: string): Promise<{ id: string; name: string } | undefined> {
     const url = new URL(request.url);
     const groupRef = request.headers.get(GROUP_HEADER) ?? url.searchParams.get("group") ?? "";
     const token = request.headers.get(TOKEN_HEADER) ?? "";
@@ -79,12 +80,13 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
     if (group && (await auth.verifyToken(group.id, token))) return group;
     const reason = !token ? "no gateway token" : !group ? "unknown gateway group" : "wrong or expired gateway token";
     logger.warn({ path, gateway_group: groupRef, reason }, "gateway refused");
-    return Response.json({ error_msg: `unauthorized: ${reason}` }, { status: 401 });
+    return undefined;
   }
+  const refused = () => Response.json({ error_msg: "unauthorized: wrong or missing gateway token" }, { status: 401 });
 
   app.get("/api/gateway/config/stream", async (c) => {
     const group = await authenticate(c.req.raw, "/api/gateway/config/stream");
-    if (group instanceof Response) return group;
+    if (!group) return refused();
     const hello = parseHello(c.req.header(INSTANCE_HEADER));
     if (hello) await instances.hello(group.id, hello).catch(() => {});
     const lastEventId = Number(c.req.header("last-event-id") ?? Number.NaN);
@@ -157,7 +159,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
 
   app.post("/api/gateway/heartbeat", async (c) => {
     const group = await authenticate(c.req.raw, "/api/gateway/heartbeat");
-    if (group instanceof Response) return group;
+    if (!group) return refused();
     let json: unknown;
     try {
       json = await c.req.json();
