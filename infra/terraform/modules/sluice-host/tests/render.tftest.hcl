@@ -67,11 +67,3 @@ run "environment_values_are_quoted_literally" {
     error_message = "plain settings are written too"
   }
 }
-
-run "rejects_unknown_command" {
-  command = plan
-  variables {
-    command = "serve"
-  }
-  expect_failures = [var.command]
-}
