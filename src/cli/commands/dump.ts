@@ -1,0 +1,42 @@
+/** `sluice dump`: print a control plane's stream services and routes as a declarative (ADC-format) YAML file. */
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { AdminClient } from "../../declarative/admin-client.ts";
+import { loadSnapshot } from "../../declarative/apply-plan.ts";
+import { dumpSnapshot } from "../../declarative/dump.ts";
+
+export const DUMP_HELP = `Usage: sluice dump [-o FILE] [options]
+
+Prints the stream services and their stream routes as YAML that 'sluice apply -f' (and API7's ADC) reads.
+
+  -o, --output FILE   write to FILE instead of stdout
+  --admin-url URL     control plane (env SLUICE_ADMIN_URL, default http://127.0.0.1:9180)
+  --admin-key KEY     admin key (env SLUICE_ADMIN_KEY)
+`;
+
+export async function runDumpCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      output: { type: "string", short: "o" },
+      group: { type: "string" },
+      "admin-url": { type: "string" },
+      "admin-key": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(DUMP_HELP);
+    return 0;
+  }
+  const client = new AdminClient(
+    values["admin-url"] ?? process.env.SLUICE_ADMIN_URL ?? "http://127.0.0.1:9180",
+    values["admin-key"] ?? process.env.SLUICE_ADMIN_KEY,
+  );
+  const yaml = dumpSnapshot(await loadSnapshot(client, values.group ?? "default"));
+  if (values.output) await writeFile(values.output, yaml);
+  else process.stdout.write(yaml);
+  return 0;
+}
