@@ -24,6 +24,8 @@ export interface StreamSession {
   readonly startedAt: number;
   /** the chosen upstream node, once connected (`host:port`) */
   node?: string;
+  /** ms spent connecting to the upstream, retries included, once connected (feeds the connect-duration histogram) */
+  connectMs?: number;
   /** bytes received from the client / sent to the client */
   bytesFromClient: number;
   bytesToClient: number;

@@ -1,0 +1,167 @@
+/**
+ * `limit-conn` (priority 1003), APISIX's stream semantics: the `n`-th concurrent connection of a key is
+ * let through when `n <= conn`, delayed by `default_conn_delay × floor((n−1)/conn)` seconds when
+ * `n <= conn + burst`, and closed with `rejected_code` beyond. The count is taken in `preread` and given
+ * back in `log`, which the pipeline calls once however the connection ended, so it cannot leak.
+ *
+ * Counts are per route and key. With `policy: "local"` they live in this gateway (in `env.shared`, so a
+ * re-publish keeps counting the connections that are still open); with `policy: "redis"` they are
+ * shared by every gateway through Redis, and counted locally while Redis is unreachable.
+ */
+import { z } from "zod";
+import { port } from "../../config/schema.ts";
+import { RedisConnCounter } from "./redis-conn-counter.ts";
+import { expandTemplate, isSessionVariable, sessionVariable, templateVariables } from "./session-variables.ts";
+import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
+
+export const limitConnSchema = z
+  .strictObject({
+    conn: z.number().int().positive(),
+    burst: z.number().int().min(0),
+    default_conn_delay: z.number().positive(),
+    only_use_default_delay: z.boolean().default(false),
+    key_type: z.enum(["var", "var_combination"]).default("var"),
+    key: z.string().min(1).default("remote_addr"),
+    rejected_code: z.number().int().min(200).max(599).default(503),
+    /** APISIX's HTTP body for rejects; a stream connection is just closed, so it is only accepted */
+    rejected_msg: z.string().min(1).optional(),
+    /** accepted for APISIX compatibility: Sluice always degrades to local counting when Redis fails */
+    allow_degradation: z.boolean().default(false),
+    policy: z.enum(["local", "redis"]).default("local"),
+    redis_host: z.string().min(1).optional(),
+    redis_port: port.default(6379),
+    redis_username: z.string().min(1).optional(),
+    redis_password: z.string().optional(),
+    redis_database: z.number().int().min(0).default(0),
+    /** milliseconds */
+    redis_timeout: z.number().int().min(1).default(1000),
+    /** seconds a Redis count lives without being refreshed (refreshed while connections are open) */
+    key_ttl: z.number().int().min(2).default(60),
+  })
+  .superRefine((conf, ctx) => {
+    if (conf.policy === "redis" && !conf.redis_host) {
+      ctx.addIssue({ code: "custom", path: ["redis_host"], message: "is required when policy is 'redis'" });
+    }
+    if (conf.key_type === "var" && !isSessionVariable(conf.key)) {
+      ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '${conf.key}'` });
+    }
+    if (conf.key_type === "var_combination") {
+      const names = templateVariables(conf.key);
+      if (names.length === 0) {
+        ctx.addIssue({ code: "custom", path: ["key"], message: "must reference variables as '$name'" });
+      }
+      for (const name of names) {
+        if (!isSessionVariable(name))
+          ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '$${name}'` });
+      }
+    }
+  });
+export type LimitConnConf = z.output<typeof limitConnSchema>;
+
+/** What a counted connection holds until `log` gives it back. */
+interface Held {
+  key: string;
+  /** counted in Redis (else locally) */
+  redis: boolean;
+  delayMs: number;
+}
+
+function localCounts(env: PluginEnv): Map<string, number> {
+  let counts = env.shared.get("local") as Map<string, number> | undefined;
+  if (!counts) {
+    counts = new Map();
+    env.shared.set("local", counts);
+  }
+  return counts;
+}
+
+function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
+  const id = `redis:${conf.redis_host}:${conf.redis_port}:${conf.redis_database}:${conf.redis_username ?? ""}`;
+  let counter = env.shared.get(id) as RedisConnCounter | undefined;
+  if (!counter) {
+    counter = new RedisConnCounter(
+      {
+        host: conf.redis_host!,
+        port: conf.redis_port,
+        username: conf.redis_username,
+        password: conf.redis_password,
+        database: conf.redis_database,
+        timeoutMs: conf.redis_timeout,
+        keyTtlSeconds: conf.key_ttl,
+      },
+      env.logger,
+    );
+    env.shared.set(id, counter);
+  }
+  return counter;
+}
+
+export const limitConn: StreamPlugin<LimitConnConf> = {
+  name: "limit-conn",
+  priority: 1003,
+  schema: limitConnSchema,
+  create(conf, env, scope) {
+    const counts = localCounts(env);
+    const redis = conf.policy === "redis" ? redisCounter(env, conf) : undefined;
+    const held = new WeakMap<StreamSession, Held>();
+    const max = conf.conn + conf.burst;
+    // As resty.limit.conn: unless only_use_default_delay, the unit delay follows the sessions' durations.
+    let unitDelaySeconds = conf.default_conn_delay;
+
+    const keyOf = (session: StreamSession): string => {
+      let value: string | undefined;
+      if (conf.key_type === "var") value = sessionVariable(session, conf.key);
+      else {
+        const expanded = expandTemplate(session, conf.key);
+        if (expanded.anySet) value = expanded.text;
+      }
+      // APISIX falls back to the client address when the key is empty.
+      if (value === undefined || value === "") value = session.client.address;
+      return `sluice:limit-conn:${scope.routeId}:${value}`;
+    };
+
+    const acquireLocal = (key: string): number => {
+      const n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      return n;
+    };
+    const releaseLocal = (key: string): void => {
+      const n = (counts.get(key) ?? 1) - 1;
+      if (n > 0) counts.set(key, n);
+      else counts.delete(key);
+    };
+
+    const decide = (session: StreamSession, key: string, n: number, inRedis: boolean) => {
+      if (n > max) {
+        if (inRedis) redis!.release(key);
+        else releaseLocal(key);
+        return { reject: conf.rejected_code };
+      }
+      const delayMs = n > conf.conn ? Math.round(unitDelaySeconds * Math.floor((n - 1) / conf.conn) * 1000) : 0;
+      held.set(session, { key, redis: inRedis, delayMs });
+      return delayMs > 0 ? { delayMs } : undefined;
+    };
+
+    return {
+      preread(session) {
+        const key = keyOf(session);
+        if (!redis) return decide(session, key, acquireLocal(key), false);
+        return redis.acquire(key).then((n) => {
+          if (n === undefined) return decide(session, key, acquireLocal(key), false);
+          return decide(session, key, n, true);
+        });
+      },
+      log(session) {
+        const entry = held.get(session);
+        if (!entry) return;
+        held.delete(session);
+        if (entry.redis) redis!.release(entry.key);
+        else releaseLocal(entry.key);
+        if (!conf.only_use_default_delay) {
+          const seconds = ((session.endedAt ?? Date.now()) - session.startedAt - entry.delayMs) / 1000;
+          unitDelaySeconds = (Math.max(0, seconds) + unitDelaySeconds) / 2;
+        }
+      },
+    };
+  },
+};

@@ -1,0 +1,134 @@
+/**
+ * `syslog` (priority 401): one RFC 5424 line per ended connection / UDP session, sent to a syslog server
+ * over UDP or TCP (octet-counted frames, RFC 6587), in batches, never on the proxy's path (see
+ * `SyslogSender`). APISIX's stream syslog schema; Sluice adds a useful default `log_format`.
+ *
+ * Frame: `<46>1 TIMESTAMP HOSTNAME sluice PID - - {json}`: PRI 46 is facility syslog (5) × 8 + severity
+ * info (6); no MSGID, no structured data; the message is the JSON built from `log_format`.
+ */
+import { hostname } from "node:os";
+import { z } from "zod";
+import { gatewayMetrics } from "../../observability/metrics.ts";
+import { expandTemplate, isSessionVariable, sessionValue, templateVariables } from "./session-variables.ts";
+import { type BatchSettings, SyslogSender } from "./syslog-sender.ts";
+import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
+
+/** Used when `log_format` is not set: what an operator needs to follow one connection. */
+export const defaultLogFormat: Readonly<Record<string, string>> = {
+  start_time: "$start_time",
+  route_id: "$route_id",
+  route_name: "$route_name",
+  service_id: "$service_id",
+  service_name: "$service_name",
+  protocol: "$protocol",
+  client_addr: "$remote_addr",
+  client_port: "$remote_port",
+  server_addr: "$server_addr",
+  server_port: "$server_port",
+  upstream_addr: "$upstream_addr",
+  bytes_received: "$bytes_received",
+  bytes_sent: "$bytes_sent",
+  session_time: "$session_time",
+  close_reason: "$close_reason",
+  status: "$status",
+};
+
+export const syslogSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  name: z.string().default("stream sys logger"),
+  sock_type: z.enum(["tcp", "udp"]).default("tcp"),
+  /** milliseconds, for connecting and writing */
+  timeout: z.number().int().min(1).default(3000),
+  tls: z
+    .boolean()
+    .default(false)
+    .refine((tls) => !tls, {
+      message: "TLS to the syslog server is not supported for stream routes; use tcp or udp",
+    }),
+  /** field → `$variable` (or a text with `$variables`, or a literal) */
+  log_format: z
+    .record(z.string().min(1), z.string())
+    .superRefine((format, ctx) => {
+      for (const [field, value] of Object.entries(format)) {
+        for (const name of templateVariables(value)) {
+          if (!isSessionVariable(name)) {
+            ctx.addIssue({ code: "custom", path: [field], message: `unknown variable '$${name}'` });
+          }
+        }
+      }
+    })
+    .optional(),
+  batch_max_size: z.number().int().min(1).default(1000),
+  /** seconds */
+  inactive_timeout: z.number().int().min(1).default(5),
+  /** seconds */
+  buffer_duration: z.number().int().min(1).default(60),
+  max_retry_count: z.number().int().min(0).default(0),
+  /** seconds */
+  retry_delay: z.number().int().min(0).default(1),
+  /** accepted for APISIX compatibility; batching replaces them */
+  flush_limit: z.number().int().min(1).default(4096),
+  drop_limit: z.number().int().default(1048576),
+  pool_size: z.number().int().min(5).default(5),
+});
+export type SyslogConf = z.output<typeof syslogSchema>;
+
+const host = hostname().replace(/\s/g, "") || "-";
+
+/** An RFC 5424 line with PRI 46 (syslog.info), app name `sluice`. */
+export function syslogFrame(body: string, time: Date = new Date()): string {
+  return `<46>1 ${time.toISOString()} ${host} sluice ${process.pid} - - ${body}`;
+}
+
+function formatBody(session: StreamSession, format: Readonly<Record<string, string>>): string {
+  const out: Record<string, string | number> = {};
+  for (const [field, spec] of Object.entries(format)) {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(spec);
+    if (whole) {
+      const value = sessionValue(session, whole[1]!);
+      if (value !== undefined) out[field] = value;
+    } else if (spec.includes("$")) out[field] = expandTemplate(session, spec).text;
+    else out[field] = spec;
+  }
+  return JSON.stringify(out);
+}
+
+function senderFor(env: PluginEnv, conf: SyslogConf): SyslogSender {
+  const id = `${conf.sock_type}:${conf.host}:${conf.port}`;
+  const settings: BatchSettings = {
+    batchMaxSize: conf.batch_max_size,
+    inactiveTimeoutMs: conf.inactive_timeout * 1000,
+    bufferDurationMs: conf.buffer_duration * 1000,
+    maxRetryCount: conf.max_retry_count,
+    retryDelayMs: conf.retry_delay * 1000,
+    timeoutMs: conf.timeout,
+  };
+  let sender = env.shared.get(id) as SyslogSender | undefined;
+  if (sender) {
+    sender.settings = settings;
+    return sender;
+  }
+  const target = { host: conf.host, port: conf.port, sockType: conf.sock_type };
+  const label = `${conf.sock_type}://${conf.host}:${conf.port}`;
+  sender = new SyslogSender(target, settings, env.adapter, env.logger, (count) =>
+    gatewayMetrics().syslogDropped.inc({ server: label }, count),
+  );
+  env.shared.set(id, sender);
+  return sender;
+}
+
+export const syslog: StreamPlugin<SyslogConf> = {
+  name: "syslog",
+  priority: 401,
+  schema: syslogSchema,
+  create(conf, env) {
+    const sender = senderFor(env, conf);
+    const format = conf.log_format ?? defaultLogFormat;
+    return {
+      log(session) {
+        sender.push(syslogFrame(formatBody(session, format)));
+      },
+    };
+  },
+};
