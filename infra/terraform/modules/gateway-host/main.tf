@@ -49,7 +49,7 @@ module "host" {
   source = "../sluice-host"
 
   service_name         = "sluice-gateway"
-  description          = "Sluice L4 gateway (group ${var.gateway_group})"
+  description          = "Sluice L4 gateway (data plane)"
   command              = "gateway"
   extra_args           = local.extra_args
   runtime              = var.runtime
