@@ -1,0 +1,18 @@
+/**
+ * The Node adapter (`node:net`, `node:dgram`) running on Bun's Node compatibility layer, selected with
+ * `--runtime-adapter node-compat`. Only the name and runtime differ, so logs and `/readyz` say what runs.
+ */
+/// <reference path="./bun-api.d.ts" />
+import type { SocketAdapter } from "../../src/proxy/adapter.ts";
+
+export async function createBunNodeCompatAdapter(): Promise<SocketAdapter> {
+  const { createNodeSocketAdapter } = await import("../node/socket-adapter.ts");
+  const node = createNodeSocketAdapter();
+  return {
+    name: "bun-node-compat",
+    runtime: `bun ${Bun.version}`,
+    listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
+    connectTcp: (options) => node.connectTcp(options),
+    bindUdp: (options, onMessage) => node.bindUdp(options, onMessage),
+  };
+}

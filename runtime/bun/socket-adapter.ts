@@ -1,0 +1,332 @@
+/**
+ * Bun socket adapter on Bun's own API (`Bun.listen`, `Bun.connect`, `Bun.udpSocket`).
+ *
+ * Bun's `socket.write` hands bytes straight to the kernel and returns how many it took; it keeps
+ * nothing. So this adapter keeps the unsent tail itself (a copy of only that tail: the caller's chunk
+ * is valid only during the call), returns false, and flushes the tail on Bun's `drain` before calling
+ * `onDrain`. Flow control uses `socket.pause()`/`resume()` (Bun ≥ 1.2), which stop reading from the
+ * kernel, so a slow reader pushes back on the sender through TCP instead of growing a buffer here.
+ */
+/// <reference path="./bun-api.d.ts" />
+import {
+  type AddressInfo,
+  addressFamily,
+  normaliseAddress,
+  type SocketAdapter,
+  type TcpConnection,
+  type TcpConnectOptions,
+  type TcpHandlers,
+  type TcpListener,
+  type TcpListenOptions,
+  type UdpBindOptions,
+  type UdpMessageHandler,
+  type UdpSocket,
+} from "../../src/proxy/adapter.ts";
+
+type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
+
+/** an error with the errno-style `code` the pipeline switches on */
+function codedError(message: string, code: string, cause?: unknown): Error {
+  const error = new Error(message, cause === undefined ? undefined : { cause }) as Error & { code: string };
+  error.code = code;
+  return error;
+}
+
+function withCode(error: unknown, fallbackCode: string): Error {
+  if (error instanceof Error) {
+    const coded = error as Error & { code?: unknown };
+    if (typeof coded.code !== "string") coded.code = fallbackCode;
+    return error;
+  }
+  return codedError(String(error), fallbackCode);
+}
+
+function addressInfo(address: string, port: number): AddressInfo {
+  const normalised = normaliseAddress(address);
+  return { address: normalised, port, family: addressFamily(normalised) };
+}
+
+/** Events that arrive before the pipeline installed its handlers, replayed in order by `setHandlers`. */
+type EarlyEvent = { kind: "data"; chunk: Uint8Array } | { kind: "end" } | { kind: "close"; error?: Error };
+
+class BunTcpConnection implements TcpConnection {
+  readonly local: AddressInfo;
+  readonly remote: AddressInfo;
+  private handlers: TcpHandlers | undefined;
+  private early: EarlyEvent[] | undefined = [];
+  /** unsent tails, each our own copy; `queued` is their byte total */
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private drainWanted = false;
+  private endWanted = false;
+  private finSent = false;
+  private peerEnded = false;
+  private closed = false;
+  private destroyed = false;
+  private userPaused = false;
+
+  constructor(private readonly socket: BunSocket) {
+    this.local = addressInfo(socket.localAddress, socket.localPort);
+    this.remote = addressInfo(socket.remoteAddress, socket.remotePort);
+    // Nothing may be delivered before setHandlers: stop reading until then.
+    socket.pause();
+  }
+
+  get bufferedAmount(): number {
+    return this.queued;
+  }
+
+  setHandlers(handlers: TcpHandlers): void {
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = undefined;
+    if (early !== undefined && early.length > 0) {
+      for (const event of early) {
+        if (event.kind === "data") handlers.onData(event.chunk);
+        else if (event.kind === "end") handlers.onEnd();
+        else handlers.onClose(event.error);
+      }
+    }
+    if (!this.closed && !this.userPaused) this.socket.resume();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.finSent || this.endWanted) return false;
+    if (this.queued === 0) {
+      const written = this.socket.write(chunk);
+      if (written === chunk.length) return true;
+      // Copy only the tail the kernel did not take: the caller may reuse its buffer after we return.
+      const taken = Math.max(written, 0);
+      this.queue.push(chunk.slice(taken));
+      this.queued = chunk.length - taken;
+    } else {
+      this.queue.push(chunk.slice());
+      this.queued += chunk.length;
+    }
+    this.drainWanted = true;
+    return false;
+  }
+
+  end(): void {
+    if (this.closed || this.endWanted) return;
+    this.endWanted = true;
+    if (this.queued === 0) this.sendFin();
+  }
+
+  destroy(): void {
+    if (this.closed || this.destroyed) return;
+    this.destroyed = true;
+    this.queue.length = 0;
+    this.queued = 0;
+    this.socket.terminate();
+  }
+
+  pause(): void {
+    this.userPaused = true;
+    if (this.handlers !== undefined) this.socket.pause();
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    if (this.handlers !== undefined && !this.closed) this.socket.resume();
+  }
+
+  /** Bun `data` */
+  received(chunk: Uint8Array): void {
+    if (this.handlers !== undefined) this.handlers.onData(chunk);
+    else this.early?.push({ kind: "data", chunk: chunk.slice() });
+  }
+
+  /** Bun `end`: the peer sent FIN */
+  peerFinished(): void {
+    if (this.peerEnded) return;
+    this.peerEnded = true;
+    if (this.handlers !== undefined) this.handlers.onEnd();
+    else this.early?.push({ kind: "end" });
+  }
+
+  /** Bun `drain`: the kernel takes bytes again */
+  flush(): void {
+    const queue = this.queue;
+    while (queue.length > 0) {
+      const head = queue[0]!;
+      const written = this.socket.write(head);
+      if (written < 0) return;
+      this.queued -= written;
+      if (written < head.length) {
+        queue[0] = head.subarray(written);
+        return;
+      }
+      queue.shift();
+    }
+    if (this.endWanted && !this.finSent) this.sendFin();
+    if (this.drainWanted && !this.closed) {
+      this.drainWanted = false;
+      this.handlers?.onDrain();
+    }
+  }
+
+  /** Bun `close` */
+  gone(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.queued = 0;
+    const closeError = error === undefined ? undefined : withCode(error, "ECONNRESET");
+    // Bun reports a clean close without an `end` when our FIN went out first: the peer's FIN is implied.
+    if (closeError === undefined && !this.peerEnded && !this.destroyed && this.finSent) this.peerFinished();
+    if (this.handlers !== undefined) this.handlers.onClose(closeError);
+    else this.early?.push({ kind: "close", error: closeError });
+  }
+
+  private sendFin(): void {
+    this.finSent = true;
+    // shutdown() with no argument is shutdown(2) SHUT_WR: FIN out, reading goes on (allowHalfOpen).
+    this.socket.shutdown();
+  }
+}
+
+/** One handler table for every socket: Bun calls it with the socket, whose `data` is our connection. */
+const tcpHandlers: BunApi.SocketHandler<BunTcpConnection | undefined> = {
+  data(socket, chunk) {
+    socket.data?.received(chunk);
+  },
+  end(socket) {
+    socket.data?.peerFinished();
+  },
+  drain(socket) {
+    socket.data?.flush();
+  },
+  close(socket, error) {
+    socket.data?.gone(error);
+  },
+  error(socket, error) {
+    socket.data?.gone(error);
+  },
+};
+
+function listenHandlers(
+  onConnection: (connection: TcpConnection) => void,
+): BunApi.SocketHandler<BunTcpConnection | undefined> {
+  return {
+    ...tcpHandlers,
+    open(socket) {
+      const connection = new BunTcpConnection(socket);
+      socket.data = connection;
+      onConnection(connection);
+    },
+  };
+}
+
+const connectHandlers: BunApi.SocketHandler<BunTcpConnection | undefined> = {
+  ...tcpHandlers,
+  open(socket) {
+    socket.data = new BunTcpConnection(socket);
+  },
+  connectError() {
+    // The promise from Bun.connect rejects with the same error; nothing to do here.
+  },
+};
+
+class BunTcpListener implements TcpListener {
+  readonly address: AddressInfo;
+  constructor(private readonly listener: BunApi.TcpListener) {
+    this.address = addressInfo(listener.hostname, listener.port);
+  }
+  async close(): Promise<void> {
+    // stop(false): stop accepting, leave established connections alone.
+    this.listener.stop(false);
+  }
+}
+
+class BunUdpSocket implements UdpSocket {
+  readonly address: AddressInfo;
+  constructor(private readonly socket: BunApi.UdpSocket) {
+    this.address = addressInfo(socket.address.address, socket.address.port);
+  }
+  send(data: Uint8Array, port: number, host: string): void {
+    try {
+      this.socket.send(data, port, host);
+    } catch {
+      // UDP semantics: a datagram that cannot be sent is dropped.
+    }
+  }
+  close(): void {
+    this.socket.close();
+  }
+}
+
+export function createBunSocketAdapter(): SocketAdapter {
+  return {
+    name: "bun-native",
+    runtime: `bun ${Bun.version}`,
+
+    async listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void) {
+      try {
+        const listener = Bun.listen<BunTcpConnection | undefined>({
+          hostname: options.host,
+          port: options.port,
+          allowHalfOpen: true,
+          reusePort: options.reusePort === true,
+          backlog: options.backlog,
+          socket: listenHandlers(onConnection),
+        });
+        return new BunTcpListener(listener);
+      } catch (error) {
+        throw withCode(error, "EADDRNOTAVAIL");
+      }
+    },
+
+    connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
+      if (options.localAddress !== undefined) {
+        return Promise.reject(
+          codedError("bun-native cannot bind a local address; use --runtime-adapter node-compat", "ENOTSUP"),
+        );
+      }
+      return new Promise<TcpConnection>((resolve, reject) => {
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          reject(codedError(`connect to ${options.host}:${options.port} timed out`, "ETIMEDOUT"));
+        }, options.timeoutMs);
+        Bun.connect<BunTcpConnection | undefined>({
+          hostname: options.host,
+          port: options.port,
+          allowHalfOpen: true,
+          socket: connectHandlers,
+        }).then(
+          (socket) => {
+            clearTimeout(timer);
+            if (timedOut || socket.data === undefined) {
+              socket.terminate();
+              return;
+            }
+            resolve(socket.data);
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            if (!timedOut) reject(withCode(error, "ECONNREFUSED"));
+          },
+        );
+      });
+    },
+
+    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+      // Bun.udpSocket has no SO_REUSEPORT option: `reusePort` is not honoured here (documented).
+      try {
+        const socket = await Bun.udpSocket({
+          hostname: options.host,
+          port: options.port,
+          socket: {
+            data(_socket, data, port, address) {
+              onMessage(data, addressInfo(address, port));
+            },
+          },
+        });
+        return new BunUdpSocket(socket);
+      } catch (error) {
+        throw withCode(error, "EADDRNOTAVAIL");
+      }
+    },
+  };
+}

@@ -1,0 +1,570 @@
+/**
+ * Adapter conformance suite: what every `SocketAdapter` must do, checked against the adapter itself
+ * (both ends of each connection go through it). Runtime-neutral: it runs under node, bun and deno and
+ * uses no test framework, only the tiny runner at the bottom (one line per check).
+ */
+import type {
+  AddressInfo,
+  SocketAdapter,
+  TcpConnection,
+  TcpHandlers,
+  TcpListener,
+  UdpSocket,
+} from "../../src/proxy/adapter.ts";
+
+export interface SuiteOptions {
+  /** a loopback port whose accept queue is full, so a SYN gets no answer (for the connect timeout check) */
+  blackholePort?: number;
+}
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+
+const CHECK_TIMEOUT_MS = 20_000;
+
+class Failure extends Error {}
+
+function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Failure(message);
+}
+
+function equal<T>(actual: T, expected: T, what: string): void {
+  if (actual !== expected) throw new Failure(`${what}: expected ${String(expected)}, got ${String(actual)}`);
+}
+
+function deferred<T = void>(): { promise: Promise<T>; resolve(value: T): void; reject(error: Error): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Failure(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Records what a connection delivers; `received` are copies (the adapter may reuse its chunk). */
+class Recorder implements TcpHandlers {
+  readonly chunks: Uint8Array[] = [];
+  bytes = 0;
+  ended = deferred();
+  closed = deferred<Error | undefined>();
+  drains = 0;
+  didEnd = false;
+  didClose = false;
+  closedTwice = false;
+  order: string[] = [];
+  private waiters: { bytes: number; resolve(): void }[] = [];
+  drained: (() => void) | undefined;
+
+  constructor(private readonly keep = true) {}
+
+  onData(chunk: Uint8Array): void {
+    if (this.keep) this.chunks.push(chunk.slice());
+    this.bytes += chunk.length;
+    if (this.order[this.order.length - 1] !== "data") this.order.push("data");
+    this.waiters = this.waiters.filter((waiter) => {
+      if (this.bytes < waiter.bytes) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+  onEnd(): void {
+    this.didEnd = true;
+    this.order.push("end");
+    this.ended.resolve();
+  }
+  onDrain(): void {
+    this.drains++;
+    this.drained?.();
+  }
+  onClose(error?: Error): void {
+    if (this.didClose) this.closedTwice = true;
+    this.didClose = true;
+    this.order.push("close");
+    this.closed.resolve(error);
+  }
+  text(): string {
+    return new TextDecoder().decode(concat(this.chunks));
+  }
+  waitBytes(bytes: number): Promise<void> {
+    if (this.bytes >= bytes) return Promise.resolve();
+    const { promise, resolve } = deferred();
+    this.waiters.push({ bytes, resolve });
+    return promise;
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+const encode = (text: string) => new TextEncoder().encode(text);
+
+/** Resources a check opened, closed whatever happens. */
+class Scope {
+  private readonly listeners: TcpListener[] = [];
+  private readonly connections: TcpConnection[] = [];
+  private readonly udp: UdpSocket[] = [];
+  listener(listener: TcpListener): TcpListener {
+    this.listeners.push(listener);
+    return listener;
+  }
+  connection(connection: TcpConnection): TcpConnection {
+    this.connections.push(connection);
+    return connection;
+  }
+  udpSocket(socket: UdpSocket): UdpSocket {
+    this.udp.push(socket);
+    return socket;
+  }
+  async close(): Promise<void> {
+    for (const connection of this.connections) connection.destroy();
+    for (const socket of this.udp) socket.close();
+    await Promise.allSettled(this.listeners.map((listener) => listener.close()));
+  }
+}
+
+/** A listener that hands out its accepted connections in order, with handlers installed on demand. */
+async function acceptor(adapter: SocketAdapter, scope: Scope, host = "127.0.0.1") {
+  const accepted: TcpConnection[] = [];
+  const waiting: ((connection: TcpConnection) => void)[] = [];
+  const listener = scope.listener(
+    await adapter.listenTcp({ host, port: 0 }, (connection) => {
+      scope.connection(connection);
+      const waiter = waiting.shift();
+      if (waiter) waiter(connection);
+      else accepted.push(connection);
+    }),
+  );
+  const next = (): Promise<TcpConnection> => {
+    const ready = accepted.shift();
+    if (ready) return Promise.resolve(ready);
+    const { promise, resolve } = deferred<TcpConnection>();
+    waiting.push(resolve);
+    return within(promise, 5000, "accept");
+  };
+  return { listener, next };
+}
+
+async function connectTo(adapter: SocketAdapter, scope: Scope, address: AddressInfo, host = address.address) {
+  return scope.connection(await adapter.connectTcp({ host, port: address.port, timeoutMs: 5000 }));
+}
+
+type Check = (adapter: SocketAdapter, options: SuiteOptions, scope: Scope) => Promise<void>;
+
+const checks: [string, Check][] = [
+  [
+    "listen on port 0 reports the real port",
+    async (adapter, _options, scope) => {
+      const { listener } = await acceptor(adapter, scope);
+      check(listener.address.port > 0, `port is ${listener.address.port}`);
+      equal(listener.address.address, "127.0.0.1", "listen address");
+      equal(listener.address.family, "IPv4", "listen family");
+    },
+  ],
+  [
+    "connect and echo both ways",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      server.setHandlers({
+        onData: (chunk) => {
+          server.write(chunk);
+        },
+        onEnd: () => server.end(),
+        onDrain: () => {},
+        onClose: () => {},
+      });
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      client.write(encode("hello "));
+      client.write(encode("sluice"));
+      await within(clientSide.waitBytes(12), 5000, "echo");
+      equal(clientSide.text(), "hello sluice", "echoed text");
+      client.end();
+      await within(clientSide.ended.promise, 5000, "echo server end");
+      equal(await within(clientSide.closed.promise, 5000, "close after both ends"), undefined, "close error");
+    },
+  ],
+  [
+    "addresses on IPv4: each side sees the other",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      equal(client.remote.address, "127.0.0.1", "client remote address");
+      equal(client.remote.port, listener.address.port, "client remote port");
+      equal(client.remote.family, "IPv4", "client remote family");
+      equal(server.remote.address, "127.0.0.1", "server remote address");
+      equal(server.remote.port, client.local.port, "server remote port = client local port");
+      equal(server.local.port, listener.address.port, "server local port");
+      equal(server.local.family, "IPv4", "server local family");
+    },
+  ],
+  [
+    "addresses on IPv6 ::1",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope, "::1");
+      equal(listener.address.address, "::1", "listen address");
+      equal(listener.address.family, "IPv6", "listen family");
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      equal(server.remote.address, "::1", "server remote address");
+      equal(server.remote.family, "IPv6", "server remote family");
+      equal(server.remote.port, client.local.port, "server remote port");
+      equal(client.remote.address, "::1", "client remote address");
+    },
+  ],
+  [
+    "IPv4 client on a dual-stack :: listener is seen as plain IPv4",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope, "::");
+      await connectTo(adapter, scope, listener.address, "127.0.0.1");
+      const server = await next();
+      equal(server.remote.address, "127.0.0.1", "server remote address (::ffff: prefix removed)");
+      equal(server.remote.family, "IPv4", "server remote family");
+      equal(server.local.address, "127.0.0.1", "server local address");
+    },
+  ],
+  [
+    "events before setHandlers are delivered after it, in order",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      client.setHandlers(new Recorder());
+      const server = await next();
+      client.write(encode("early"));
+      client.end();
+      await sleep(100);
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      await within(serverSide.ended.promise, 5000, "early end");
+      equal(serverSide.text(), "early", "early data");
+      equal(serverSide.order.join(","), "data,end", "event order");
+    },
+  ],
+  [
+    "half-close: client ends first, server keeps writing",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      client.write(encode("request"));
+      client.end();
+      await within(serverSide.ended.promise, 5000, "server onEnd");
+      equal(serverSide.text(), "request", "request bytes");
+      check(!serverSide.didClose, "server closed on the peer's FIN (allowHalfOpen missing)");
+      await sleep(50);
+      server.write(encode("late "));
+      server.write(encode("reply"));
+      await within(clientSide.waitBytes(10), 5000, "reply after the client's FIN");
+      server.end();
+      await within(clientSide.ended.promise, 5000, "client onEnd");
+      equal(clientSide.text(), "late reply", "reply bytes");
+      await within(Promise.all([clientSide.closed.promise, serverSide.closed.promise]), 5000, "both close");
+      equal(clientSide.order.join(","), "data,end,close", "client event order");
+      check(!clientSide.closedTwice && !serverSide.closedTwice, "onClose called twice");
+    },
+  ],
+  [
+    "half-close: server ends first, client keeps writing",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      server.write(encode("banner"));
+      server.end();
+      await within(clientSide.ended.promise, 5000, "client onEnd");
+      equal(clientSide.text(), "banner", "banner bytes");
+      client.write(encode("still here"));
+      await within(serverSide.waitBytes(10), 5000, "data after the server's FIN");
+      equal(serverSide.text(), "still here", "client bytes");
+      client.end();
+      await within(Promise.all([clientSide.closed.promise, serverSide.closed.promise]), 5000, "both close");
+      check(serverSide.didEnd, "server saw no onEnd before onClose");
+    },
+  ],
+  [
+    "backpressure: 32 MiB to a slow reader, bounded buffer, all bytes in order",
+    async (adapter, _options, scope) => {
+      const total = 32 * 1024 * 1024;
+      const chunkSize = 64 * 1024;
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      // The reader checks the byte pattern as it goes (byte i is i % 251) and reads in short bursts.
+      let received = 0;
+      let outOfOrder = -1;
+      const done = deferred();
+      server.setHandlers({
+        onData(chunk) {
+          for (let i = 0; i < chunk.length; i++) {
+            if (chunk[i] !== (received + i) % 251 && outOfOrder < 0) outOfOrder = received + i;
+          }
+          received += chunk.length;
+          if (received >= total) done.resolve();
+        },
+        onEnd() {},
+        onDrain() {},
+        onClose() {},
+      });
+      server.pause();
+      const reader = setInterval(() => {
+        server.resume();
+        setTimeout(() => server.pause(), 2);
+      }, 10);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      const chunk = new Uint8Array(chunkSize);
+      let sent = 0;
+      let refusals = 0;
+      let maxBuffered = 0;
+      try {
+        while (sent < total) {
+          for (let i = 0; i < chunkSize; i++) chunk[i] = (sent + i) % 251;
+          const accepted = client.write(chunk);
+          sent += chunkSize;
+          // Scribble over the chunk: the adapter must have copied what it kept.
+          chunk.fill(0);
+          maxBuffered = Math.max(maxBuffered, client.bufferedAmount);
+          if (!accepted) {
+            refusals++;
+            const drained = deferred();
+            clientSide.drained = () => drained.resolve();
+            await within(drained.promise, 10_000, `onDrain after ${sent} bytes`);
+          }
+        }
+        await within(done.promise, 15_000, `reader got ${received} of ${total}`);
+      } finally {
+        clearInterval(reader);
+      }
+      equal(outOfOrder, -1, "first byte out of order");
+      equal(received, total, "bytes received");
+      check(refusals > 0, "write never returned false although the reader was slow");
+      check(clientSide.drains >= refusals, `onDrain fired ${clientSide.drains} times for ${refusals} refusals`);
+      check(maxBuffered <= 4 * 1024 * 1024, `adapter buffered up to ${maxBuffered} bytes`);
+    },
+  ],
+  [
+    "destroy: the peer sees the connection close",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      client.write(encode("bye"));
+      await within(serverSide.waitBytes(3), 5000, "data before destroy");
+      client.destroy();
+      await within(clientSide.closed.promise, 5000, "local onClose after destroy");
+      await within(serverSide.closed.promise, 5000, "peer onClose after destroy");
+      server.write(encode("nobody listens"));
+    },
+  ],
+  [
+    "connect to a closed port fails with ECONNREFUSED",
+    async (adapter, _options, scope) => {
+      const { listener } = await acceptor(adapter, scope);
+      const port = listener.address.port;
+      await listener.close();
+      const error = await adapter.connectTcp({ host: "127.0.0.1", port, timeoutMs: 5000 }).then(
+        (connection) => {
+          connection.destroy();
+          return undefined;
+        },
+        (error: unknown) => error as { code?: string },
+      );
+      check(error !== undefined, "connect succeeded on a closed port");
+      equal(error.code, "ECONNREFUSED", "error code");
+    },
+  ],
+  [
+    "connect timeout fails with ETIMEDOUT",
+    async (adapter, options) => {
+      check(options.blackholePort !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
+      const started = Date.now();
+      const error = await within(
+        adapter.connectTcp({ host: "127.0.0.1", port: options.blackholePort, timeoutMs: 300 }).then(
+          (connection) => {
+            connection.destroy();
+            return undefined;
+          },
+          (error: unknown) => error as { code?: string },
+        ),
+        5000,
+        "connect with timeoutMs 300",
+      );
+      check(error !== undefined, "connect to the blackhole succeeded");
+      equal(error.code, "ETIMEDOUT", "error code");
+      const elapsed = Date.now() - started;
+      check(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
+    },
+  ],
+  [
+    "listen on a taken port fails with EADDRINUSE",
+    async (adapter, _options, scope) => {
+      const { listener } = await acceptor(adapter, scope);
+      const error = await adapter
+        .listenTcp({ host: "127.0.0.1", port: listener.address.port }, () => {})
+        .then(
+          async (second) => {
+            await second.close();
+            return undefined;
+          },
+          (error: unknown) => error as { code?: string },
+        );
+      check(error !== undefined, "second listen on the same port succeeded");
+      equal(error.code, "EADDRINUSE", "error code");
+    },
+  ],
+  [
+    "listener close keeps established connections",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      server.setHandlers({
+        onData: (chunk) => {
+          server.write(chunk);
+        },
+        onEnd: () => server.end(),
+        onDrain: () => {},
+        onClose: () => {},
+      });
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      await within(listener.close(), 5000, "listener close");
+      client.write(encode("after close"));
+      await within(clientSide.waitBytes(11), 5000, "echo after listener close");
+      equal(clientSide.text(), "after close", "echo");
+      const error = await adapter.connectTcp({ host: "127.0.0.1", port: listener.address.port, timeoutMs: 2000 }).then(
+        (connection) => {
+          connection.destroy();
+          return undefined;
+        },
+        (error: unknown) => error as { code?: string },
+      );
+      check(error !== undefined, "a new connection was accepted after close");
+    },
+  ],
+  [
+    "UDP: several sockets send and receive through one bound socket",
+    async (adapter, _options, scope) => {
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data, from) => {
+          const reply = new Uint8Array(data.length + 1);
+          reply.set(data);
+          reply[data.length] = 33; // "!"
+          server.send(reply, from.port, from.address);
+        }),
+      );
+      check(server.address.port > 0, "UDP port 0 got a real port");
+      equal(server.address.family, "IPv4", "UDP family");
+      const clients = 4;
+      const replies = await Promise.all(
+        Array.from({ length: clients }, async (_, index) => {
+          const got = deferred<{ text: string; from: AddressInfo }>();
+          const client = scope.udpSocket(
+            await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data, from) => {
+              got.resolve({ text: new TextDecoder().decode(data), from });
+            }),
+          );
+          // UDP may drop: resend a few times until the reply comes (bounded).
+          for (let attempt = 0; attempt < 5; attempt++) {
+            client.send(encode(`client-${index}`), server.address.port, "127.0.0.1");
+            const reply = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+            if (reply) return reply;
+          }
+          throw new Failure(`client ${index} got no reply`);
+        }),
+      );
+      replies.forEach((reply, index) => {
+        equal(reply.text, `client-${index}!`, `reply to client ${index}`);
+        equal(reply.from.port, server.address.port, "reply source port");
+        equal(reply.from.address, "127.0.0.1", "reply source address");
+      });
+    },
+  ],
+  [
+    "UDP on IPv6 ::1",
+    async (adapter, _options, scope) => {
+      const got = deferred<AddressInfo>();
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "::1", port: 0 }, (_data, from) => got.resolve(from)),
+      );
+      equal(server.address.family, "IPv6", "UDP family");
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "::1", port: 0 }, () => {}));
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(encode("v6"), server.address.port, "::1");
+        const from = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (from) {
+          equal(from.address, "::1", "sender address");
+          equal(from.port, client.address.port, "sender port");
+          return;
+        }
+      }
+      throw new Failure("no datagram on ::1");
+    },
+  ],
+];
+
+/** Runs every check (or those whose name contains `only`) and reports each as it finishes. */
+export async function runConformance(
+  adapter: SocketAdapter,
+  options: SuiteOptions,
+  report: (result: CheckResult) => void,
+  only?: string,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const [name, run] of checks) {
+    if (only !== undefined && !name.includes(only)) continue;
+    const scope = new Scope();
+    const started = Date.now();
+    let result: CheckResult;
+    try {
+      await within(run(adapter, options, scope), CHECK_TIMEOUT_MS, name);
+      result = { name, ok: true, detail: "", ms: Date.now() - started };
+    } catch (error) {
+      const detail = error instanceof Error ? `${error.message}` : String(error);
+      result = { name, ok: false, detail, ms: Date.now() - started };
+    } finally {
+      await scope.close();
+    }
+    results.push(result);
+    report(result);
+  }
+  return results;
+}
