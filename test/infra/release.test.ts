@@ -1,0 +1,90 @@
+/**
+ * `scripts/release.sh` builds what the Terraform modules download: the tarball for node/deno hosts and the
+ * SHA256SUMS file the installer checks it against. The Bun binary is skipped here (`--no-binary`): compiling
+ * it takes long and is covered by the binary build's own tests.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, "../..");
+const script = join(repo, "scripts/release.sh");
+const TIMEOUT_MS = 60_000;
+
+let work = "";
+let commit = "";
+let version = "";
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "sluice-release-"));
+  // Pin one commit: other engineers commit to this checkout while the suite runs.
+  commit = (await run("git", ["rev-parse", "HEAD"], { cwd: repo })).stdout.trim();
+  const pkg = (await run("git", ["show", `${commit}:package.json`], { cwd: repo })).stdout;
+  version = (JSON.parse(pkg) as { version: string }).version;
+});
+
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+async function release(outDir: string): Promise<string> {
+  const { stdout } = await run(script, ["--no-binary", "--out-dir", outDir, "--ref", commit], {
+    cwd: repo,
+    timeout: TIMEOUT_MS,
+  });
+  return stdout;
+}
+
+test("release.sh writes the tarball and a SHA256SUMS that sha256sum -c accepts", async () => {
+  const out = join(work, "a");
+  const stdout = await release(out);
+  const tarball = `sluice-${version}.tar.gz`;
+  assert.match(stdout, new RegExp(`release ${version.replaceAll(".", "\\.")} \\(${commit}\\)`));
+
+  const sums = await readFile(join(out, "SHA256SUMS"), "utf8");
+  // The installer looks the artifact up by its bare name in the second column.
+  assert.match(sums, new RegExp(`^[0-9a-f]{64}  ${tarball.replaceAll(".", "\\.")}\\n$`));
+  const check = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: out, timeout: TIMEOUT_MS });
+  assert.match(check.stdout, new RegExp(`${tarball}: OK`));
+
+  const listing = (await run("tar", ["-tzf", join(out, tarball)], { timeout: TIMEOUT_MS })).stdout.split("\n");
+  const top = `sluice-${version}/`;
+  assert.ok(
+    listing.filter(Boolean).every((p) => p.startsWith(top)),
+    "everything sits under one top directory",
+  );
+  for (const needed of ["package.json", "package-lock.json", "src/", "runtime/"]) {
+    assert.ok(listing.includes(top + needed), `tarball has ${needed}`);
+  }
+  for (const excluded of ["node_modules/", "test/", "infra/", "data/", "dist/"]) {
+    assert.ok(!listing.some((p) => p.startsWith(top + excluded)), `tarball leaves out ${excluded}`);
+  }
+  const packed = (await run("tar", ["-xzOf", join(out, tarball), `${top}package.json`])).stdout;
+  assert.equal((JSON.parse(packed) as { version: string }).version, version);
+});
+
+test("the same commit gives a byte-identical tarball", async () => {
+  await release(join(work, "b"));
+  await release(join(work, "c"));
+  const [b, c] = await Promise.all([
+    readFile(join(work, "b", "SHA256SUMS"), "utf8"),
+    readFile(join(work, "c", "SHA256SUMS"), "utf8"),
+  ]);
+  assert.equal(b, c);
+});
+
+test("an unknown flag is refused with the usage text", async () => {
+  await assert.rejects(
+    run(script, ["--bogus"], { cwd: repo, timeout: TIMEOUT_MS }),
+    (err: { code?: number; stderr?: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr ?? "", /unknown argument --bogus[\s\S]*Usage: scripts\/release\.sh/);
+      return true;
+    },
+  );
+});
