@@ -51,6 +51,7 @@ export class RedisConnCounter {
   /** The count after this connection was added, or `undefined` when Redis cannot answer in time. */
   async acquire(key: string): Promise<number | undefined> {
     try {
+      await this.ready();
       const result = await this.client.multi().incr(key).expire(key, this.options.keyTtlSeconds).exec();
       const count = result?.[0]?.[1];
       if (typeof count !== "number") throw new Error("unexpected INCR reply");
@@ -61,6 +62,27 @@ export class RedisConnCounter {
       this.markDown(error);
       return undefined;
     }
+  }
+
+  /**
+   * Commands fail at once while the client is not connected (no offline queue), so the first
+   * connections after start wait for the connection in progress, up to `redis_timeout`. While Redis is
+   * known to be down (reconnecting) nothing waits.
+   */
+  private ready(): Promise<void> {
+    const status = this.client.status;
+    if (status !== "connecting" && status !== "connect") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.off("ready", done);
+        this.client.off("error", done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.timeoutMs);
+      this.client.once("ready", done);
+      this.client.once("error", done);
+    });
   }
 
   release(key: string): void {

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { streamPlugins } from "../../src/proxy/plugins/index.ts";
+import { ipRestriction } from "../../src/proxy/plugins/ip-restriction.ts";
+import { pluginEnv, session } from "./fixtures/session.ts";
+
+const scope = { routeId: "r1", serviceId: "s1" };
+
+function verdictFor(conf: Record<string, unknown>, clientAddress: string) {
+  const instance = ipRestriction.create(ipRestriction.schema.parse(conf), pluginEnv(), scope);
+  return instance.preread?.(session({ clientAddress }));
+}
+
+describe("ip-restriction schema", () => {
+  test("is registered under its APISIX name and priority", () => {
+    assert.equal(streamPlugins.get("ip-restriction")?.priority, 3000);
+  });
+
+  test("needs exactly one of whitelist / blacklist, with a clear message", () => {
+    for (const conf of [{}, { whitelist: ["10.0.0.1"], blacklist: ["10.0.0.2"] }]) {
+      const result = ipRestriction.schema.safeParse(conf);
+      assert.equal(result.success, false);
+      assert.match(result.error!.issues[0]!.message, /exactly one of 'whitelist' or 'blacklist'/);
+    }
+  });
+
+  test("rejects entries that are not IPv4/IPv6 addresses or CIDRs, naming the entry", () => {
+    const result = ipRestriction.schema.safeParse({ whitelist: ["10.0.0.0/8", "10.0.0.300", "fe80::/129"] });
+    assert.equal(result.success, false);
+    assert.deepEqual(
+      result.error!.issues.map((i) => i.path.join(".")),
+      ["whitelist.1", "whitelist.2"],
+    );
+    assert.equal(ipRestriction.schema.safeParse({ whitelist: [] }).success, false, "an empty list is refused");
+  });
+
+  test("fills APISIX's default message", () => {
+    assert.equal(ipRestriction.schema.parse({ blacklist: ["::1"] }).message, "Your IP address is not allowed");
+  });
+});
+
+describe("ip-restriction decisions", () => {
+  test("whitelist: listed addresses and CIDR members pass, others are rejected with 403", () => {
+    const conf = { whitelist: ["127.0.0.2", "10.1.0.0/16", "2001:db8::/32"] };
+    assert.equal(verdictFor(conf, "127.0.0.2"), undefined);
+    assert.equal(verdictFor(conf, "10.1.200.3"), undefined);
+    assert.equal(verdictFor(conf, "2001:db8::42"), undefined);
+    assert.deepEqual(verdictFor(conf, "127.0.0.3"), { reject: 403 });
+    assert.deepEqual(verdictFor(conf, "::1"), { reject: 403 });
+  });
+
+  test("blacklist: listed addresses are rejected, others pass", () => {
+    const conf = { blacklist: ["127.0.0.3", "::1"] };
+    assert.deepEqual(verdictFor(conf, "127.0.0.3"), { reject: 403 });
+    assert.deepEqual(verdictFor(conf, "::1"), { reject: 403 });
+    assert.equal(verdictFor(conf, "127.0.0.2"), undefined);
+  });
+
+  test("IPv4-mapped IPv6 is compared as IPv4, on either side", () => {
+    assert.equal(verdictFor({ whitelist: ["127.0.0.0/24"] }, "::ffff:127.0.0.2"), undefined);
+    assert.deepEqual(verdictFor({ blacklist: ["::ffff:127.0.0.3"] }, "127.0.0.3"), { reject: 403 });
+    assert.deepEqual(verdictFor({ blacklist: ["::ffff:127.0.0.0/120"] }, "127.0.0.9"), { reject: 403 });
+  });
+});
