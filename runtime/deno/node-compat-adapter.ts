@@ -1,0 +1,17 @@
+/**
+ * The Node adapter (`node:net`, `node:dgram`) running on Deno's Node compatibility layer, selected with
+ * `--runtime-adapter node-compat`. Only the name and runtime differ, so logs and `/readyz` say what runs.
+ */
+import type { SocketAdapter } from "../../src/proxy/adapter.ts";
+
+export async function createDenoNodeCompatAdapter(): Promise<SocketAdapter> {
+  const { createNodeSocketAdapter } = await import("../node/socket-adapter.ts");
+  const node = createNodeSocketAdapter();
+  return {
+    name: "deno-node-compat",
+    runtime: `deno ${Deno.version.deno}`,
+    listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
+    connectTcp: (options) => node.connectTcp(options),
+    bindUdp: (options, onMessage) => node.bindUdp(options, onMessage),
+  };
+}

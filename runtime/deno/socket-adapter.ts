@@ -1,0 +1,332 @@
+/**
+ * Deno socket adapter on Deno's own API (`Deno.listen`, `Deno.connect`, `Deno.listenDatagram`, the last
+ * behind `--unstable-net`).
+ *
+ * Deno's connections are promise-based (`conn.read(buffer)`, `conn.write(bytes)`); the pipeline wants
+ * callbacks. Each connection runs one read loop that reuses one buffer and hands `onData` a view of it,
+ * and one write pump over a queue of copies (a promise-based write keeps the bytes until it settles, and
+ * the caller's chunk is valid only during `write`). `write` returns false above a high-water mark and
+ * `onDrain` fires once the queue is below it again. `pause()` stops the read loop after the read in
+ * flight, so a slow reader pushes back through TCP. The per-chunk promise is Deno's API, not ours: the
+ * measurements in docs/runtimes.md compare this adapter with Deno's `node:net` layer.
+ */
+import {
+  type AddressInfo,
+  addressFamily,
+  normaliseAddress,
+  type SocketAdapter,
+  type TcpConnection,
+  type TcpConnectOptions,
+  type TcpHandlers,
+  type TcpListener,
+  type TcpListenOptions,
+  type UdpBindOptions,
+  type UdpMessageHandler,
+  type UdpSocket,
+} from "../../src/proxy/adapter.ts";
+
+const READ_BUFFER_BYTES = 64 * 1024;
+const WRITE_HIGH_WATER_BYTES = 256 * 1024;
+const MAX_DATAGRAM_BYTES = 65_536;
+
+/** Deno errors carry `code` (ECONNREFUSED, EADDRINUSE, …) already; make sure every error we pass on does. */
+function withCode(error: unknown, fallbackCode: string): Error {
+  if (error instanceof Error) {
+    const coded = error as Error & { code?: unknown };
+    if (typeof coded.code !== "string") coded.code = fallbackCode;
+    return error;
+  }
+  const wrapped = new Error(String(error)) as Error & { code: string };
+  wrapped.code = fallbackCode;
+  return wrapped;
+}
+
+function codedError(message: string, code: string): Error {
+  const error = new Error(message) as Error & { code: string };
+  error.code = code;
+  return error;
+}
+
+function addressInfo(address: Deno.Addr): AddressInfo {
+  const net = address as Deno.NetAddr;
+  const normalised = normaliseAddress(net.hostname);
+  return { address: normalised, port: net.port, family: addressFamily(normalised) };
+}
+
+/** A read or write that failed because we closed the connection ourselves: not an error to report. */
+function closedByUs(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted;
+}
+
+class DenoTcpConnection implements TcpConnection {
+  readonly local: AddressInfo;
+  readonly remote: AddressInfo;
+  private handlers: TcpHandlers | undefined;
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private writing = false;
+  private drainWanted = false;
+  private endWanted = false;
+  private finSent = false;
+  private peerEnded = false;
+  private closed = false;
+  private paused = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly conn: Deno.TcpConn) {
+    this.local = addressInfo(conn.localAddr);
+    this.remote = addressInfo(conn.remoteAddr);
+    conn.setNoDelay(true);
+  }
+
+  get bufferedAmount(): number {
+    return this.queued;
+  }
+
+  setHandlers(handlers: TcpHandlers): void {
+    const first = this.handlers === undefined;
+    this.handlers = handlers;
+    // Reading starts only now, so nothing can be delivered before the handlers exist.
+    if (first) void this.readLoop();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.endWanted) return false;
+    this.queue.push(chunk.slice());
+    this.queued += chunk.length;
+    if (!this.writing) void this.pump();
+    if (this.queued < WRITE_HIGH_WATER_BYTES) return true;
+    this.drainWanted = true;
+    return false;
+  }
+
+  end(): void {
+    if (this.closed || this.endWanted) return;
+    this.endWanted = true;
+    if (!this.writing) this.sendFin();
+  }
+
+  destroy(): void {
+    this.finish(undefined);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      while (!this.closed) {
+        if (this.paused) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+          continue;
+        }
+        const count = await this.conn.read(buffer);
+        if (this.closed) return;
+        if (count === null) {
+          this.peerEnded = true;
+          this.handlers?.onEnd();
+          if (this.finSent && !this.writing) this.finish(undefined);
+          return;
+        }
+        this.handlers?.onData(buffer.subarray(0, count));
+      }
+    } catch (error) {
+      this.finish(closedByUs(error) ? undefined : withCode(error, "ECONNRESET"));
+    }
+  }
+
+  private async pump(): Promise<void> {
+    this.writing = true;
+    const queue = this.queue;
+    try {
+      while (queue.length > 0 && !this.closed) {
+        const head = queue[0]!;
+        const written = await this.conn.write(head);
+        this.queued -= written;
+        if (written < head.length) queue[0] = head.subarray(written);
+        else queue.shift();
+        if (this.drainWanted && this.queued < WRITE_HIGH_WATER_BYTES && !this.closed) {
+          this.drainWanted = false;
+          this.handlers?.onDrain();
+        }
+      }
+    } catch (error) {
+      this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE"));
+      return;
+    } finally {
+      this.writing = false;
+    }
+    if (this.endWanted && !this.finSent && !this.closed) this.sendFin();
+  }
+
+  private sendFin(): void {
+    this.finSent = true;
+    this.conn.closeWrite().then(
+      () => {
+        if (this.peerEnded) this.finish(undefined);
+      },
+      (error: unknown) => this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE")),
+    );
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    this.queued = 0;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed by Deno after an error
+    }
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    this.handlers?.onClose(error);
+  }
+}
+
+class DenoTcpListener implements TcpListener {
+  readonly address: AddressInfo;
+  private closing = false;
+  private accepting: Promise<void> = Promise.resolve();
+  constructor(private readonly listener: Deno.TcpListener) {
+    this.address = addressInfo(listener.addr);
+  }
+  start(onConnection: (connection: TcpConnection) => void): void {
+    this.accepting = this.acceptLoop(onConnection);
+  }
+  private async acceptLoop(onConnection: (connection: TcpConnection) => void): Promise<void> {
+    while (!this.closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.listener.accept();
+      } catch (error) {
+        if (this.closing || closedByUs(error)) return;
+        // A failed accept (EMFILE, a reset before accept) must not stop the listener.
+        continue;
+      }
+      onConnection(new DenoTcpConnection(conn));
+    }
+  }
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.listener.close();
+    // The port is released only once the pending accept has been cancelled.
+    await this.accepting;
+  }
+}
+
+class DenoUdpSocket implements UdpSocket {
+  readonly address: AddressInfo;
+  private closed = false;
+  constructor(private readonly socket: Deno.DatagramConn) {
+    this.address = addressInfo(socket.addr);
+  }
+  async receiveLoop(onMessage: UdpMessageHandler): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
+    while (!this.closed) {
+      try {
+        const [data, from] = await this.socket.receive(buffer);
+        onMessage(data, addressInfo(from));
+      } catch (error) {
+        if (this.closed || closedByUs(error)) return;
+        // ICMP port unreachable from an earlier send shows up here on Linux: keep receiving.
+      }
+    }
+  }
+  send(data: Uint8Array, port: number, host: string): void {
+    if (this.closed) return;
+    // The send is asynchronous and the caller's bytes are valid only during this call.
+    this.socket.send(data.slice(), { transport: "udp", hostname: host, port }).catch(() => {
+      // UDP semantics: a datagram that cannot be sent is dropped.
+    });
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}
+
+export function createDenoSocketAdapter(): SocketAdapter {
+  return {
+    name: "deno-native",
+    runtime: `deno ${Deno.version.deno}`,
+
+    async listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void) {
+      let listener: Deno.TcpListener;
+      try {
+        listener = Deno.listen({
+          transport: "tcp",
+          hostname: options.host,
+          port: options.port,
+          reusePort: options.reusePort === true,
+        });
+      } catch (error) {
+        throw withCode(error, "EADDRNOTAVAIL");
+      }
+      const tcpListener = new DenoTcpListener(listener);
+      tcpListener.start(onConnection);
+      return tcpListener;
+    },
+
+    connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
+      if (options.localAddress !== undefined) {
+        return Promise.reject(
+          codedError("deno-native cannot bind a local address; use --runtime-adapter node-compat", "ENOTSUP"),
+        );
+      }
+      return new Promise<TcpConnection>((resolve, reject) => {
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          reject(codedError(`connect to ${options.host}:${options.port} timed out`, "ETIMEDOUT"));
+        }, options.timeoutMs);
+        Deno.connect({ transport: "tcp", hostname: options.host, port: options.port }).then(
+          (conn) => {
+            clearTimeout(timer);
+            if (timedOut) {
+              conn.close();
+              return;
+            }
+            resolve(new DenoTcpConnection(conn));
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            if (!timedOut) reject(withCode(error, "ECONNREFUSED"));
+          },
+        );
+      });
+    },
+
+    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+      let socket: Deno.DatagramConn;
+      try {
+        socket = Deno.listenDatagram({
+          transport: "udp",
+          hostname: options.host,
+          port: options.port,
+          reuseAddress: options.reusePort === true,
+        });
+      } catch (error) {
+        throw withCode(error, "EADDRNOTAVAIL");
+      }
+      const udpSocket = new DenoUdpSocket(socket);
+      void udpSocket.receiveLoop(onMessage);
+      return udpSocket;
+    },
+  };
+}
