@@ -1,6 +1,251 @@
-/** Node.js socket adapter (`node:net`, `node:dgram`). Placeholder until the data-plane work lands. */
-import type { SocketAdapter } from "../../src/proxy/adapter.ts";
+/**
+ * Node.js socket adapter (`node:net`, `node:dgram`): the `SocketAdapter` contract of
+ * `src/proxy/adapter.ts` on Node's sockets. Node's own Buffers are handed straight through (no copy, no
+ * wrapper per chunk); events that arrive before `setHandlers` are queued and replayed in order.
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import {
+  type AddressInfo,
+  addressFamily,
+  normaliseAddress,
+  type SocketAdapter,
+  type TcpConnection,
+  type TcpConnectOptions,
+  type TcpHandlers,
+  type TcpListener,
+  type TcpListenOptions,
+  type UdpBindOptions,
+  type UdpMessageHandler,
+  type UdpSocket,
+} from "../../src/proxy/adapter.ts";
+
+type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
+
+function addressOf(address: string | undefined, port: number | undefined): AddressInfo {
+  const a = normaliseAddress(address ?? "");
+  return { address: a, port: port ?? 0, family: addressFamily(a) };
+}
+
+class NodeTcpConnection implements TcpConnection {
+  readonly local: AddressInfo;
+  readonly remote: AddressInfo;
+  private handlers: TcpHandlers | undefined;
+  /** events seen before `setHandlers`; only ever used in the first tick of a connection */
+  private early: EarlyEvent[] | undefined = [];
+  private error: Error | undefined;
+  private closed = false;
+
+  constructor(private readonly socket: net.Socket) {
+    this.local = addressOf(socket.localAddress, socket.localPort);
+    this.remote = addressOf(socket.remoteAddress, socket.remotePort);
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      const h = this.handlers;
+      if (h !== undefined) h.onData(chunk);
+      else this.early?.push({ kind: "data", chunk });
+    });
+    socket.on("end", () => {
+      if (this.handlers) this.handlers.onEnd();
+      else this.early?.push({ kind: "end" });
+    });
+    socket.on("drain", () => {
+      if (this.handlers) this.handlers.onDrain();
+      else this.early?.push({ kind: "drain" });
+    });
+    socket.on("error", (error: Error) => {
+      this.error ??= error;
+    });
+    socket.on("close", () => {
+      if (this.closed) return;
+      if (this.handlers) {
+        this.closed = true;
+        this.handlers.onClose(this.error);
+      } else this.early?.push({ kind: "close" });
+    });
+  }
+
+  setHandlers(handlers: TcpHandlers): void {
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = undefined;
+    if (!early) return;
+    for (const event of early) {
+      if (event.kind === "data") handlers.onData(event.chunk);
+      else if (event.kind === "end") handlers.onEnd();
+      else if (event.kind === "drain") handlers.onDrain();
+      else if (!this.closed) {
+        this.closed = true;
+        handlers.onClose(this.error);
+      }
+    }
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.socket.destroyed) return true;
+    return this.socket.write(chunk);
+  }
+
+  end(): void {
+    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.end();
+  }
+
+  destroy(): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    // RST where possible: the peer must see an abort, not a clean end, when the gateway gives up.
+    if (socket.readyState === "open" || socket.readyState === "readOnly" || socket.readyState === "writeOnly") {
+      try {
+        socket.resetAndDestroy();
+        return;
+      } catch {
+        // fall through to a plain destroy
+      }
+    }
+    socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+}
+
+class NodeTcpListener implements TcpListener {
+  constructor(
+    private readonly server: net.Server,
+    readonly address: AddressInfo,
+  ) {}
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      // Established connections are not tracked by the server's close: it resolves once it stops accepting.
+      this.server.close(() => resolve());
+      setImmediate(resolve);
+    });
+  }
+}
+
+class NodeUdpSocket implements UdpSocket {
+  private closed = false;
+  constructor(
+    private readonly socket: dgram.Socket,
+    readonly address: AddressInfo,
+  ) {}
+
+  send(data: Uint8Array, port: number, host: string): void {
+    if (this.closed) return;
+    this.socket.send(data, port, host);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.close();
+  }
+}
+
+function withCode(error: unknown): Error {
+  if (error instanceof Error) return error;
+  return Object.assign(new Error(String(error)), { code: "EUNKNOWN" });
+}
 
 export function createNodeSocketAdapter(): SocketAdapter {
-  throw new Error("the node socket adapter is not built yet");
+  return {
+    name: "node",
+    runtime: `node ${process.versions.node}`,
+
+    listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void): Promise<TcpListener> {
+      return new Promise((resolve, reject) => {
+        const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+        server.on("connection", (socket: net.Socket) => {
+          // A socket reset before we see it has no addresses; there is nothing to proxy.
+          if (socket.remoteAddress === undefined) {
+            socket.destroy();
+            return;
+          }
+          onConnection(new NodeTcpConnection(socket));
+        });
+        const onListenError = (error: Error) => reject(withCode(error));
+        server.once("error", onListenError);
+        // Node 20 ignores `reusePort` (added in 22.12); it is passed so newer Node honours it.
+        server.listen(
+          { host: options.host, port: options.port, backlog: options.backlog ?? 511, reusePort: options.reusePort },
+          () => {
+            server.off("error", onListenError);
+            // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
+            server.on("error", () => {});
+            const a = server.address() as net.AddressInfo;
+            resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
+          },
+        );
+      });
+    },
+
+    connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
+      return new Promise((resolve, reject) => {
+        const socket = net.connect({
+          host: options.host,
+          port: options.port,
+          localAddress: options.localAddress,
+          allowHalfOpen: true,
+          noDelay: true,
+        });
+        let settled = false;
+        const timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          socket.destroy();
+          reject(
+            Object.assign(new Error(`connect to ${options.host}:${options.port} timed out`), { code: "ETIMEDOUT" }),
+          );
+        }, options.timeoutMs);
+        socket.once("error", (error: Error) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          socket.destroy();
+          reject(withCode(error));
+        });
+        socket.once("connect", () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(new NodeTcpConnection(socket));
+        });
+      });
+    },
+
+    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+      return new Promise((resolve, reject) => {
+        const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
+        const socket = dgram.createSocket({ type, reuseAddr: options.reusePort === true });
+        socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+          // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
+          if (rinfo.family === "IPv6" && rinfo.address.startsWith("::ffff:") && rinfo.address.includes(".")) {
+            onMessage(msg, { address: rinfo.address.slice(7), port: rinfo.port, family: "IPv4" });
+          } else onMessage(msg, rinfo as AddressInfo);
+        });
+        const onBindError = (error: Error) => {
+          socket.close();
+          reject(withCode(error));
+        };
+        socket.once("error", onBindError);
+        socket.bind({ port: options.port, address: options.host, exclusive: true }, () => {
+          socket.off("error", onBindError);
+          // send errors (EHOSTUNREACH, ECONNREFUSED from ICMP) drop the datagram, as UDP does.
+          socket.on("error", () => {});
+          const a = socket.address();
+          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port)));
+        });
+      });
+    },
+  };
 }

@@ -1,0 +1,214 @@
+/**
+ * One applied config, compiled for the pipeline: per (protocol, port) route tables, the upstream pools,
+ * the plugin instances, and the listeners it needs. A new version builds a new generation next to the
+ * running one and the gateway swaps the pointer in one step; connections keep the generation they
+ * started with. A replaced generation disposes its plugin instances when its last session ends.
+ */
+import type { Logger } from "pino";
+import type { GatewayConfig, PublishedService } from "../config/types.ts";
+import type { SocketAdapter } from "./adapter.ts";
+import type { NodeHealth } from "./health/types.ts";
+import type { PluginEnv, PluginInstance, StreamPlugin } from "./plugins/types.ts";
+import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
+import { UpstreamPool } from "./upstream-pool.ts";
+
+export interface ListenerSpec {
+  protocol: "tcp" | "udp";
+  host: string;
+  port: number;
+}
+
+export function listenerKey(spec: ListenerSpec): string {
+  return `${spec.protocol} ${spec.host} ${spec.port}`;
+}
+
+export function portKey(protocol: "tcp" | "udp", port: number): string {
+  return protocol === "tcp" ? `t${port}` : `u${port}`;
+}
+
+export interface GenerationDeps {
+  logger: Logger;
+  adapter: SocketAdapter;
+  gatewayGroup: string;
+  health: NodeHealth;
+  // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
+  plugins: ReadonlyMap<string, StreamPlugin<any>>;
+  /** one state map per plugin name, kept across generations */
+  sharedState: Map<string, Map<string, unknown>>;
+  /** listen address for routes without `server_addr` */
+  listenAddr: string;
+}
+
+const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
+
+export class ConfigGeneration {
+  active = 0;
+  private retired = false;
+  private disposed = false;
+
+  constructor(
+    readonly version: number,
+    readonly ports: ReadonlyMap<string, PortRoutes>,
+    readonly listeners: readonly ListenerSpec[],
+    /** listeners left out, and why (port outside the group's ranges) */
+    readonly refused: readonly { spec: ListenerSpec; reason: string }[],
+    readonly pools: ReadonlyMap<string, { fingerprint: string; pool: UpstreamPool }>,
+    readonly routeIds: ReadonlySet<string>,
+    readonly routeCount: number,
+    private readonly instances: readonly { name: string; instance: PluginInstance }[],
+    private readonly logger: Logger,
+  ) {}
+
+  acquire(): void {
+    this.active++;
+  }
+
+  release(): void {
+    this.active--;
+    if (this.retired && this.active === 0) this.dispose();
+  }
+
+  /** replaced by a newer generation: dispose once the last session of this one ends */
+  retire(): void {
+    this.retired = true;
+    if (this.active === 0) this.dispose();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const { name, instance } of this.instances) {
+      try {
+        instance.dispose?.();
+      } catch (error) {
+        this.logger.warn({ plugin: name, reason: (error as Error).message }, "plugin dispose failed");
+      }
+    }
+  }
+}
+
+function inRanges(port: number, ranges: GatewayConfig["stream_port_ranges"]): boolean {
+  if (ranges.length === 0) return true;
+  return ranges.some((r) => port >= r.from && port <= r.to);
+}
+
+function pluginEnv(deps: GenerationDeps, name: string): PluginEnv {
+  let shared = deps.sharedState.get(name);
+  if (!shared) {
+    shared = new Map();
+    deps.sharedState.set(name, shared);
+  }
+  return {
+    logger: deps.logger.child({ plugin: name }),
+    adapter: deps.adapter,
+    gatewayGroup: deps.gatewayGroup,
+    shared,
+  };
+}
+
+/**
+ * Compiles a config. Throws (and creates nothing that outlives the call) when a plugin is unknown or
+ * its config is invalid: the running generation then keeps serving.
+ */
+export function compileGeneration(
+  config: GatewayConfig,
+  deps: GenerationDeps,
+  previous: ConfigGeneration | undefined,
+): ConfigGeneration {
+  const created: { name: string; instance: PluginInstance }[] = [];
+  try {
+    const pools = new Map<string, { fingerprint: string; pool: UpstreamPool }>();
+    const byPort = new Map<string, RouteEntry[]>();
+    const routeIds = new Set<string>();
+    let routeCount = 0;
+    for (const service of config.services) {
+      const fingerprint = JSON.stringify(service.upstream);
+      const old = previous?.pools.get(service.id);
+      const pool =
+        old && old.fingerprint === fingerprint
+          ? old.pool
+          : new UpstreamPool(service.id, service.upstream, deps.health, deps.logger);
+      pools.set(service.id, { fingerprint, pool });
+      for (const route of service.stream_routes) {
+        const plugins = buildPlugins(service, route.plugins, route.id, deps, created);
+        const entry: RouteEntry = {
+          id: route.id,
+          name: route.name,
+          service: { id: service.id, name: service.name },
+          protocol: service.upstream.scheme,
+          port: route.server_port,
+          pool,
+          plugins,
+          match: parseRouteMatch(route),
+        };
+        const key = portKey(entry.protocol, entry.port);
+        const list = byPort.get(key);
+        if (list) list.push(entry);
+        else byPort.set(key, [entry]);
+        routeIds.add(route.id);
+        routeCount++;
+      }
+    }
+
+    const ports = new Map<string, PortRoutes>();
+    const listeners: ListenerSpec[] = [];
+    const refused: { spec: ListenerSpec; reason: string }[] = [];
+    const listenAddr = canonicalAddress(deps.listenAddr);
+    for (const [key, routes] of byPort) {
+      ports.set(key, new PortRoutes(routes));
+      const { protocol, port } = routes[0]!;
+      // One socket per address the routes need. A wildcard listen address covers every server_addr
+      // (routes then tell them apart by the connection's local address), and binding a specific address
+      // next to the wildcard on the same port would fail with EADDRINUSE.
+      const hosts = new Set<string>();
+      const anyWithoutAddr = routes.some((r) => r.match.serverAddr === undefined);
+      if (anyWithoutAddr) hosts.add(listenAddr);
+      if (!(anyWithoutAddr && WILDCARD_HOSTS.has(listenAddr))) {
+        for (const r of routes) if (r.match.serverAddr !== undefined) hosts.add(r.match.serverAddr);
+      }
+      for (const host of hosts) {
+        const spec = { protocol, host, port };
+        if (inRanges(port, config.stream_port_ranges)) listeners.push(spec);
+        else refused.push({ spec, reason: "port is outside the gateway group's stream_port_ranges" });
+      }
+    }
+    return new ConfigGeneration(
+      config.version,
+      ports,
+      listeners,
+      refused,
+      pools,
+      routeIds,
+      routeCount,
+      created,
+      deps.logger,
+    );
+  } catch (error) {
+    for (const { instance } of created) instance.dispose?.();
+    throw error;
+  }
+}
+
+function buildPlugins(
+  service: PublishedService,
+  routePlugins: PublishedService["plugins"],
+  routeId: string,
+  deps: GenerationDeps,
+  created: { name: string; instance: PluginInstance }[],
+): PluginSlot[] {
+  const merged = { ...service.plugins, ...routePlugins };
+  const slots: (PluginSlot & { priority: number })[] = [];
+  for (const [name, rawConf] of Object.entries(merged)) {
+    const plugin = deps.plugins.get(name);
+    if (!plugin) throw new Error(`route ${routeId}: unknown stream plugin '${name}'`);
+    const parsed = plugin.schema.safeParse(rawConf);
+    if (!parsed.success) {
+      throw new Error(`route ${routeId}: plugin '${name}' config is invalid: ${parsed.error.message}`);
+    }
+    const instance = plugin.create(parsed.data, pluginEnv(deps, name), { routeId, serviceId: service.id });
+    created.push({ name, instance });
+    slots.push({ name, instance, priority: plugin.priority });
+  }
+  slots.sort((a, b) => b.priority - a.priority);
+  return slots.map(({ name, instance }) => ({ name, instance }));
+}

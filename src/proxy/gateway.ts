@@ -1,0 +1,366 @@
+/**
+ * The gateway: applies `GatewayConfig` versions live, owns the listeners, and runs the pipeline of
+ * DESIGN.md §4 for every connection and UDP session, on whatever runtime the `SocketAdapter` wraps.
+ *
+ * Apply is atomic: the new version is compiled next to the running one (plugins created, routes sorted,
+ * upstream pools built) and swapped in with one assignment; only then are listeners opened and closed
+ * to match. A compile error leaves the running version untouched. Connections keep the version they
+ * started with; those whose route is gone get `drainTimeoutMs`, then are closed.
+ */
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../config/types.ts";
+import type { SocketAdapter, TcpListener } from "./adapter.ts";
+import {
+  type ConfigGeneration,
+  compileGeneration,
+  type ListenerSpec,
+  listenerKey,
+  portKey,
+} from "./config-generation.ts";
+import { alwaysHealthy, type NodeHealth } from "./health/types.ts";
+import { streamPlugins } from "./plugins/index.ts";
+import type { StreamPlugin } from "./plugins/types.ts";
+import { emptyCounters, type ProxyCounters, type SweptSession } from "./proxy-host.ts";
+import { acceptTcp } from "./tcp-session.ts";
+import { UdpListener, type UdpListenerHost } from "./udp-listener.ts";
+
+export interface GatewayOptions {
+  adapter: SocketAdapter;
+  logger: Logger;
+  gatewayGroup: string;
+  /** how long connections of a removed route (or of a stopping gateway) may go on; default 30000 */
+  drainTimeoutMs?: number;
+  /** listen address for routes without `server_addr`; default `0.0.0.0` */
+  listenAddr?: string;
+  health?: NodeHealth;
+  reusePort?: boolean;
+  /** the plugin registry; default the built-in `streamPlugins` */
+  // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
+  plugins?: ReadonlyMap<string, StreamPlugin<any>>;
+  /** the most time a client gets to send its TLS ClientHello on a port with `sni` routes; default 5000 */
+  sniTimeoutMs?: number;
+  /** UDP sessions per listener before the least recently active is evicted; default 10000 */
+  udpMaxSessions?: number;
+  /** how often idle timeouts and drain deadlines are checked; default 500 ms */
+  sweepIntervalMs?: number;
+}
+
+export type ListenerState = "listening" | "error" | "refused";
+
+export interface ListenerStatus {
+  protocol: "tcp" | "udp";
+  /** `host:port` (`[v6]:port`), the bound port when 0 was asked for */
+  addr: string;
+  address: string;
+  port: number;
+  state: ListenerState;
+  error?: string;
+}
+
+export interface ApplyReport {
+  version: number;
+  routes: number;
+  opened: ListenerStatus[];
+  closed: ListenerStatus[];
+  /** listeners that could not be opened (in use, no permission, outside the port ranges) */
+  failed: ListenerStatus[];
+}
+
+export interface GatewayStatus {
+  gatewayGroup: string;
+  adapter: string;
+  /** applied config version; -1 before the first apply */
+  version: number;
+  appliedAt?: string;
+  routes: number;
+  listeners: ListenerStatus[];
+  activeConnections: number;
+  activeUdpSessions: number;
+  /** removed routes' connections still draining */
+  draining: number;
+  counters: ProxyCounters;
+}
+
+interface OpenListener {
+  spec: ListenerSpec;
+  state: ListenerState;
+  error?: string;
+  tcp?: TcpListener;
+  udp?: UdpListener;
+}
+
+export class Gateway implements UdpListenerHost {
+  readonly adapter: SocketAdapter;
+  readonly logger: Logger;
+  readonly sniTimeoutMs: number;
+  readonly udpMaxSessions: number;
+  readonly counters: ProxyCounters = emptyCounters();
+  sweepEpoch = 0;
+
+  private readonly drainTimeoutMs: number;
+  private readonly listenAddr: string;
+  private readonly health: NodeHealth;
+  private readonly reusePort: boolean;
+  // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
+  private readonly plugins: ReadonlyMap<string, StreamPlugin<any>>;
+  private readonly sharedState = new Map<string, Map<string, unknown>>();
+  private readonly sweepIntervalMs: number;
+  private readonly gatewayGroup: string;
+
+  private generation: ConfigGeneration | undefined;
+  private appliedAt: Date | undefined;
+  private readonly listeners = new Map<string, OpenListener>();
+  private readonly sessions = new Set<SweptSession>();
+  private tcpCount = 0;
+  private udpCount = 0;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private applying: Promise<unknown> = Promise.resolve();
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: GatewayOptions) {
+    this.adapter = options.adapter;
+    this.logger = options.logger;
+    this.gatewayGroup = options.gatewayGroup;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.listenAddr = options.listenAddr ?? "0.0.0.0";
+    this.health = options.health ?? alwaysHealthy;
+    this.reusePort = options.reusePort ?? false;
+    this.plugins = options.plugins ?? streamPlugins;
+    this.sniTimeoutMs = options.sniTimeoutMs ?? 5_000;
+    this.udpMaxSessions = options.udpMaxSessions ?? 10_000;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 500;
+  }
+
+  currentGeneration(): ConfigGeneration | undefined {
+    return this.generation;
+  }
+
+  /** Applies a config; calls are serialised, in order. Rejects (changing nothing) when it cannot be compiled. */
+  apply(config: GatewayConfig): Promise<ApplyReport> {
+    const run = this.applying.then(() => this.applyNow(config));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(config: GatewayConfig): Promise<ApplyReport> {
+    if (this.stopping) throw new Error("the gateway is stopping");
+    const previous = this.generation;
+    const next = compileGeneration(
+      config,
+      {
+        logger: this.logger,
+        adapter: this.adapter,
+        gatewayGroup: this.gatewayGroup,
+        health: this.health,
+        plugins: this.plugins,
+        sharedState: this.sharedState,
+        listenAddr: this.listenAddr,
+      },
+      previous,
+    );
+    // The swap: from here on every new connection and session routes with `next`.
+    this.generation = next;
+    this.appliedAt = new Date();
+    previous?.retire();
+    this.startSweep();
+
+    const now = Date.now();
+    for (const session of this.sessions) {
+      const id = session.routeId;
+      if (id !== undefined && !next.routeIds.has(id) && session.drainAt === 0)
+        session.drainAt = now + this.drainTimeoutMs;
+    }
+
+    const report: ApplyReport = {
+      version: config.version,
+      routes: next.routeCount,
+      opened: [],
+      closed: [],
+      failed: [],
+    };
+    const wanted = new Map(next.listeners.map((spec) => [listenerKey(spec), spec]));
+    for (const key of [...this.listeners.keys()]) if (!wanted.has(key)) await this.closeListener(key, report);
+    for (const { spec, reason } of next.refused) {
+      const entry: OpenListener = { spec, state: "refused", error: reason };
+      this.listeners.set(listenerKey(spec), entry);
+      report.failed.push(this.describe(entry));
+      this.logger.error({ protocol: spec.protocol, addr: spec.host, port: spec.port, reason }, "listener refused");
+    }
+    await Promise.all(
+      [...wanted].map(async ([key, spec]) => {
+        const existing = this.listeners.get(key);
+        if (existing?.state === "listening") return;
+        const open = await this.openListener(spec);
+        this.listeners.set(key, open);
+        if (open.state === "listening") report.opened.push(this.describe(open));
+        else report.failed.push(this.describe(open));
+      }),
+    );
+    this.logger.info(
+      {
+        version: config.version,
+        routes: next.routeCount,
+        opened: report.opened.length,
+        closed: report.closed.length,
+        failed: report.failed.length,
+      },
+      "gateway config applied",
+    );
+    return report;
+  }
+
+  private describe(open: OpenListener): ListenerStatus {
+    const address = open.tcp?.address.address ?? open.udp?.socket?.address.address ?? open.spec.host;
+    const port = open.tcp?.address.port ?? open.udp?.socket?.address.port ?? open.spec.port;
+    const addr = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    const status: ListenerStatus = { protocol: open.spec.protocol, addr, address, port, state: open.state };
+    if (open.error !== undefined) status.error = open.error;
+    return status;
+  }
+
+  private async openListener(spec: ListenerSpec): Promise<OpenListener> {
+    try {
+      if (spec.protocol === "tcp") {
+        const key = portKey("tcp", spec.port);
+        const tcp = await this.adapter.listenTcp(
+          { host: spec.host, port: spec.port, reusePort: this.reusePort },
+          (connection) => {
+            const generation = this.generation;
+            const table = generation?.ports.get(key);
+            if (!generation || !table || this.stopping) {
+              this.counters.tcpNoRoute++;
+              connection.destroy();
+              return;
+            }
+            acceptTcp(this, generation, table, connection);
+          },
+        );
+        this.logger.info(
+          { protocol: "tcp", addr: `${tcp.address.address}:${tcp.address.port}` },
+          "stream listener open",
+        );
+        return { spec, state: "listening", tcp };
+      }
+      const udp = new UdpListener(this, spec.port);
+      udp.socket = await this.adapter.bindUdp(
+        { host: spec.host, port: spec.port, reusePort: this.reusePort },
+        udp.onMessage,
+      );
+      const a = udp.socket.address;
+      this.logger.info({ protocol: "udp", addr: `${a.address}:${a.port}` }, "stream listener open");
+      return { spec, state: "listening", udp };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const message = code ? `${code}: ${(error as Error).message}` : (error as Error).message;
+      this.logger.error(
+        { protocol: spec.protocol, addr: spec.host, port: spec.port, reason: message },
+        "stream listener could not be opened",
+      );
+      return { spec, state: "error", error: message };
+    }
+  }
+
+  /**
+   * Stops accepting on a listener. TCP connections it accepted carry on (their routes are gone, so they
+   * drain); a UDP listener's sessions need its socket to reply, so it stays bound, not routing new
+   * sessions, until they have drained.
+   */
+  private async closeListener(key: string, report: ApplyReport | undefined): Promise<void> {
+    const open = this.listeners.get(key);
+    if (!open) return;
+    this.listeners.delete(key);
+    if (open.state === "listening") report?.closed.push(this.describe(open));
+    if (open.tcp) await open.tcp.close();
+    const udp = open.udp;
+    if (udp) {
+      if (udp.sessions.size === 0 || this.stopping) {
+        udp.closeAll("stopped");
+        udp.socket?.close();
+      } else this.closeUdpWhenDrained(udp);
+    }
+    if (open.state === "listening") {
+      this.logger.info(
+        { protocol: open.spec.protocol, addr: open.spec.host, port: open.spec.port },
+        "stream listener closed",
+      );
+    }
+  }
+
+  private closeUdpWhenDrained(udp: UdpListener): void {
+    const check = setInterval(() => {
+      if (udp.sessions.size > 0 && !this.stopping) return;
+      clearInterval(check);
+      udp.closeAll("stopped");
+      udp.socket?.close();
+    }, this.sweepIntervalMs);
+    check.unref?.();
+  }
+
+  // ---- ProxyHost ----
+
+  sessionStarted(session: SweptSession): void {
+    this.sessions.add(session);
+    if (session.protocol === "tcp") this.tcpCount++;
+    else this.udpCount++;
+  }
+
+  sessionEnded(session: SweptSession): void {
+    if (!this.sessions.delete(session)) return;
+    if (session.protocol === "tcp") this.tcpCount--;
+    else this.udpCount--;
+    if (this.sessions.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+    this.sweepTimer.unref?.();
+  }
+
+  private sweep(): void {
+    this.sweepEpoch++;
+    const now = Date.now();
+    for (const session of this.sessions) session.sweep(now);
+  }
+
+  status(): GatewayStatus {
+    let draining = 0;
+    for (const s of this.sessions) if (s.drainAt !== 0) draining++;
+    const status: GatewayStatus = {
+      gatewayGroup: this.gatewayGroup,
+      adapter: this.adapter.name,
+      version: this.generation?.version ?? -1,
+      routes: this.generation?.routeCount ?? 0,
+      listeners: [...this.listeners.values()].map((l) => this.describe(l)),
+      activeConnections: this.tcpCount,
+      activeUdpSessions: this.udpCount,
+      draining,
+      counters: { ...this.counters },
+    };
+    if (this.appliedAt) status.appliedAt = this.appliedAt.toISOString();
+    return status;
+  }
+
+  /** Stops accepting, lets connections finish for up to the drain timeout, then closes the rest. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.applying;
+    for (const key of [...this.listeners.keys()]) await this.closeListener(key, undefined);
+    if (this.sessions.size > 0) {
+      const deadline = Date.now() + this.drainTimeoutMs;
+      for (const s of this.sessions) if (s.drainAt === 0 || s.drainAt > deadline) s.drainAt = deadline;
+      this.startSweep();
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.generation?.retire();
+    this.logger.info({ version: this.generation?.version ?? -1 }, "gateway stopped");
+  }
+}

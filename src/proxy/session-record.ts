@@ -1,0 +1,57 @@
+/** The `StreamSession` a plugin sees, and the access-log line written when it ends. */
+import type { Logger } from "pino";
+import type { AddressInfo } from "./adapter.ts";
+import type { StreamSession } from "./plugins/types.ts";
+import type { RouteEntry } from "./router.ts";
+
+export class SessionRecord implements StreamSession {
+  readonly route: { id: string; name: string };
+  readonly service: { id: string; name: string };
+  readonly startedAt: number;
+  node?: string;
+  bytesFromClient = 0;
+  bytesToClient = 0;
+  code = 200;
+  closeReason?: string;
+  endedAt?: number;
+
+  constructor(
+    readonly protocol: "tcp" | "udp",
+    readonly client: AddressInfo,
+    readonly server: AddressInfo,
+    route: RouteEntry,
+    readonly sni: string | undefined,
+    startedAt: number,
+  ) {
+    this.route = { id: route.id, name: route.name };
+    this.service = route.service;
+    this.startedAt = startedAt;
+  }
+}
+
+function hostPort(a: AddressInfo): string {
+  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/** One line per closed connection or UDP session. */
+export function writeAccessLog(logger: Logger, r: SessionRecord): void {
+  logger.info(
+    {
+      access: r.protocol,
+      route: r.route.name,
+      route_id: r.route.id,
+      service: r.service.name,
+      service_id: r.service.id,
+      client: hostPort(r.client),
+      server: hostPort(r.server),
+      sni: r.sni,
+      node: r.node,
+      bytes_from_client: r.bytesFromClient,
+      bytes_to_client: r.bytesToClient,
+      duration_ms: (r.endedAt ?? Date.now()) - r.startedAt,
+      close_reason: r.closeReason,
+      code: r.code,
+    },
+    "stream session closed",
+  );
+}

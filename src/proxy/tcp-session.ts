@@ -1,0 +1,403 @@
+/**
+ * One proxied TCP connection: (SNI peek) → route → plugins' preread → balancer pick and connect, with
+ * retries on other nodes → bridge → plugins' log and the access log.
+ *
+ * The bridge is the hot path: a chunk from one side is written straight to the other; when `write`
+ * returns false the source is paused until the sink's `onDrain`, so at most one high-water mark plus
+ * one chunk sits in the gateway per direction. No timer, promise or allocation per chunk: idle time is
+ * found by the gateway's coarse sweep comparing byte counters between sweeps.
+ */
+import type { UpstreamNode } from "../config/schema.ts";
+import type { TcpConnection, TcpHandlers } from "./adapter.ts";
+import type { BalanceContext } from "./balancer/types.ts";
+import type { ConfigGeneration } from "./config-generation.ts";
+import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
+import type { ProxyHost, SweptSession } from "./proxy-host.ts";
+import type { PortRoutes, RouteEntry } from "./router.ts";
+import { SessionRecord, writeAccessLog } from "./session-record.ts";
+import { parseClientHello, SNI_PEEK_LIMIT } from "./sni.ts";
+
+const PEEK = 0;
+const SETUP = 1;
+const BRIDGE = 2;
+const CLOSING = 3;
+const DONE = 4;
+
+const DISCARD: TcpHandlers = {
+  onData() {},
+  onEnd() {},
+  onDrain() {},
+  onClose() {},
+};
+
+function errorCode(error: Error | undefined): string | undefined {
+  return (error as (Error & { code?: string }) | undefined)?.code;
+}
+
+function copyOf(chunk: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(chunk.byteLength);
+  copy.set(chunk);
+  return copy;
+}
+
+/** Takes an accepted connection on a port whose routes are `table`. */
+export function acceptTcp(
+  host: ProxyHost,
+  generation: ConfigGeneration,
+  table: PortRoutes,
+  client: TcpConnection,
+): void {
+  host.counters.tcpAccepted++;
+  const session = new TcpProxySession(host, generation, table, client);
+  session.begin();
+}
+
+class UpstreamSide implements TcpHandlers {
+  constructor(private readonly s: TcpProxySession) {}
+
+  onData(chunk: Uint8Array): void {
+    const s = this.s;
+    s.record!.bytesToClient += chunk.byteLength;
+    if (!s.client.write(chunk)) s.upstream!.pause();
+  }
+
+  onEnd(): void {
+    const s = this.s;
+    s.upstreamEnded = true;
+    s.endReason ??= "upstream_closed";
+    s.client.end();
+  }
+
+  onDrain(): void {
+    this.s.client.resume();
+  }
+
+  onClose(error?: Error): void {
+    this.s.upstreamGone(error);
+  }
+}
+
+export class TcpProxySession implements TcpHandlers, SweptSession {
+  readonly protocol = "tcp";
+  phase = PEEK;
+  route: RouteEntry | undefined;
+  record: SessionRecord | undefined;
+  upstream: TcpConnection | undefined;
+  upstreamEnded = false;
+  endReason: string | undefined;
+  drainAt = 0;
+  private forcedReason: string | undefined;
+  private clientEnded = false;
+  private clientClosed = false;
+  private upstreamClosed = false;
+  private node: UpstreamNode | undefined;
+  private pending: Uint8Array[] | undefined;
+  private peekBuffer: Uint8Array | undefined;
+  private peekLength = 0;
+  private peekTimer: ReturnType<typeof setTimeout> | undefined;
+  private prereadRan = 0;
+  private lastBytes = 0;
+  private lastActiveAt = 0;
+  private readonly acceptedAt = Date.now();
+
+  constructor(
+    private readonly host: ProxyHost,
+    private readonly generation: ConfigGeneration,
+    private readonly table: PortRoutes,
+    readonly client: TcpConnection,
+  ) {}
+
+  get routeId(): string | undefined {
+    return this.route?.id;
+  }
+
+  begin(): void {
+    const client = this.client;
+    this.generation.acquire();
+    this.host.sessionStarted(this);
+    client.setHandlers(this);
+    if (this.phase !== PEEK) return; // closed during setHandlers' replay
+    if (this.table.wantsSni(client.remote.address, client.local.address)) {
+      this.peekTimer = setTimeout(() => this.routeWithSni(undefined), this.host.sniTimeoutMs);
+      return;
+    }
+    client.pause();
+    this.routeWithSni(undefined);
+  }
+
+  // ---- client side handlers ----
+
+  onData(chunk: Uint8Array): void {
+    if (this.phase === BRIDGE) {
+      this.record!.bytesFromClient += chunk.byteLength;
+      if (!this.upstream!.write(chunk)) this.client.pause();
+      return;
+    }
+    if (this.phase === PEEK) {
+      this.peek(chunk);
+      return;
+    }
+    if (this.phase !== SETUP) return;
+    if (this.pending) this.pending.push(copyOf(chunk));
+    else this.pending = [copyOf(chunk)];
+  }
+
+  onEnd(): void {
+    this.clientEnded = true;
+    this.endReason ??= "client_closed";
+    if (this.phase === BRIDGE) this.upstream!.end();
+    else if (this.phase === PEEK) this.routeWithSni(undefined);
+  }
+
+  onDrain(): void {
+    if (this.phase === BRIDGE) this.upstream!.resume();
+  }
+
+  onClose(error?: Error): void {
+    this.clientClosed = true;
+    if (error) this.endReason ??= errorCode(error) === "ECONNRESET" ? "client_reset" : "client_error";
+    else this.endReason ??= "client_closed";
+    if (this.phase === PEEK) {
+      // gone before it could be routed: nothing was proxied, nothing to log
+      this.clearPeek();
+      this.phase = DONE;
+      this.release();
+      return;
+    }
+    const upstream = this.upstream;
+    if (upstream && !this.upstreamClosed) {
+      if (error) upstream.destroy();
+      else upstream.end();
+    }
+    this.maybeFinish();
+  }
+
+  upstreamGone(error: Error | undefined): void {
+    this.upstreamClosed = true;
+    if (error) this.endReason ??= errorCode(error) === "ECONNRESET" ? "upstream_reset" : "upstream_error";
+    else this.endReason ??= "upstream_closed";
+    if (!this.clientClosed) {
+      if (error) this.client.destroy();
+      else this.client.end();
+    }
+    this.maybeFinish();
+  }
+
+  // ---- sweep ----
+
+  sweep(now: number): void {
+    if (this.phase === DONE) return;
+    if (this.drainAt !== 0 && now >= this.drainAt) {
+      this.abort("drained");
+      return;
+    }
+    if (this.phase !== BRIDGE && this.phase !== CLOSING) return;
+    const r = this.record!;
+    const total = r.bytesFromClient + r.bytesToClient;
+    if (total !== this.lastBytes || this.lastActiveAt === 0) {
+      this.lastBytes = total;
+      this.lastActiveAt = now;
+    } else if (now - this.lastActiveAt >= this.route!.pool.idleTimeoutMs) {
+      this.abort("idle_timeout");
+    }
+  }
+
+  abort(reason: string): void {
+    if (this.phase === DONE) return;
+    this.forcedReason ??= reason;
+    this.upstream?.destroy();
+    this.client.destroy();
+  }
+
+  // ---- routing ----
+
+  private peek(chunk: Uint8Array): void {
+    const needed = this.peekLength + chunk.byteLength;
+    let buffer = this.peekBuffer;
+    if (!buffer || buffer.byteLength < needed) {
+      const grown = new Uint8Array(
+        Math.min(Math.max(needed, (buffer?.byteLength ?? 0) * 2, 2048), SNI_PEEK_LIMIT + 65536),
+      );
+      if (buffer) grown.set(buffer.subarray(0, this.peekLength));
+      buffer = this.peekBuffer = grown;
+    }
+    buffer.set(chunk, this.peekLength);
+    this.peekLength = needed;
+    const hello = parseClientHello(buffer, this.peekLength);
+    if (hello.kind === "incomplete" && this.peekLength < SNI_PEEK_LIMIT) return;
+    this.routeWithSni(hello.kind === "client-hello" ? hello.serverName : undefined);
+  }
+
+  private clearPeek(): void {
+    if (this.peekTimer !== undefined) {
+      clearTimeout(this.peekTimer);
+      this.peekTimer = undefined;
+    }
+  }
+
+  private routeWithSni(sni: string | undefined): void {
+    if (this.phase !== PEEK) return;
+    this.clearPeek();
+    const client = this.client;
+    client.pause();
+    if (this.peekBuffer) this.pending = [this.peekBuffer.subarray(0, this.peekLength)];
+    this.peekBuffer = undefined;
+    const route = this.table.match(client.remote.address, client.local.address, sni);
+    if (!route) {
+      this.host.counters.tcpNoRoute++;
+      this.phase = DONE;
+      this.host.logger.debug(
+        { client: client.remote.address, port: client.local.port, sni },
+        "no stream route matched, connection closed",
+      );
+      client.setHandlers(DISCARD);
+      client.destroy();
+      this.release();
+      return;
+    }
+    this.route = route;
+    this.phase = SETUP;
+    this.record = new SessionRecord("tcp", client.remote, client.local, route, sni, this.acceptedAt);
+    const progress = runPrereads(route.plugins, this.record, () => this.isAbandoned());
+    if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
+    else this.afterPreread(progress);
+  }
+
+  private isAbandoned(): boolean {
+    return this.clientClosed || this.forcedReason !== undefined;
+  }
+
+  private afterPreread(progress: PrereadProgress): void {
+    this.prereadRan = progress.ran;
+    const record = this.record!;
+    if (progress.error) {
+      this.host.logger.error({ route: record.route.id, reason: progress.error.message }, "plugin preread failed");
+      record.code = 500;
+      this.failSetup("plugin_error");
+      return;
+    }
+    if (progress.reject !== undefined) {
+      record.code = progress.reject;
+      this.host.counters.rejected++;
+      this.failSetup("rejected");
+      return;
+    }
+    if (this.isAbandoned()) {
+      this.failSetup(undefined);
+      return;
+    }
+    this.connect().catch((error: unknown) => {
+      this.host.logger.error({ route: record.route.id, reason: (error as Error).message }, "connect failed");
+      this.failSetup("error");
+    });
+  }
+
+  private failSetup(reason: string | undefined): void {
+    if (reason) this.forcedReason ??= reason;
+    this.phase = CLOSING;
+    this.client.destroy();
+    this.maybeFinish();
+  }
+
+  private async connect(): Promise<void> {
+    const route = this.route!;
+    const pool = route.pool;
+    const client = this.client;
+    const context: BalanceContext = {
+      remote_addr: client.remote.address,
+      remote_port: client.remote.port,
+      server_addr: client.local.address,
+      server_port: client.local.port,
+      sni: this.record!.sni,
+    };
+    const tried = new Set<UpstreamNode>();
+    const started = Date.now();
+    const deadline = pool.retryTimeoutMs > 0 ? started + pool.retryTimeoutMs : Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt <= pool.retries; attempt++) {
+      const node = attempt === 0 ? pool.pick(context, undefined) : pool.pick(context, tried);
+      if (!node) break;
+      tried.add(node);
+      const timeoutMs = Math.min(pool.connectTimeoutMs, deadline - Date.now());
+      if (timeoutMs <= 0) {
+        pool.release(node);
+        break;
+      }
+      const t0 = Date.now();
+      let upstream: TcpConnection;
+      try {
+        upstream = await this.host.adapter.connectTcp({ host: node.host, port: node.port, timeoutMs });
+      } catch (error) {
+        const code = errorCode(error as Error);
+        pool.failed(node, code === "ETIMEDOUT");
+        pool.release(node);
+        this.host.logger.warn(
+          { route: route.id, node: pool.name(node), code, attempt: attempt + 1 },
+          "upstream connect failed",
+        );
+        if (this.isAbandoned()) break;
+        continue;
+      }
+      pool.connected(node, Date.now() - t0);
+      this.node = node;
+      this.record!.node = pool.name(node);
+      this.startBridge(upstream);
+      return;
+    }
+    if (this.isAbandoned()) {
+      this.failSetup(undefined);
+      return;
+    }
+    this.record!.code = 502;
+    this.host.counters.upstreamFailures++;
+    this.failSetup("connect_failed");
+  }
+
+  private startBridge(upstream: TcpConnection): void {
+    this.upstream = upstream;
+    upstream.setHandlers(new UpstreamSide(this));
+    if (this.isAbandoned()) {
+      this.phase = CLOSING;
+      upstream.destroy();
+      this.maybeFinish();
+      return;
+    }
+    this.phase = BRIDGE;
+    let flowing = true;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending) {
+      for (const chunk of pending) {
+        this.record!.bytesFromClient += chunk.byteLength;
+        flowing = upstream.write(chunk);
+      }
+    }
+    if (this.clientEnded) upstream.end();
+    else if (flowing) this.client.resume();
+  }
+
+  private maybeFinish(): void {
+    if (this.phase === SETUP || this.phase === DONE || this.phase === PEEK) return;
+    if (!this.clientClosed) return;
+    if (this.upstream && !this.upstreamClosed) return;
+    this.finish();
+  }
+
+  private finish(): void {
+    this.phase = DONE;
+    const record = this.record!;
+    const route = this.route!;
+    record.endedAt = Date.now();
+    record.closeReason = this.forcedReason ?? this.endReason ?? "closed";
+    if (this.node) route.pool.release(this.node);
+    runLogs(route.plugins, record, this.prereadRan, (plugin, error) =>
+      this.host.logger.error({ plugin, reason: error.message }, "plugin log failed"),
+    );
+    writeAccessLog(this.host.logger, record);
+    this.release();
+  }
+
+  private release(): void {
+    this.generation.release();
+    this.host.sessionEnded(this);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * A UDP listener and its sessions: one session per client address:port, each with its own upstream
+ * socket (so replies find their way back to the right client), the node chosen by the balancer when the
+ * session starts, an idle timeout, and a bound on the number of sessions — at the bound the least
+ * recently active session is closed to make room (counted as evicted).
+ *
+ * Recency is kept coarsely: a session moves to the back of the map at most once per sweep, so the map's
+ * first entry is the least recently active session within one sweep interval, with no per-datagram work
+ * beyond a map lookup.
+ */
+import type { UpstreamNode } from "../config/schema.ts";
+import type { AddressInfo, UdpSocket } from "./adapter.ts";
+import type { ConfigGeneration } from "./config-generation.ts";
+import { portKey } from "./config-generation.ts";
+import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
+import type { ProxyHost, SweptSession } from "./proxy-host.ts";
+import type { RouteEntry } from "./router.ts";
+import { SessionRecord, writeAccessLog } from "./session-record.ts";
+
+/** datagrams kept per session while its upstream socket is being opened */
+const MAX_PENDING_DATAGRAMS = 64;
+
+export interface UdpListenerHost extends ProxyHost {
+  /** the generation that routes new sessions */
+  currentGeneration(): ConfigGeneration | undefined;
+  /** sessions per listener */
+  readonly udpMaxSessions: number;
+  /** bumped by every sweep: the coarse clock of session recency */
+  readonly sweepEpoch: number;
+}
+
+export class UdpListener {
+  socket: UdpSocket | undefined;
+  readonly sessions = new Map<string, UdpProxySession>();
+
+  constructor(
+    readonly host: UdpListenerHost,
+    readonly port: number,
+  ) {}
+
+  /** the datagram handler to bind the socket with */
+  readonly onMessage = (data: Uint8Array, from: AddressInfo): void => {
+    const key = `${from.address}|${from.port}`;
+    const session = this.sessions.get(key);
+    if (session !== undefined) {
+      const epoch = this.host.sweepEpoch;
+      if (session.epoch !== epoch) {
+        session.epoch = epoch;
+        this.sessions.delete(key);
+        this.sessions.set(key, session);
+      }
+      session.fromClient(data);
+      return;
+    }
+    this.startSession(key, data, from);
+  };
+
+  private startSession(key: string, data: Uint8Array, from: AddressInfo): void {
+    const generation = this.host.currentGeneration();
+    const table = generation?.ports.get(portKey("udp", this.port));
+    const socket = this.socket;
+    if (!generation || !table || !socket) {
+      this.host.counters.udpNoRoute++;
+      return;
+    }
+    const route = table.match(from.address, socket.address.address, undefined);
+    if (!route) {
+      this.host.counters.udpNoRoute++;
+      return;
+    }
+    if (this.sessions.size >= this.host.udpMaxSessions) {
+      const oldest = this.sessions.values().next().value;
+      if (oldest) {
+        this.host.counters.udpSessionsEvicted++;
+        oldest.abort("evicted");
+      }
+    }
+    const client: AddressInfo = { address: from.address, port: from.port, family: from.family };
+    const session = new UdpProxySession(this, key, generation, route, client, socket.address);
+    this.sessions.set(key, session);
+    this.host.counters.udpSessions++;
+    session.begin(data);
+  }
+
+  /** close every session now (listener closing for good) */
+  closeAll(reason: string): void {
+    for (const session of [...this.sessions.values()]) session.abort(reason);
+  }
+}
+
+const SETUP = 0;
+const ACTIVE = 1;
+const DONE = 2;
+
+export class UdpProxySession implements SweptSession {
+  readonly protocol = "udp";
+  epoch = 0;
+  drainAt = 0;
+  private state = SETUP;
+  private readonly record: SessionRecord;
+  private upstream: UdpSocket | undefined;
+  private node: UpstreamNode | undefined;
+  private pending: Uint8Array[] | undefined;
+  private prereadRan = 0;
+  private lastBytes = 0;
+  private lastActiveAt = 0;
+  private reason: string | undefined;
+
+  constructor(
+    private readonly listener: UdpListener,
+    private readonly key: string,
+    private readonly generation: ConfigGeneration,
+    private readonly route: RouteEntry,
+    private readonly client: AddressInfo,
+    server: AddressInfo,
+  ) {
+    this.record = new SessionRecord("udp", client, server, route, undefined, Date.now());
+    this.epoch = listener.host.sweepEpoch;
+  }
+
+  get routeId(): string {
+    return this.route.id;
+  }
+
+  begin(first: Uint8Array): void {
+    this.generation.acquire();
+    this.listener.host.sessionStarted(this);
+    this.queue(first);
+    const progress = runPrereads(this.route.plugins, this.record, () => this.state === DONE);
+    if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
+    else this.afterPreread(progress);
+  }
+
+  fromClient(data: Uint8Array): void {
+    if (this.state === ACTIVE) {
+      this.record.bytesFromClient += data.byteLength;
+      this.upstream!.send(data, this.node!.port, this.node!.host);
+    } else if (this.state === SETUP) this.queue(data);
+  }
+
+  private queue(data: Uint8Array): void {
+    if (!this.pending) this.pending = [];
+    const pending = this.pending;
+    if (pending.length >= MAX_PENDING_DATAGRAMS) {
+      this.listener.host.counters.udpDroppedPending++;
+      return;
+    }
+    const copy = new Uint8Array(data.byteLength);
+    copy.set(data);
+    pending.push(copy);
+  }
+
+  private afterPreread(progress: PrereadProgress): void {
+    this.prereadRan = progress.ran;
+    if (this.state === DONE) return;
+    const host = this.listener.host;
+    if (progress.error) {
+      host.logger.error({ route: this.route.id, reason: progress.error.message }, "plugin preread failed");
+      this.record.code = 500;
+      this.finish("plugin_error");
+      return;
+    }
+    if (progress.reject !== undefined) {
+      this.record.code = progress.reject;
+      host.counters.rejected++;
+      this.finish("rejected");
+      return;
+    }
+    const pool = this.route.pool;
+    const node = pool.pick(
+      {
+        remote_addr: this.client.address,
+        remote_port: this.client.port,
+        server_addr: this.record.server.address,
+        server_port: this.record.server.port,
+      },
+      undefined,
+    );
+    if (!node) {
+      this.record.code = 502;
+      host.counters.upstreamFailures++;
+      this.finish("no_upstream");
+      return;
+    }
+    this.node = node;
+    this.record.node = pool.name(node);
+    const wildcard = node.host.includes(":") ? "::" : "0.0.0.0";
+    host.adapter
+      .bindUdp({ host: wildcard, port: 0 }, (data) => this.fromUpstream(data))
+      .then(
+        (socket) => {
+          if (this.state === DONE) {
+            socket.close();
+            return;
+          }
+          this.upstream = socket;
+          this.state = ACTIVE;
+          const pending = this.pending;
+          this.pending = undefined;
+          if (pending) for (const d of pending) this.fromClient(d);
+        },
+        (error: Error) => {
+          host.logger.error({ route: this.route.id, reason: error.message }, "udp upstream socket failed");
+          this.record.code = 502;
+          this.finish("error");
+        },
+      );
+  }
+
+  private fromUpstream(data: Uint8Array): void {
+    if (this.state !== ACTIVE) return;
+    this.record.bytesToClient += data.byteLength;
+    this.listener.socket?.send(data, this.client.port, this.client.address);
+  }
+
+  sweep(now: number): void {
+    if (this.state === DONE) return;
+    if (this.drainAt !== 0 && now >= this.drainAt) {
+      this.abort("drained");
+      return;
+    }
+    const total = this.record.bytesFromClient + this.record.bytesToClient;
+    if (total !== this.lastBytes || this.lastActiveAt === 0) {
+      this.lastBytes = total;
+      this.lastActiveAt = now;
+    } else if (now - this.lastActiveAt >= this.route.pool.idleTimeoutMs) {
+      this.abort("idle_timeout");
+    }
+  }
+
+  abort(reason: string): void {
+    this.finish(reason);
+  }
+
+  private finish(reason: string): void {
+    if (this.state === DONE) return;
+    this.state = DONE;
+    this.reason ??= reason;
+    this.pending = undefined;
+    this.upstream?.close();
+    if (this.listener.sessions.get(this.key) === this) this.listener.sessions.delete(this.key);
+    const record = this.record;
+    record.endedAt = Date.now();
+    record.closeReason = this.reason;
+    if (this.node) this.route.pool.release(this.node);
+    const host = this.listener.host;
+    runLogs(this.route.plugins, record, this.prereadRan, (plugin, error) =>
+      host.logger.error({ plugin, reason: error.message }, "plugin log failed"),
+    );
+    writeAccessLog(host.logger, record);
+    this.generation.release();
+    host.sessionEnded(this);
+  }
+}

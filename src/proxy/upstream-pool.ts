@@ -1,0 +1,106 @@
+/**
+ * The upstream of one published service as the data plane uses it for one config version: its nodes in
+ * priority groups (highest first), one balancer per group, the health filter, and the retry and timeout
+ * settings in the units the pipeline wants. Built at apply; reused by the next apply when the service's
+ * upstream did not change, so balancer state (round-robin position, connection counts) carries over.
+ */
+import type { Logger } from "pino";
+import type { UpstreamNode } from "../config/schema.ts";
+import type { CompiledUpstream } from "../config/types.ts";
+import { type BalanceContext, type Balancer, createBalancer } from "./balancer/index.ts";
+import type { NodeHealth } from "./health/types.ts";
+
+interface PriorityGroup {
+  priority: number;
+  balancer: Balancer;
+}
+
+/** `host:port`, with brackets for IPv6, as health checks and logs name a node */
+export function nodeName(node: UpstreamNode): string {
+  return node.host.includes(":") ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`;
+}
+
+export class UpstreamPool {
+  readonly scheme: "tcp" | "udp";
+  readonly nodes: readonly UpstreamNode[];
+  /** connect attempts after the first one (connect failures only) */
+  readonly retries: number;
+  /** ms across all attempts; 0 = no limit */
+  readonly retryTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** idle timeout = max(send, read) */
+  readonly idleTimeoutMs: number;
+  private readonly groups: PriorityGroup[];
+  private readonly names = new Map<UpstreamNode, string>();
+  private readonly groupOf = new Map<UpstreamNode, Balancer>();
+  private lastAllUnhealthyLog = 0;
+
+  constructor(
+    readonly serviceId: string,
+    readonly upstream: CompiledUpstream,
+    private readonly health: NodeHealth,
+    private readonly logger: Logger,
+  ) {
+    this.scheme = upstream.scheme;
+    this.nodes = upstream.nodes;
+    for (const node of upstream.nodes) this.names.set(node, nodeName(node));
+    const usableNodes = upstream.nodes.filter((n) => n.weight > 0);
+    this.retries = upstream.retries ?? Math.max(0, usableNodes.length - 1);
+    this.retryTimeoutMs = (upstream.retry_timeout ?? 0) * 1000;
+    this.connectTimeoutMs = upstream.timeout.connect * 1000;
+    this.idleTimeoutMs = Math.max(upstream.timeout.send, upstream.timeout.read) * 1000;
+    const priorities = [...new Set(upstream.nodes.map((n) => n.priority))].sort((a, b) => b - a);
+    const options = { key: upstream.key, hashOn: upstream.hash_on };
+    this.groups = priorities.map((priority) => {
+      const members = upstream.nodes.filter((n) => n.priority === priority);
+      const balancer = createBalancer(upstream.type, members, options);
+      for (const node of members) this.groupOf.set(node, balancer);
+      return { priority, balancer };
+    });
+  }
+
+  name(node: UpstreamNode): string {
+    return this.names.get(node) ?? nodeName(node);
+  }
+
+  /**
+   * A node for a new connection: highest priority group first, healthy nodes not in `tried` first.
+   * When every untried node is unhealthy, health is ignored (a gateway that refuses everything helps
+   * nobody) and that is logged, at most once a second.
+   */
+  pick(context: BalanceContext, tried: ReadonlySet<UpstreamNode> | undefined): UpstreamNode | undefined {
+    const healthy = (node: UpstreamNode) =>
+      (tried === undefined || !tried.has(node)) && this.health.isHealthy(this.serviceId, this.names.get(node)!);
+    for (const group of this.groups) {
+      const node = group.balancer.pick(context, healthy);
+      if (node) return node;
+    }
+    const untried = (node: UpstreamNode) => tried === undefined || !tried.has(node);
+    for (const group of this.groups) {
+      const node = group.balancer.pick(context, untried);
+      if (node) {
+        const now = Date.now();
+        if (now - this.lastAllUnhealthyLog > 1000) {
+          this.lastAllUnhealthyLog = now;
+          this.logger.warn({ service: this.serviceId }, "no healthy upstream node, using all nodes");
+        }
+        return node;
+      }
+    }
+    return undefined;
+  }
+
+  connected(node: UpstreamNode, connectMs: number): void {
+    this.health.reportConnect(this.serviceId, this.names.get(node)!, "ok");
+    this.groupOf.get(node)?.connected?.(node, connectMs);
+  }
+
+  failed(node: UpstreamNode, timedOut: boolean): void {
+    this.health.reportConnect(this.serviceId, this.names.get(node)!, timedOut ? "timeout" : "failure");
+    this.groupOf.get(node)?.failed?.(node);
+  }
+
+  release(node: UpstreamNode): void {
+    this.groupOf.get(node)?.release?.(node);
+  }
+}
