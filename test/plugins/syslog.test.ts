@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { after, before, describe, test } from "node:test";
+import { configureMetrics, metricsText } from "../../src/observability/metrics.ts";
+import { syslog } from "../../src/proxy/plugins/syslog.ts";
+import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
+import type { PluginEnv } from "../../src/proxy/plugins/types.ts";
+import { waitFor } from "../health/fixtures/servers.ts";
+import { Rsyslog } from "./fixtures/rsyslog.ts";
+import { pluginEnv, session } from "./fixtures/session.ts";
+
+const scope = { routeId: "r1", serviceId: "s1" };
+
+function closeSenders(env: PluginEnv): void {
+  for (const value of env.shared.values()) (value as SyslogSender).close();
+}
+
+function endedSession(i: number) {
+  const s = session({ clientPort: 40000 + i, node: "127.0.0.1:9001", bytesFromClient: 10 + i, bytesToClient: 200 + i });
+  s.endedAt = s.startedAt + 1500;
+  s.closeReason = "client_closed";
+  return s;
+}
+
+describe("syslog schema", () => {
+  test("APISIX defaults; sock_type defaults to tcp as in APISIX", () => {
+    const conf = syslog.schema.parse({ host: "127.0.0.1", port: 514 });
+    assert.equal(conf.sock_type, "tcp");
+    assert.equal(conf.timeout, 3000);
+    assert.equal(conf.batch_max_size, 1000);
+    assert.equal(conf.inactive_timeout, 5);
+    assert.equal(conf.buffer_duration, 60);
+    assert.equal(conf.max_retry_count, 0);
+    assert.equal(conf.retry_delay, 1);
+    assert.equal(conf.tls, false);
+  });
+
+  test("tls: true is refused with a clear message; unknown variables in log_format are named", () => {
+    const tls = syslog.schema.safeParse({ host: "h", port: 514, tls: true });
+    assert.match(tls.error!.issues[0]!.message, /TLS to the syslog server is not supported/);
+    const format = syslog.schema.safeParse({ host: "h", port: 514, log_format: { who: "$remote_addr", x: "$nope" } });
+    assert.deepEqual(
+      format.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
+      ["log_format.x: unknown variable '$nope'"],
+    );
+    assert.equal(syslog.schema.safeParse({ port: 514 }).success, false, "host is required");
+  });
+});
+
+describe("syslog against a real rsyslog", () => {
+  const server = new Rsyslog();
+  before(() => server.start());
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+  });
+
+  for (const sockType of ["udp", "tcp"] as const) {
+    test(`${sockType}: RFC 5424 frames with the default log format reach the server, batched`, async () => {
+      const env = pluginEnv();
+      try {
+        const port = sockType === "udp" ? server.udpPort : server.tcpPort;
+        const conf = syslog.schema.parse({
+          host: "127.0.0.1",
+          port,
+          sock_type: sockType,
+          batch_max_size: 3,
+          inactive_timeout: 1,
+        });
+        const plugin = syslog.create(conf, env, scope);
+        const before = server.lines().length;
+        for (let i = 0; i < 4; i++) plugin.log!(endedSession(i)); // one full batch, one sent after 1 s idle
+        await waitFor("4 lines written", () => server.lines().length >= before + 4, 5000);
+        const lines = server.lines().slice(before);
+        assert.equal(lines.length, 4);
+        for (const line of lines) {
+          assert.equal(line.pri, "46");
+          assert.equal(line.app, "sluice");
+          assert.equal(line.procid, String(process.pid));
+          assert.equal(line.hostname, hostname());
+        }
+        const bodies = lines.map((l) => JSON.parse(l.msg)).sort((a, b) => a.client_port - b.client_port);
+        assert.deepEqual(bodies[0], {
+          start_time: bodies[0].start_time,
+          route_id: "r1",
+          route_name: "route-one",
+          service_id: "s1",
+          service_name: "service-one",
+          protocol: "TCP",
+          client_addr: "127.0.0.2",
+          client_port: 40000,
+          server_addr: "127.0.0.1",
+          server_port: 9100,
+          upstream_addr: "127.0.0.1:9001",
+          bytes_received: 10,
+          bytes_sent: 200,
+          session_time: 1.5,
+          close_reason: "client_closed",
+          status: 200,
+        });
+        assert.equal(bodies[3].bytes_sent, 203);
+      } finally {
+        closeSenders(env);
+      }
+    });
+  }
+
+  test("a custom log_format: $variables, templates and literals", async () => {
+    const env = pluginEnv();
+    try {
+      const conf = syslog.schema.parse({
+        host: "127.0.0.1",
+        port: server.tcpPort,
+        batch_max_size: 1,
+        log_format: { client: "$remote_addr:$remote_port", code: "$status", env: "test" },
+      });
+      const plugin = syslog.create(conf, env, scope);
+      const before = server.lines().length;
+      plugin.log!(endedSession(7));
+      await waitFor("line written", () => server.lines().length > before, 5000);
+      assert.deepEqual(JSON.parse(server.lines()[before]!.msg), { client: "127.0.0.2:40007", code: 200, env: "test" });
+    } finally {
+      closeSenders(env);
+    }
+  });
+});
+
+describe("syslog with the server down", () => {
+  test("entries are retried, then dropped and counted; logging never blocks", async () => {
+    configureMetrics();
+    const env = pluginEnv();
+    const server = new Rsyslog();
+    await server.start();
+    const port = server.tcpPort;
+    await server.stop(); // nothing listens on the port now
+    try {
+      const conf = syslog.schema.parse({
+        host: "127.0.0.1",
+        port,
+        batch_max_size: 2,
+        max_retry_count: 1,
+        retry_delay: 0,
+        timeout: 500,
+      });
+      const plugin = syslog.create(conf, env, scope);
+      const started = performance.now();
+      for (let i = 0; i < 4; i++) plugin.log!(endedSession(i));
+      assert.ok(performance.now() - started < 50, "log() returns at once");
+      const dropped = async () => {
+        const line = (await metricsText()).split("\n").find((l) => l.startsWith("sluice_syslog_dropped_total{"));
+        return line ? Number(line.split(" ").pop()) : 0;
+      };
+      for (let i = 0; i < 100 && (await dropped()) < 4; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await dropped(), 4);
+
+      // Bounded: beyond 10 × batch_max_size (at least 1000) waiting entries, new ones are dropped at once.
+      const bounded = syslog.create({ ...conf, batch_max_size: 5000, retry_delay: 1, max_retry_count: 0 }, env, scope);
+      for (let i = 0; i < 50_001; i++) bounded.log!(endedSession(i));
+      assert.ok((await dropped()) >= 4 + 1, "overflow is counted");
+    } finally {
+      closeSenders(env);
+      server.cleanup();
+    }
+  });
+});
