@@ -8,6 +8,7 @@
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../../config/types.ts";
 import type { SocketAdapter } from "../adapter.ts";
+import { nodeName } from "../upstream-pool.ts";
 import { ActiveChecker } from "./active-checker.ts";
 import { type NodeCounters, NodeState, type NodeStatus } from "./node-state.ts";
 import { PassiveChecker } from "./passive-checker.ts";
@@ -18,7 +19,7 @@ import type { NodeHealth } from "./types.ts";
 import { UdpProbe } from "./udp-probe.ts";
 
 export interface NodeHealthSnapshot {
-  /** `host:port`, as the pipeline names nodes */
+  /** `host:port` (`[v6]:port`), as the pipeline names nodes (`nodeName`) */
   node: string;
   healthy: boolean;
   /** APISIX's words: `healthy`, `mostly_healthy` (failures counting up), `unhealthy`, `mostly_unhealthy` */
@@ -70,8 +71,9 @@ export class HealthChecks implements NodeHealth {
       const checksKey = JSON.stringify(checks);
       const current = this.services.get(service.id);
       const nodes = new Map<string, TrackedNode>();
-      for (const { host, port } of service.upstream.nodes) {
-        const name = `${host}:${port}`;
+      for (const upstreamNode of service.upstream.nodes) {
+        const { host, port } = upstreamNode;
+        const name = nodeName(upstreamNode);
         const kept = current?.tracked.nodes.get(name);
         nodes.set(name, kept ?? { host, port, state: new NodeState(), nextProbeAt: 0, probing: false });
       }
