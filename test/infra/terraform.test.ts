@@ -226,11 +226,7 @@ describe("rendered host files", () => {
     const unit = rendered.units.gateway_node_443!.split("\n");
     assert.ok(unit.includes("AmbientCapabilities=CAP_NET_BIND_SERVICE"));
     assert.ok(unit.includes("CapabilityBoundingSet=CAP_NET_BIND_SERVICE"));
-    assert.ok(
-      unit.includes(
-        "ExecStart=/opt/sluice/node/bin/node --import tsx runtime/node/main.ts gateway --listen-addr 0.0.0.0",
-      ),
-    );
+    assert.ok(unit.includes("ExecStart=/opt/sluice/node/bin/node --import tsx runtime/node/main.ts gateway"));
     assert.ok(!rendered.units.gateway!.includes("AmbientCapabilities"));
   });
 

@@ -34,14 +34,11 @@ locals {
       SLUICE_STATUS_ADDR   = var.status_addr
       SLUICE_DATA_DIR      = var.data_dir
       SLUICE_LOG_LEVEL     = var.log_level
+      SLUICE_DRAIN_TIMEOUT = tostring(var.drain_timeout_seconds)
     },
+    var.listen_addr == null ? {} : { SLUICE_LISTEN_ADDR = var.listen_addr },
+    var.runtime_adapter == null ? {} : { SLUICE_RUNTIME_ADAPTER = var.runtime_adapter },
     var.extra_environment,
-  )
-
-  # Settings with no documented environment variable go on the command line.
-  extra_args = concat(
-    var.listen_addr == null ? [] : ["--listen-addr", var.listen_addr],
-    var.runtime_adapter == null ? [] : ["--runtime-adapter", var.runtime_adapter],
   )
 }
 
@@ -51,7 +48,6 @@ module "host" {
   service_name         = "sluice-gateway"
   description          = "Sluice L4 gateway (data plane)"
   command              = "gateway"
-  extra_args           = local.extra_args
   runtime              = var.runtime
   artifact_url         = var.artifact_url
   artifact_sha256      = var.artifact_sha256
@@ -66,6 +62,6 @@ module "host" {
   install_dir          = var.install_dir
   service_user         = var.service_user
   limit_nofile         = var.limit_nofile
-  stop_timeout_seconds = var.stop_timeout_seconds
+  stop_timeout_seconds = var.drain_timeout_seconds + 15
   sysctl               = local.sysctl
 }

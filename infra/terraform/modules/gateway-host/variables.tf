@@ -77,11 +77,11 @@ variable "deno_version" {
 # ---- what the gateway joins ------------------------------------------------------------------
 
 variable "control_plane_url" {
-  description = "Base URL of the control plane's admin API, e.g. https://sluice-cp.internal:9180."
+  description = "Base URL of the control plane's admin API, e.g. https://sluice-cp.internal:9180; several replicas comma-separated."
   type        = string
   validation {
-    condition     = can(regex("^https?://[A-Za-z0-9.\\-\\[\\]:]+(/[^\\s'\"]*)?$", var.control_plane_url))
-    error_message = "control_plane_url must be an http:// or https:// URL."
+    condition     = alltrue([for u in split(",", var.control_plane_url) : can(regex("^https?://[A-Za-z0-9.\\-\\[\\]:]+(/[^\\s'\"]*)?$", trimspace(u)))])
+    error_message = "control_plane_url must be an http:// or https:// URL, or several separated by commas."
   }
 }
 
@@ -125,7 +125,7 @@ variable "listen_port_ranges" {
 }
 
 variable "listen_addr" {
-  description = "Address the stream listeners bind to (--listen-addr); null keeps the CLI default."
+  description = "Address for routes without server_addr (SLUICE_LISTEN_ADDR); null keeps the CLI default 0.0.0.0."
   type        = string
   default     = null
   validation {
@@ -155,7 +155,7 @@ variable "log_level" {
 }
 
 variable "runtime_adapter" {
-  description = "Socket adapter (--runtime-adapter): native or node-compat; null keeps the runtime's default."
+  description = "Socket adapter (SLUICE_RUNTIME_ADAPTER): native or node-compat; null keeps the default (native)."
   type        = string
   default     = null
   validation {
@@ -206,13 +206,13 @@ variable "limit_nofile" {
   }
 }
 
-variable "stop_timeout_seconds" {
-  description = "How long connections may drain after SIGTERM before systemd kills the gateway."
+variable "drain_timeout_seconds" {
+  description = "How long connections of a removed route may finish (SLUICE_DRAIN_TIMEOUT); systemd waits this plus 15 s after SIGTERM."
   type        = number
   default     = 30
   validation {
-    condition     = var.stop_timeout_seconds >= 1 && var.stop_timeout_seconds <= 3600
-    error_message = "stop_timeout_seconds must be from 1 to 3600."
+    condition     = var.drain_timeout_seconds >= 0 && var.drain_timeout_seconds <= 3600
+    error_message = "drain_timeout_seconds must be from 0 to 3600."
   }
 }
 

@@ -21,6 +21,7 @@ run "bun_gateway_defaults" {
       "User=sluice", "Group=sluice", "Restart=on-failure", "LimitNOFILE=1048576", "NoNewPrivileges=yes",
       "ProtectSystem=strict", "ProtectHome=yes", "ReadWritePaths=/var/lib/sluice", "PrivateTmp=yes",
       "EnvironmentFile=/etc/sluice/sluice-gateway.env", "WantedBy=multi-user.target", "CapabilityBoundingSet=",
+      "TimeoutStopSec=45s",
     ] : contains(split("\n", output.systemd_unit), line)])
     error_message = "the unit must be hardened: own user, restart on failure, file limit, read-only system, writable data dir only"
   }
@@ -40,6 +41,7 @@ run "bun_gateway_defaults" {
       "SLUICE_STATUS_ADDR=\"127.0.0.1:9091\"",
       "SLUICE_DATA_DIR=\"/var/lib/sluice\"",
       "SLUICE_LOG_LEVEL=\"info\"",
+      "SLUICE_DRAIN_TIMEOUT=\"30\"",
     ] : contains(split("\n", output.environment_file), line)])
     error_message = "the environment file carries the control plane, group, token and settings"
   }
@@ -123,8 +125,12 @@ run "node_runtime_from_package_version" {
     listen_addr      = "0.0.0.0"
   }
   assert {
-    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/node/bin/node --import tsx runtime/node/main.ts gateway --listen-addr 0.0.0.0")
-    error_message = "node runs the tarball's entry point with tsx, listen address as a flag"
+    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/node/bin/node --import tsx runtime/node/main.ts gateway")
+    error_message = "node runs the tarball's entry point with tsx"
+  }
+  assert {
+    condition     = contains(split("\n", output.environment_file), "SLUICE_LISTEN_ADDR=\"0.0.0.0\"")
+    error_message = "the listen address goes to the environment file"
   }
   assert {
     condition     = contains(split("\n", output.systemd_unit), "WorkingDirectory=/opt/sluice/app")
@@ -157,11 +163,31 @@ run "deno_runtime" {
     runtime_adapter = "node-compat"
   }
   assert {
-    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --no-lock runtime/deno/main.ts gateway --runtime-adapter node-compat")
+    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --no-lock runtime/deno/main.ts gateway")
     error_message = "deno runs the deno entry point"
+  }
+  assert {
+    condition     = contains(split("\n", output.environment_file), "SLUICE_RUNTIME_ADAPTER=\"node-compat\"")
+    error_message = "the socket adapter choice goes to the environment file"
   }
   assert {
     condition     = strcontains(output.environment_file, "DENO_DIR=\"/var/lib/sluice/deno-cache\"")
     error_message = "deno caches inside the writable data dir"
+  }
+}
+
+run "several_control_planes_and_longer_drain" {
+  command = plan
+  variables {
+    control_plane_url     = "https://cp-a.internal:9180, https://cp-b.internal:9180"
+    drain_timeout_seconds = 120
+  }
+  assert {
+    condition     = contains(split("\n", output.environment_file), "SLUICE_CONTROL_PLANE=\"https://cp-a.internal:9180, https://cp-b.internal:9180\"")
+    error_message = "a comma-separated list of control planes is passed through"
+  }
+  assert {
+    condition     = contains(split("\n", output.systemd_unit), "TimeoutStopSec=135s") && contains(split("\n", output.environment_file), "SLUICE_DRAIN_TIMEOUT=\"120\"")
+    error_message = "systemd waits for the drain plus a margin"
   }
 }
