@@ -1,0 +1,144 @@
+/**
+ * The admin API as one Hono app: request log, `X-API-KEY` auth, body size limit, the resources, the
+ * OpenAPI document, and APISIX-style `{"error_msg"}` errors (400/401/404/405/409/413).
+ */
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import { StoreError } from "../store/errors.ts";
+import type { ControlPlaneStore } from "../store/index.ts";
+import { ApiRouteList } from "./api-routes.ts";
+import { registerGatewayGroups } from "./gateway-groups.ts";
+import { registerPublications } from "./publications.ts";
+import { RequestError } from "./request.ts";
+import { registerServices } from "./services.ts";
+import { registerStreamRoutes } from "./stream-routes.ts";
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AdminAppOptions {
+  store: ControlPlaneStore;
+  logger: Logger;
+  version: string;
+  maxBodyBytes?: number;
+  /** routes with their own auth, mounted before the admin key check (the gateways' config stream) */
+  publicRoutes?: Hono[];
+  /** more admin routes behind the admin key (gateway instances, health) */
+  adminRoutes?: Hono[];
+  /** path prefixes that skip the admin key check, for `publicRoutes` */
+  publicPrefixes?: string[];
+}
+
+export function createAdminApp(options: AdminAppOptions): Hono {
+  const { store, logger } = options;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const publicPrefixes = ["/openapi.json", ...(options.publicPrefixes ?? [])];
+  const app = new Hono();
+  const routes = new ApiRouteList();
+
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+      },
+      "admin request",
+    );
+  });
+
+  app.use("*", async (c, next) => {
+    if (publicPrefixes.some((p) => c.req.path === p || c.req.path.startsWith(p))) return next();
+    if (!store.adminKeys.verify(c.req.header("x-api-key"))) {
+      return c.json({ error_msg: "missing or wrong X-API-KEY header" }, 401);
+    }
+    return next();
+  });
+
+  app.use("*", async (c, next) => {
+    const declared = Number(c.req.header("content-length") ?? 0);
+    if (declared > maxBody) return c.json({ error_msg: `request body too large: limit is ${maxBody} bytes` }, 413);
+    if (c.req.raw.body && !c.req.header("content-length")) {
+      // chunked: buffer up to the limit, so a handler never reads more than maxBody bytes
+      const buffered = await readLimited(c.req.raw, maxBody);
+      if (buffered === undefined)
+        return c.json({ error_msg: `request body too large: limit is ${maxBody} bytes` }, 413);
+      c.req.raw = new Request(c.req.raw, { body: buffered });
+    }
+    return next();
+  });
+
+  for (const extra of options.publicRoutes ?? []) app.route("/", extra);
+
+  registerGatewayGroups(app, store, routes);
+  registerServices(app, store, routes);
+  registerStreamRoutes(app, store, routes);
+  registerPublications(app, store, routes);
+  for (const extra of options.adminRoutes ?? []) app.route("/", extra);
+
+  app.get("/openapi.json", (c) => c.json(routes.openApiDocument(options.version)));
+
+  for (const [path, methods] of routes.methodsByPath()) {
+    app.all(path, (c) =>
+      c.json(
+        { error_msg: `method ${c.req.method} not allowed on ${c.req.path}; allowed: ${methods.join(", ")}` },
+        405,
+        {
+          Allow: methods.join(", "),
+        },
+      ),
+    );
+  }
+
+  app.notFound((c) => c.json({ error_msg: `no such path: ${c.req.method} ${c.req.path}` }, 404));
+
+  app.onError((error, c) => {
+    if (error instanceof StoreError || error instanceof RequestError) {
+      return c.json({ error_msg: error.message }, error.status);
+    }
+    const pgCode = postgresCode(error);
+    if (pgCode === "23505") return c.json({ error_msg: `already exists: ${uniqueDetail(error)}` }, 409);
+    logger.error({ err: error, method: c.req.method, path: c.req.path }, "admin request failed");
+    return c.json({ error_msg: "internal error" }, 500);
+  });
+
+  return app;
+}
+
+async function readLimited(request: Request, max: number): Promise<Uint8Array | undefined> {
+  const reader = request.body!.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/** both drivers expose the SQLSTATE as `code`, postgres.js sometimes on a wrapped `cause` */
+function postgresCode(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof e.code === "string") return e.code;
+  if (typeof e.cause?.code === "string") return e.cause.code;
+  return undefined;
+}
+
+function uniqueDetail(error: unknown): string {
+  const e = error as { detail?: string; cause?: { detail?: string } };
+  return e.detail ?? e.cause?.detail ?? "a unique name or version is taken";
+}

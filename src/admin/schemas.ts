@@ -1,0 +1,43 @@
+/**
+ * Request bodies of the admin API. Stream fields reuse src/config/schema.ts, so the admin API accepts
+ * exactly what the data plane can run; these schemas also produce the OpenAPI document.
+ */
+import { z } from "zod";
+import { labels, pluginMap, portRange, streamRouteFields, upstream, upstreamNodes } from "../config/schema.ts";
+
+export const groupInput = z.strictObject({
+  name: z.string().min(1).max(256),
+  description: z.string().max(256).optional(),
+  labels: labels.optional(),
+  stream_port_ranges: z.array(portRange).min(1).optional(),
+});
+
+/** a service as written; the upstream is checked per type in services.ts (nodes may be given at publish) */
+export const serviceInput = z.strictObject({
+  name: z.string().min(1).max(256),
+  desc: z.string().max(256).optional(),
+  labels: labels.optional(),
+  type: z.enum(["http", "stream"]).default("stream"),
+  upstream: z.record(z.string(), z.unknown()).optional(),
+  plugins: pluginMap.optional(),
+});
+
+/** documents the stream upstream in OpenAPI (validation runs it with `nodes` defaulting to `[]`) */
+export const streamUpstreamDoc = upstream;
+
+export const streamRouteInput = streamRouteFields;
+
+export const publishInput = z.strictObject({
+  gateway_group_id: z.string().min(1),
+  version: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9._+-]+$/, { message: "must be letters, digits and . _ + -" })
+    .optional(),
+  upstream: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const rollbackInput = z.strictObject({ version: z.string().min(1).max(64) });
+
+export const runtimeUpstreamInput = z.strictObject({ nodes: upstreamNodes });

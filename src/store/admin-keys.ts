@@ -1,0 +1,47 @@
+/**
+ * Admin API keys. With `SLUICE_ADMIN_KEY` set, that key is the only one accepted (the operator decides);
+ * otherwise the stored keys are, and the first start with none stored generates one and hands it back
+ * once to be printed. Only sha256 digests are stored; checks compare digests in constant time.
+ */
+import { randomBytes } from "node:crypto";
+import type { Db } from "./database.ts";
+import { sameHash, sha256 } from "./gateway-groups.ts";
+import { newId } from "./ids.ts";
+import { adminKeys } from "./schema.ts";
+
+export interface AdminKeySetup {
+  /** the generated key, present only on the start that generated it */
+  generated?: string;
+  source: "env" | "stored";
+}
+
+export class AdminKeyring {
+  private hashes: string[] = [];
+
+  constructor(private readonly db: Db) {}
+
+  async setup(envKey: string | undefined): Promise<AdminKeySetup> {
+    if (envKey) {
+      this.hashes = [sha256(envKey)];
+      return { source: "env" };
+    }
+    let rows = await this.db.select().from(adminKeys);
+    let generated: string | undefined;
+    if (rows.length === 0) {
+      generated = randomBytes(24).toString("base64url");
+      await this.db.insert(adminKeys).values({ id: newId(), keyHash: sha256(generated), source: "generated" });
+      rows = await this.db.select().from(adminKeys);
+    }
+    this.hashes = rows.map((r) => r.keyHash);
+    return generated ? { generated, source: "stored" } : { source: "stored" };
+  }
+
+  verify(key: string | undefined): boolean {
+    if (!key) return false;
+    const presented = sha256(key);
+    let ok = false;
+    // every digest is compared so the time taken does not depend on which one matched
+    for (const hash of this.hashes) ok = sameHash(presented, hash) || ok;
+    return ok;
+  }
+}

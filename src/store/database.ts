@@ -1,0 +1,67 @@
+/**
+ * Opens the control plane's storage: PGlite (embedded PostgreSQL, files in the data dir) by default, or a
+ * PostgreSQL server through postgres.js when a `DATABASE_URL` is given. Both are driven through the same
+ * Drizzle schema, so everything above this file is unaware of which one it talks to.
+ */
+import { mkdir } from "node:fs/promises";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { Sql } from "postgres";
+
+export type Db = PgDatabase<PgQueryResultHKT>;
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: "pglite" | "postgres";
+  /** the postgres.js client (for LISTEN/NOTIFY); absent on PGlite */
+  readonly sql?: Sql;
+  /** a short, password-free description for logs */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+export type StorageOptions = { databaseUrl: string } | { dataDir: string };
+
+export async function openDatabase(options: StorageOptions): Promise<Database> {
+  if ("databaseUrl" in options) return openPostgres(options.databaseUrl);
+  return openPglite(options.dataDir);
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  await mkdir(dataDir, { recursive: true });
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { drizzle } = await import("drizzle-orm/pglite");
+  const client = await PGlite.create(dataDir);
+  const db = drizzle({ client }) as unknown as Db;
+  return {
+    db,
+    kind: "pglite",
+    description: `pglite:${dataDir}`,
+    close: () => client.close(),
+  };
+}
+
+async function openPostgres(url: string): Promise<Database> {
+  const { default: postgres } = await import("postgres");
+  const { drizzle } = await import("drizzle-orm/postgres-js");
+  // notices (e.g. "relation already exists, skipping") are noise in the gateway's JSON logs
+  const sql = postgres(url, { max: 10, onnotice: () => {} });
+  const db = drizzle({ client: sql }) as unknown as Db;
+  return {
+    db,
+    kind: "postgres",
+    sql,
+    description: redactUrl(url),
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user@host/db` */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = "";
+    return u.toString();
+  } catch {
+    return "postgres://(unparsable url)";
+  }
+}

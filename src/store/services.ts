@@ -1,0 +1,167 @@
+/** Service templates and their stream routes (what a publish copies from). */
+import { and, asc, eq } from "drizzle-orm";
+import type { StreamRouteFields } from "../config/schema.ts";
+import type { Db } from "./database.ts";
+import { conflict, invalid, notFound } from "./errors.ts";
+import { newId } from "./ids.ts";
+import { gatewayGroups, publishedServices, type ServiceSpec, services, streamRoutes } from "./schema.ts";
+
+export type ServiceView = ServiceSpec & { id: string; created_at: string; updated_at: string };
+export type StreamRouteView = StreamRouteFields & {
+  id: string;
+  service_id: string;
+  created_at: string;
+  updated_at: string;
+};
+
+type ServiceRow = typeof services.$inferSelect;
+type RouteRow = typeof streamRoutes.$inferSelect;
+
+function serviceView(row: ServiceRow): ServiceView {
+  return { id: row.id, ...row.spec, created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString() };
+}
+
+function routeView(row: RouteRow): StreamRouteView {
+  return {
+    id: row.id,
+    service_id: row.serviceId,
+    ...row.spec,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export class ServiceStore {
+  constructor(private readonly db: Db) {}
+
+  async list(offset: number, limit: number): Promise<{ list: ServiceView[]; total: number }> {
+    const rows = await this.db.select().from(services).orderBy(asc(services.createdAt), asc(services.id));
+    return { list: rows.slice(offset, offset + limit).map(serviceView), total: rows.length };
+  }
+
+  async get(id: string): Promise<ServiceView> {
+    return serviceView(await this.row(id));
+  }
+
+  async create(spec: ServiceSpec): Promise<ServiceView> {
+    await this.assertNameFree(spec.name);
+    const [row] = await this.db.insert(services).values({ id: newId(), name: spec.name, spec }).returning();
+    return serviceView(row!);
+  }
+
+  /** replaces the template; `type` is fixed at creation */
+  async replace(id: string, spec: ServiceSpec): Promise<ServiceView> {
+    const current = await this.row(id);
+    if (spec.type !== current.spec.type) throw invalid("service type cannot be changed");
+    if (spec.name !== current.name) await this.assertNameFree(spec.name);
+    const [row] = await this.db
+      .update(services)
+      .set({ name: spec.name, spec, updatedAt: new Date() })
+      .where(eq(services.id, id))
+      .returning();
+    return serviceView(row!);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const current = await this.row(id, tx);
+      const groups = await tx
+        .select({ name: gatewayGroups.name })
+        .from(publishedServices)
+        .innerJoin(gatewayGroups, eq(gatewayGroups.id, publishedServices.gatewayGroupId))
+        .where(eq(publishedServices.serviceId, id));
+      if (groups.length > 0) {
+        const names = groups.map((g) => `"${g.name}"`).join(", ");
+        throw conflict(
+          `service "${current.name}" is published in gateway group ${names}; unpublish it there first (DELETE /api/gateway_groups/:gid/services/${id})`,
+        );
+      }
+      await tx.delete(services).where(eq(services.id, id));
+    });
+  }
+
+  async row(id: string, db: Db = this.db): Promise<ServiceRow> {
+    const [row] = await db.select().from(services).where(eq(services.id, id));
+    if (!row) throw notFound("service", id);
+    return row;
+  }
+
+  private async assertNameFree(name: string): Promise<void> {
+    const [taken] = await this.db.select({ id: services.id }).from(services).where(eq(services.name, name));
+    if (taken) throw conflict(`service name "${name}" is already taken (by ${taken.id})`);
+  }
+}
+
+export class StreamRouteStore {
+  constructor(
+    private readonly db: Db,
+    private readonly services: ServiceStore,
+  ) {}
+
+  async list(serviceId: string, offset: number, limit: number): Promise<{ list: StreamRouteView[]; total: number }> {
+    await this.streamService(serviceId);
+    const rows = await this.db
+      .select()
+      .from(streamRoutes)
+      .where(eq(streamRoutes.serviceId, serviceId))
+      .orderBy(asc(streamRoutes.createdAt), asc(streamRoutes.id));
+    return { list: rows.slice(offset, offset + limit).map(routeView), total: rows.length };
+  }
+
+  async get(serviceId: string, id: string): Promise<StreamRouteView> {
+    await this.streamService(serviceId);
+    return routeView(await this.row(serviceId, id));
+  }
+
+  async create(serviceId: string, spec: StreamRouteFields): Promise<StreamRouteView> {
+    await this.streamService(serviceId);
+    await this.assertNameFree(serviceId, spec.name);
+    const [row] = await this.db
+      .insert(streamRoutes)
+      .values({ id: newId(), serviceId, name: spec.name, spec })
+      .returning();
+    return routeView(row!);
+  }
+
+  async replace(serviceId: string, id: string, spec: StreamRouteFields): Promise<StreamRouteView> {
+    await this.streamService(serviceId);
+    const current = await this.row(serviceId, id);
+    if (current.name !== spec.name) await this.assertNameFree(serviceId, spec.name);
+    const [row] = await this.db
+      .update(streamRoutes)
+      .set({ name: spec.name, spec, updatedAt: new Date() })
+      .where(eq(streamRoutes.id, id))
+      .returning();
+    return routeView(row!);
+  }
+
+  async delete(serviceId: string, id: string): Promise<void> {
+    await this.streamService(serviceId);
+    await this.row(serviceId, id);
+    await this.db.delete(streamRoutes).where(eq(streamRoutes.id, id));
+  }
+
+  private async streamService(serviceId: string): Promise<void> {
+    const service = await this.services.row(serviceId);
+    if (service.spec.type !== "stream") {
+      throw invalid(`service "${service.name}" is an http service; stream routes belong to stream services`);
+    }
+  }
+
+  private async row(serviceId: string, id: string): Promise<RouteRow> {
+    const [row] = await this.db
+      .select()
+      .from(streamRoutes)
+      .where(and(eq(streamRoutes.serviceId, serviceId), eq(streamRoutes.id, id)));
+    if (!row) throw notFound("stream route", id);
+    return row;
+  }
+
+  private async assertNameFree(serviceId: string, name: string): Promise<void> {
+    const [taken] = await this.db
+      .select({ id: streamRoutes.id })
+      .from(streamRoutes)
+      .where(and(eq(streamRoutes.serviceId, serviceId), eq(streamRoutes.name, name)));
+    if (taken) throw conflict(`stream route name "${name}" is already taken in this service (by ${taken.id})`);
+  }
+}
