@@ -1,0 +1,220 @@
+/**
+ * `sluice gateway`: a data plane only, without database credentials. Two modes:
+ * - `--control-plane URL[,URL2] --group NAME --token TOKEN`: streams the group's config from the control
+ *   plane(s) (src/sync/), caches the last good one in `<data-dir>/config-cache.json`, heartbeats;
+ * - `--config sluice.yaml`: standalone, from a declarative file, reloaded when it changes.
+ */
+import { parseArgs } from "node:util";
+import type { GatewayConfig } from "../../config/types.ts";
+import { DeclarativeError } from "../../declarative/file-format.ts";
+import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
+import { createLogger } from "../../observability/logger.ts";
+import { configureMetrics } from "../../observability/metrics.ts";
+import { Gateway } from "../../proxy/gateway.ts";
+import { HealthChecks } from "../../proxy/health/health-checks.ts";
+import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
+import { type DataPlaneReport, GatewaySync } from "../../sync/gateway-sync.ts";
+import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
+import type { RuntimeEdge } from "../runtime-edge.ts";
+
+export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
+       sluice gateway --config sluice.yaml [options]
+
+A data plane only: opens the stream listeners of its gateway group's published config.
+
+  --control-plane URLS  control-plane admin URLs, comma-separated (env SLUICE_CONTROL_PLANE)
+  --group NAME          gateway group name or id (env SLUICE_GATEWAY_GROUP, default "default")
+  --token TOKEN         the group's gateway token (env SLUICE_GATEWAY_TOKEN)
+  --config FILE         standalone: serve a declarative (ADC-format) file, reloaded on change
+  --data-dir DIR        config cache and instance id (env SLUICE_DATA_DIR, default ./data)
+  --status-addr ADDR    /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
+  --listen-addr ADDR    address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
+  --reuse-port          share listen ports with other gateways (SO_REUSEPORT: Bun, Node >= 22.12)
+  --drain-timeout SEC   how long removed routes' connections may finish (default 30)
+  --runtime-adapter K   native | node-compat (default native)
+  --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
+`;
+
+export function splitAddr(addr: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(addr);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`${what} must be HOST:PORT, got '${addr}'`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export async function runGatewayCommand(argv: string[], edge: RuntimeEdge, sluiceVersion: string): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      "control-plane": { type: "string" },
+      group: { type: "string" },
+      token: { type: "string" },
+      config: { type: "string", short: "c" },
+      "data-dir": { type: "string" },
+      "status-addr": { type: "string" },
+      "listen-addr": { type: "string" },
+      "reuse-port": { type: "boolean" },
+      "drain-timeout": { type: "string" },
+      "runtime-adapter": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(GATEWAY_HELP);
+    return;
+  }
+  const env = process.env;
+  const controlPlanes = (values["control-plane"] ?? env.SLUICE_CONTROL_PLANE ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+  const group = values.group ?? env.SLUICE_GATEWAY_GROUP ?? "default";
+  const token = values.token ?? env.SLUICE_GATEWAY_TOKEN ?? "";
+  const file = values.config;
+  if (file && controlPlanes.length > 0) throw new Error("use either --config or --control-plane, not both");
+  if (!file && controlPlanes.length === 0) {
+    throw new Error("sluice gateway needs --control-plane URL (or SLUICE_CONTROL_PLANE), or --config FILE");
+  }
+  if (!file && !token)
+    throw new Error(
+      "sluice gateway needs --token (or SLUICE_GATEWAY_TOKEN): issue one with POST /api/gateway_groups/:id/token",
+    );
+  for (const url of controlPlanes) {
+    if (!/^https?:\/\/[^/]+/.test(url)) throw new Error(`--control-plane: '${url}' is not an http(s) URL`);
+  }
+  const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
+  const status = splitAddr(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr");
+  const listenAddr = values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0";
+  const drainSeconds = Number(values["drain-timeout"] ?? env.SLUICE_DRAIN_TIMEOUT ?? 30);
+  if (!(drainSeconds >= 0)) throw new Error("--drain-timeout must be a number of seconds");
+  const adapterKind = values["runtime-adapter"] ?? env.SLUICE_RUNTIME_ADAPTER ?? "native";
+  if (adapterKind !== "native" && adapterKind !== "node-compat") {
+    throw new Error("--runtime-adapter must be 'native' or 'node-compat'");
+  }
+  const logger = createLogger(values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info");
+
+  const adapter = await edge.socketAdapter(adapterKind);
+  const metrics = configureMetrics({
+    prefix: env.SLUICE_METRICS_PREFIX,
+    version: sluiceVersion,
+    runtime: `${edge.runtime} ${edge.runtimeVersion}`,
+  });
+  const health = new HealthChecks(adapter, logger);
+  metrics.setHealthSource(() => health.snapshot());
+  const gateway = new Gateway({
+    adapter,
+    logger,
+    gatewayGroup: file ? "standalone" : group,
+    drainTimeoutMs: drainSeconds * 1000,
+    listenAddr,
+    health,
+    reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
+  });
+  const dataPlane = {
+    async apply(config: GatewayConfig) {
+      await gateway.apply(config);
+      health.apply(config);
+      metrics.setConfigVersion(config.gateway_group.name, config.version);
+    },
+    report(): DataPlaneReport {
+      return dataPlaneReport(gateway, health);
+    },
+  };
+
+  let sync: GatewaySync | undefined;
+  let watcher: DeclarativeFileWatcher | undefined;
+  let ready = false;
+  const statusServer = await edge.serveHttp(
+    gatewayStatusApp({
+      ready: () => ready,
+      metricsText: () => metrics.text(),
+      status: () => ({
+        mode: file ? "standalone" : "control-plane",
+        gateway_group: file ? "standalone" : group,
+        config_version: sync ? sync.appliedVersion : (gateway.status().version ?? -1),
+        control_plane: sync?.connectedTo ?? null,
+        config_error: sync?.lastError ?? null,
+        adapter: adapter.name,
+        gateway: gateway.status(),
+      }),
+    }).fetch,
+    status.host,
+    status.port,
+  );
+  logger.info({ addr: statusServer.addr }, "status api listening");
+
+  let stopping = false;
+  edge.onShutdownSignal(async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "gateway stopping");
+    watcher?.stop();
+    await sync?.stop();
+    await gateway.stop();
+    health.stop();
+    await statusServer.close();
+    edge.exit(0);
+  });
+
+  if (file) {
+    watcher = new DeclarativeFileWatcher(file, logger, (config) => dataPlane.apply(config));
+    try {
+      await watcher.start();
+    } catch (error) {
+      const problems = error instanceof DeclarativeError ? error.problems : [(error as Error).message];
+      logger.error({ file, problems }, "config file invalid");
+      throw new Error(`${file} is invalid:\n  ${problems.join("\n  ")}`);
+    }
+    ready = true;
+    logger.info({ file, runtime: adapter.runtime, adapter: adapter.name }, "standalone gateway started");
+    return;
+  }
+
+  const id = await loadInstanceId(dataDir);
+  sync = new GatewaySync({
+    controlPlanes,
+    group,
+    token,
+    dataDir,
+    dataPlane,
+    logger,
+    identity: {
+      id,
+      hostname: hostName(),
+      address: advertisedAddress(listenAddr),
+      runtime: `${edge.runtime} ${edge.runtimeVersion}`,
+      sluice_version: sluiceVersion,
+    },
+  });
+  sync.start();
+  logger.info(
+    { instance: id, gateway_group: group, control_planes: controlPlanes, adapter: adapter.name },
+    "gateway started",
+  );
+  void sync.ready.then(() => {
+    ready = true;
+  });
+}
+
+function dataPlaneReport(gateway: Gateway, health: HealthChecks): DataPlaneReport {
+  const s = gateway.status();
+  const byService: DataPlaneReport["health"] = {};
+  for (const service of health.snapshot()) {
+    const nodes: Record<string, string> = {};
+    for (const n of service.nodes) nodes[n.node] = n.status;
+    byService[service.service_id] = nodes;
+  }
+  return {
+    listeners: s.listeners.map((l) => ({
+      protocol: l.protocol,
+      addr: l.addr,
+      state: l.state,
+      ...(l.error !== undefined && { error: l.error }),
+    })),
+    active_connections: s.activeConnections ?? 0,
+    health: byService,
+  };
+}
