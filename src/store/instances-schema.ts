@@ -4,11 +4,14 @@
  * Times are the database's clock (`now()`), so replicas with skewed clocks agree on statuses.
  */
 import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { gatewayGroups } from "./schema.ts";
 
 export const gatewayInstances = pgTable(
   "gateway_instances",
   {
-    groupId: text("group_id").notNull(),
+    groupId: text("group_id")
+      .notNull()
+      .references(() => gatewayGroups.id, { onDelete: "cascade" }),
     id: text("id").notNull(),
     hostname: text("hostname").notNull().default(""),
     address: text("address").notNull().default(""),
