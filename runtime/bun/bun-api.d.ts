@@ -81,6 +81,8 @@ declare namespace BunApi {
     serve(options: {
       hostname: string;
       port: number;
+      /** seconds; 0 turns the idle timeout off */
+      idleTimeout?: number;
       fetch(request: Request): Response | Promise<Response>;
       error?(error: Error): Response;
     }): Server;

@@ -1,0 +1,34 @@
+/**
+ * `sluice` on Bun: `bun runtime/bun/main.ts ARGS` (npm run start:bun -- ARGS), and the entry point of the
+ * single binary `dist/sluice` (npm run build:binary).
+ */
+/// <reference path="./bun-api.d.ts" />
+import { runCli } from "../../src/cli/main.ts";
+import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { serveHttpWithBun } from "./http.ts";
+import { createBunNodeCompatAdapter } from "./node-compat-adapter.ts";
+import { createBunSocketAdapter } from "./socket-adapter.ts";
+
+const edge: RuntimeEdge = {
+  runtime: "bun",
+  runtimeVersion: Bun.version,
+  async socketAdapter(kind) {
+    return kind === "node-compat" ? createBunNodeCompatAdapter() : createBunSocketAdapter();
+  },
+  serveHttp: serveHttpWithBun,
+  onShutdownSignal(handler) {
+    let called = false;
+    const once = (signal: string) => {
+      if (called) return;
+      called = true;
+      handler(signal);
+    };
+    process.once("SIGTERM", once);
+    process.once("SIGINT", once);
+  },
+  exit(code) {
+    process.exit(code);
+  },
+};
+
+await runCli(process.argv.slice(2), edge);

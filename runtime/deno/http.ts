@@ -1,0 +1,28 @@
+/** The admin API and status endpoints on `Deno.serve`. */
+import type { FetchHandler, HttpServerHandle } from "../../src/cli/runtime-edge.ts";
+
+export function serveHttpWithDeno(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle> {
+  return new Promise<HttpServerHandle>((resolve, reject) => {
+    try {
+      const server = Deno.serve(
+        {
+          hostname: host,
+          port,
+          // The default onListen prints "Listening on …" to stdout, which would break the JSON log stream.
+          onListen(address) {
+            const boundHost = address.hostname;
+            const addr = boundHost.includes(":") ? `[${boundHost}]:${address.port}` : `${boundHost}:${address.port}`;
+            resolve({ addr, close: () => server.shutdown() });
+          },
+          onError(error) {
+            const message = error instanceof Error ? error.message : String(error);
+            return Response.json({ error_msg: `internal error: ${message}` }, { status: 500 });
+          },
+        },
+        fetch,
+      );
+    } catch (error) {
+      reject(error);
+    }
+  });
+}

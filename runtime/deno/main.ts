@@ -1,0 +1,34 @@
+/**
+ * `sluice` on Deno: `deno run -A --unstable-net runtime/deno/main.ts ARGS` (npm run start:deno -- ARGS,
+ * or `deno task start ARGS`). Packages come from the project's node_modules (deno.json
+ * `"nodeModulesDir": "manual"`), so nothing is downloaded at run time.
+ */
+import { runCli } from "../../src/cli/main.ts";
+import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { serveHttpWithDeno } from "./http.ts";
+import { createDenoNodeCompatAdapter } from "./node-compat-adapter.ts";
+import { createDenoSocketAdapter } from "./socket-adapter.ts";
+
+const edge: RuntimeEdge = {
+  runtime: "deno",
+  runtimeVersion: Deno.version.deno,
+  async socketAdapter(kind) {
+    return kind === "node-compat" ? createDenoNodeCompatAdapter() : createDenoSocketAdapter();
+  },
+  serveHttp: serveHttpWithDeno,
+  onShutdownSignal(handler) {
+    let called = false;
+    const once = (signal: Deno.Signal) => {
+      if (called) return;
+      called = true;
+      handler(signal);
+    };
+    Deno.addSignalListener("SIGTERM", () => once("SIGTERM"));
+    Deno.addSignalListener("SIGINT", () => once("SIGINT"));
+  },
+  exit(code) {
+    Deno.exit(code);
+  },
+};
+
+await runCli(Deno.args, edge);

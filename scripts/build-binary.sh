@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds the Bun single binary dist/sluice (see runtime/bun/build-binary.ts and docs/runtimes.md).
+# Usage: scripts/build-binary.sh [OUTFILE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bun="node_modules/.bin/bun"
+[ -x "$bun" ] || { echo "bun is missing: run npm install (bun is a devDependency)" >&2; exit 1; }
+mkdir -p dist
+exec "$bun" runtime/bun/build-binary.ts "${1:-dist/sluice}"
