@@ -119,6 +119,15 @@ export class GatewayMetrics {
     }).set({ version: options.version ?? "unknown", runtime: options.runtime ?? detectRuntime() }, 1);
   }
 
+  /**
+   * A session a plugin rejected in `preread`. The pipeline runs a plugin's `log` only for sessions that
+   * reached its `preread`, so the prometheus plugin (priority 500) never sees what ip-restriction (3000)
+   * or limit-conn (1003) rejected: those plugins count their rejects here, on every route.
+   */
+  recordRejected(listenAddress: string, listenPort: number, code: number): void {
+    this.status.inc({ code: String(code), listen_addr: listenAddrLabel(listenAddress, listenPort), node: "" });
+  }
+
   /** The lead's apply path calls this once a config version is applied. */
   setConfigVersion(gatewayGroup: string, version: number): void {
     this.configVersion.reset();

@@ -7,6 +7,7 @@
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { ipOrCidr } from "../../config/schema.ts";
+import { gatewayMetrics } from "../../observability/metrics.ts";
 import type { StreamPlugin } from "./types.ts";
 
 const ipList = z.array(ipOrCidr).min(1);
@@ -65,7 +66,9 @@ export const ipRestriction: StreamPlugin<IpRestrictionConf> = {
     };
     return {
       preread(session) {
-        return listed(session.client.address) === allow ? undefined : { reject: 403 };
+        if (listed(session.client.address) === allow) return undefined;
+        gatewayMetrics().recordRejected(session.server.address, session.server.port, 403);
+        return { reject: 403 };
       },
     };
   },

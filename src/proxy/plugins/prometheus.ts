@@ -29,8 +29,11 @@ export const prometheus: StreamPlugin<PrometheusConf> = {
         return undefined;
       },
       log(session) {
+        // Only sessions this plugin saw in preread: a session an earlier plugin rejected is counted by
+        // that plugin (`recordRejected`), whichever way the pipeline calls `log`.
+        if (!open.delete(session)) return;
         const listen = listenAddrLabel(session.server.address, session.server.port);
-        if (open.delete(session)) metrics.activeConnections.dec({ listen_addr: listen });
+        metrics.activeConnections.dec({ listen_addr: listen });
         const route = conf.prefer_name && session.route.name ? session.route.name : session.route.id;
         metrics.connections.inc({ route });
         metrics.status.inc({ code: String(session.code), listen_addr: listen, node: session.node ?? "" });
