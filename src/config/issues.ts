@@ -19,7 +19,8 @@ export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = [])
 function rule(issue: Issue): string {
   switch (issue.code) {
     case "invalid_type":
-      return issue.input === undefined ? "is required" : `must be ${article(issue.expected)}`;
+      // zod 4 leaves `input` out of issues unless asked, but its message says what was received
+      return /received undefined$/.test(issue.message) ? "is required" : `must be ${article(issue.expected)}`;
     case "too_big":
       if (issue.origin === "string") return `length must be <= ${issue.maximum}`;
       if (issue.origin === "array") return `must have at most ${issue.maximum} items`;

@@ -1,0 +1,29 @@
+/** Node.js entry point: `node --import tsx runtime/node/main.ts [COMMAND] [FLAGS]`. */
+
+import { runCli } from "../../src/cli/main.ts";
+import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { serveHttp } from "./http.ts";
+import { createNodeSocketAdapter } from "./socket-adapter.ts";
+
+const edge: RuntimeEdge = {
+  runtime: "node",
+  runtimeVersion: process.versions.node,
+  // the data-plane engineer's adapter; only built when a data plane starts
+  socketAdapter: async () => createNodeSocketAdapter(),
+  serveHttp,
+  onShutdownSignal(handler) {
+    let fired = false;
+    const once = (signal: string) => {
+      if (fired) return;
+      fired = true;
+      handler(signal);
+    };
+    process.once("SIGTERM", once);
+    process.once("SIGINT", once);
+  },
+  exit(code: number): never {
+    process.exit(code);
+  },
+};
+
+await runCli(process.argv.slice(2), edge);

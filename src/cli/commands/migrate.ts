@@ -1,0 +1,57 @@
+/** `sluice migrate`: apply the schema migrations and exit (what `start` also does on its own). */
+import { parseArgs } from "node:util";
+import { createLogger } from "../../observability/logger.ts";
+import { openDatabase } from "../../store/database.ts";
+import { migrate } from "../../store/migrate.ts";
+import { type CliCommand, UsageError } from "../command.ts";
+import { storageOptions } from "../storage-options.ts";
+
+export const MIGRATE_HELP = `Usage: sluice migrate [options]
+
+Applies the database migrations (under an advisory lock, so concurrent runs are safe) and exits.
+
+  --data-dir DIR     PGlite data when DATABASE_URL is unset (env SLUICE_DATA_DIR, default ./data)
+  --log-level LEVEL  (env SLUICE_LOG_LEVEL, default info)
+  -h, --help         this text
+
+Environment: DATABASE_URL=postgres://… migrates a PostgreSQL server instead.
+`;
+
+export const migrateCommand: CliCommand = {
+  name: "migrate",
+  summary: "apply the database migrations and exit",
+  help: MIGRATE_HELP,
+  async run(argv) {
+    let values: { "data-dir"?: string; "log-level"?: string; help?: boolean };
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          "data-dir": { type: "string" },
+          "log-level": { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+      }));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (values.help) {
+      console.log(MIGRATE_HELP);
+      return 0;
+    }
+    const logger = createLogger(values["log-level"] ?? process.env.SLUICE_LOG_LEVEL ?? "info");
+    const database = await openDatabase(storageOptions(values["data-dir"], process.env));
+    try {
+      const result = await migrate(database.db);
+      logger.info(
+        { storage: database.description, applied: result.applied, already_applied: result.alreadyApplied },
+        result.applied.length ? "migrations applied" : "database is up to date",
+      );
+      return 0;
+    } finally {
+      await database.close();
+    }
+  },
+};

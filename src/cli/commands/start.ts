@@ -1,0 +1,198 @@
+/**
+ * `sluice start`: everything in one process: storage (PGlite or PostgreSQL), migrations, the admin API,
+ * the status server and, once the lead plugs it in through `StartHooks.dataPlane`, the gateway of group
+ * `default`.
+ */
+import { parseArgs } from "node:util";
+import type { Hono } from "hono";
+import { register } from "prom-client";
+import { createAdminApp } from "../../admin/app.ts";
+import { createLogger, type Logger } from "../../observability/logger.ts";
+import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
+import { type ControlPlaneStore, openStore } from "../../store/index.ts";
+import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
+import { parseHostPort } from "../addresses.ts";
+import { type CliCommand, type CommandContext, UsageError } from "../command.ts";
+import { type AttachedDataPlane, attachDataPlane, type DataPlane } from "../data-plane.ts";
+import type { HttpServerHandle } from "../runtime-edge.ts";
+import { storageOptions } from "../storage-options.ts";
+
+export const START_HELP = `Usage: sluice start [options]
+
+All in one process: admin API, control plane storage and (soon) a gateway in group "default".
+
+  --admin-addr ADDR       admin API (env SLUICE_ADMIN_ADDR, default 127.0.0.1:9180; port 0 = any free port)
+  --status-addr ADDR      /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
+  --data-dir DIR          PGlite data when DATABASE_URL is unset (env SLUICE_DATA_DIR, default ./data)
+  --listen-addr ADDR      address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
+  --drain-timeout SEC     how long removed routes' connections may finish (env SLUICE_DRAIN_TIMEOUT, default 30)
+  --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
+  --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
+  -h, --help              this text
+
+Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGlite;
+SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once).
+`;
+
+export interface StartSettings {
+  admin: { host: string; port: number };
+  status: { host: string; port: number };
+  dataDir: string | undefined;
+  listenAddr: string;
+  drainTimeoutSeconds: number;
+  runtimeAdapter: "native" | "node-compat";
+  logLevel: string;
+}
+
+/** what the in-process gateway gets to build itself */
+export interface DataPlaneContext {
+  settings: StartSettings;
+  context: CommandContext;
+  logger: Logger;
+  store: ControlPlaneStore;
+}
+
+export interface StartHooks {
+  /** builds the in-process gateway; absent = admin API only */
+  dataPlane?: (ctx: DataPlaneContext) => Promise<DataPlane>;
+  /** more routes for the admin server: gateway-facing (own auth) and admin (behind the key) */
+  extraRoutes?: (ctx: DataPlaneContext) => { publicRoutes?: Hono[]; publicPrefixes?: string[]; adminRoutes?: Hono[] };
+}
+
+export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        "admin-addr": { type: "string" },
+        "status-addr": { type: "string" },
+        "data-dir": { type: "string" },
+        "listen-addr": { type: "string" },
+        "drain-timeout": { type: "string" },
+        "runtime-adapter": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return "help";
+  const str = (flag: string, envName: string, fallback: string): string =>
+    (values[flag] as string | undefined) ?? env[envName] ?? fallback;
+  const drain = Number(str("drain-timeout", "SLUICE_DRAIN_TIMEOUT", "30"));
+  if (!Number.isFinite(drain) || drain < 0) throw new UsageError("--drain-timeout must be a number of seconds >= 0");
+  const adapter = str("runtime-adapter", "SLUICE_RUNTIME_ADAPTER", "native");
+  if (adapter !== "native" && adapter !== "node-compat") {
+    throw new UsageError(`--runtime-adapter must be 'native' or 'node-compat', got '${adapter}'`);
+  }
+  const logLevel = str("log-level", "SLUICE_LOG_LEVEL", "info");
+  if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) {
+    throw new UsageError(
+      `--log-level must be one of trace, debug, info, warn, error, fatal, silent; got '${logLevel}'`,
+    );
+  }
+  return {
+    admin: parseHostPort(str("admin-addr", "SLUICE_ADMIN_ADDR", "127.0.0.1:9180"), "--admin-addr"),
+    status: parseHostPort(str("status-addr", "SLUICE_STATUS_ADDR", "127.0.0.1:9091"), "--status-addr"),
+    dataDir: (values["data-dir"] as string | undefined) ?? env.SLUICE_DATA_DIR,
+    listenAddr: str("listen-addr", "SLUICE_LISTEN_ADDR", "0.0.0.0"),
+    drainTimeoutSeconds: drain,
+    runtimeAdapter: adapter,
+    logLevel,
+  };
+}
+
+export function startCommand(hooks: StartHooks = {}): CliCommand {
+  return {
+    name: "start",
+    summary: "admin API, control plane and gateway in one process (the default)",
+    help: START_HELP,
+    async run(argv, context) {
+      const env = process.env;
+      const settings = parseStartArgs(argv, env);
+      if (settings === "help") {
+        console.log(START_HELP);
+        return 0;
+      }
+      await startAll(settings, context, hooks, env);
+      return undefined;
+    },
+  };
+}
+
+async function startAll(
+  settings: StartSettings,
+  context: CommandContext,
+  hooks: StartHooks,
+  env: Record<string, string | undefined>,
+): Promise<void> {
+  const { edge } = context;
+  const logger = createLogger(settings.logLevel);
+  const storage = storageOptions(settings.dataDir, env);
+  const store = await openStore(storage);
+  logger.info({ storage: store.database.description, version: context.version }, "storage ready");
+
+  const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
+  if (keys.generated) {
+    // the only time this key is ever visible: only its hash is stored
+    logger.warn({ admin_key: keys.generated }, "generated an admin API key; it is shown only this once, keep it");
+  }
+
+  const hookContext: DataPlaneContext = { settings, context, logger, store };
+  let dataPlane: DataPlane | undefined;
+  let attached: AttachedDataPlane | undefined;
+  const servers: HttpServerHandle[] = [];
+  let adminUp = false;
+  let stopping = false;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    // stop accepting first, then let the data plane drain, then close storage
+    await Promise.allSettled(servers.map((s) => s.close()));
+    attached?.detach();
+    if (dataPlane)
+      await dataPlane.stop().catch((e: Error) => logger.error({ reason: e.message }, "data plane stop failed"));
+    await store.close().catch((e: Error) => logger.error({ reason: e.message }, "storage close failed"));
+    logger.info("stopped");
+    edge.exit(0);
+  };
+  edge.onShutdownSignal((signal) => void shutdown(signal));
+
+  try {
+    const extra = hooks.extraRoutes?.(hookContext) ?? {};
+    const admin = createAdminApp({ store, logger, version: context.version, ...extra });
+    const adminServer = await edge.serveHttp(admin.fetch, settings.admin.host, settings.admin.port);
+    servers.push(adminServer);
+    adminUp = true;
+    logger.info({ addr: adminServer.addr }, "admin api listening");
+
+    if (hooks.dataPlane) {
+      dataPlane = await hooks.dataPlane(hookContext);
+      attached = attachDataPlane(store.feed, store.groups, DEFAULT_GROUP_ID, dataPlane, logger);
+    }
+    const plane = dataPlane;
+    const status = gatewayStatusApp({
+      ready: () => adminUp && !stopping && (attached ? attached.ready() : true),
+      status: () => ({
+        admin: adminUp,
+        storage: store.database.kind,
+        config_version: attached?.appliedVersion() ?? null,
+        data_plane: plane ? plane.status() : null,
+      }),
+      metricsText: plane ? () => plane.metricsText() : () => register.metrics(),
+    });
+    const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
+    servers.push(statusServer);
+    logger.info({ addr: statusServer.addr }, "status api listening");
+  } catch (error) {
+    await Promise.allSettled(servers.map((s) => s.close()));
+    await store.close().catch(() => {});
+    throw error;
+  }
+}
