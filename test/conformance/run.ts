@@ -7,29 +7,8 @@
  * `SLUICE_BLACKHOLE_PORT` names a loopback port that never answers a SYN (for the timeout check);
  * `SLUICE_CONFORMANCE_ONLY` runs the checks whose name contains it.
  */
-import type { SocketAdapter } from "../../src/proxy/adapter.ts";
+import { adapterNamed } from "./adapters.ts";
 import { runConformance } from "./suite.ts";
-
-/**
- * Where each adapter lives and what builds it. The specifiers are computed so that the Node type-check
- * of `test/` does not follow them into `runtime/bun` and `runtime/deno`, which are typed against their
- * own runtime's globals (checked by `deno check` and `runtime/bun/tsconfig.json`).
- */
-const adapterModules: Record<string, [path: string, factory: string]> = {
-  node: ["../../runtime/node/socket-adapter.ts", "createNodeSocketAdapter"],
-  "bun-native": ["../../runtime/bun/socket-adapter.ts", "createBunSocketAdapter"],
-  "bun-node-compat": ["../../runtime/bun/node-compat-adapter.ts", "createBunNodeCompatAdapter"],
-  "deno-native": ["../../runtime/deno/socket-adapter.ts", "createDenoSocketAdapter"],
-  "deno-node-compat": ["../../runtime/deno/node-compat-adapter.ts", "createDenoNodeCompatAdapter"],
-};
-
-async function adapterNamed(name: string): Promise<SocketAdapter> {
-  const entry = adapterModules[name];
-  if (entry === undefined) throw new Error(`unknown adapter ${name}; one of ${Object.keys(adapterModules).join(", ")}`);
-  const [path, factory] = entry;
-  const module = (await import(path)) as Record<string, () => SocketAdapter | Promise<SocketAdapter>>;
-  return await module[factory]!();
-}
 
 const name = process.argv[2] ?? "";
 const blackhole = Number(process.env.SLUICE_BLACKHOLE_PORT ?? "");
