@@ -55,13 +55,14 @@ git archive --format=tar --prefix="sluice-$version/" "$commit" -- "${present[@]}
 artifacts=("$tarball")
 
 if [ "$build_binary" = 1 ]; then
-  # Compile from the same commit as the tarball: unpack it and borrow this checkout's node_modules.
+  # Compile from the same commit as the tarball: its whole tree (build scripts included) in a scratch dir,
+  # with this checkout's node_modules borrowed.
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
-  tar -xzf "$out_dir/$tarball" -C "$stage" --strip-components=1
+  git archive --format=tar "$commit" | tar -x -C "$stage"
   ln -s "$repo/node_modules" "$stage/node_modules"
-  if (cd "$stage" && node -e 'process.exit(require("./package.json").scripts?.["build:binary"] ? 0 : 1)'); then
-    (cd "$stage" && npm run --silent build:binary)
+  if [ -f "$stage/scripts/build-binary.sh" ]; then
+    (cd "$stage" && bash scripts/build-binary.sh "$stage/dist/sluice")
   else
     (cd "$stage" && mkdir -p dist && npx bun build --compile runtime/bun/main.ts --outfile dist/sluice)
   fi

@@ -1,7 +1,7 @@
 /**
- * `scripts/release.sh` builds what the Terraform modules download: the tarball for node/deno hosts and the
- * SHA256SUMS file the installer checks it against. The Bun binary is skipped here (`--no-binary`): compiling
- * it takes long and is covered by the binary build's own tests.
+ * `scripts/release.sh` builds what the Terraform modules download: the tarball for node/deno hosts, the Bun
+ * binary and the SHA256SUMS file the installer checks them against. Most tests pass `--no-binary`; one builds
+ * the binary (about a second with `bun build --compile`) and runs it.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -32,8 +32,8 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function release(outDir: string): Promise<string> {
-  const { stdout } = await run(script, ["--no-binary", "--out-dir", outDir, "--ref", commit], {
+async function release(outDir: string, ...flags: string[]): Promise<string> {
+  const { stdout } = await run(script, [...flags, "--out-dir", outDir, "--ref", commit], {
     cwd: repo,
     timeout: TIMEOUT_MS,
   });
@@ -42,7 +42,7 @@ async function release(outDir: string): Promise<string> {
 
 test("release.sh writes the tarball and a SHA256SUMS that sha256sum -c accepts", async () => {
   const out = join(work, "a");
-  const stdout = await release(out);
+  const stdout = await release(out, "--no-binary");
   const tarball = `sluice-${version}.tar.gz`;
   assert.match(stdout, new RegExp(`release ${version.replaceAll(".", "\\.")} \\(${commit}\\)`));
 
@@ -69,8 +69,8 @@ test("release.sh writes the tarball and a SHA256SUMS that sha256sum -c accepts",
 });
 
 test("the same commit gives a byte-identical tarball", async () => {
-  await release(join(work, "b"));
-  await release(join(work, "c"));
+  await release(join(work, "b"), "--no-binary");
+  await release(join(work, "c"), "--no-binary");
   const [b, c] = await Promise.all([
     readFile(join(work, "b", "SHA256SUMS"), "utf8"),
     readFile(join(work, "c", "SHA256SUMS"), "utf8"),
@@ -87,4 +87,15 @@ test("an unknown flag is refused with the usage text", async () => {
       return true;
     },
   );
+});
+
+test("a full release adds the Bun binary, listed in SHA256SUMS, and it runs", async () => {
+  const out = join(work, "full");
+  await release(out);
+  const sums = await readFile(join(out, "SHA256SUMS"), "utf8");
+  assert.match(sums, /^[0-9a-f]{64} {2}sluice\n[0-9a-f]{64} {2}sluice-[^\n]+\.tar\.gz\n$/);
+  const check = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: out, timeout: TIMEOUT_MS });
+  assert.match(check.stdout, /^sluice: OK$/m);
+  const help = await run(join(out, "sluice"), ["--help"], { timeout: TIMEOUT_MS });
+  assert.match(help.stdout, /Usage: sluice/);
 });
