@@ -7,7 +7,7 @@
 # carries uncommitted edits; the tarball is byte-for-byte reproducible for a given commit.
 #
 # Usage: scripts/release.sh [--no-binary] [--out-dir DIR] [--ref REF]
-#   --no-binary  skip the Bun binary (CI tests the tarball and checksums only: compiling takes ~minutes)
+#   --no-binary  skip the Bun binary (tarball and SHA256SUMS only)
 set -euo pipefail
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
