@@ -219,6 +219,21 @@ describe("rendered host files", () => {
       );
       assert.equal(`${stdout}${stderr}`.trim(), "", `systemd-analyze verify ${name}:\n${stdout}${stderr}`);
     }
+    // The hardening as systemd scores it: 0 (locked down) … 10 (exposed), --threshold in tenths; the units score about 1.5.
+    const help = await run("systemd-analyze", ["security", "--help"]);
+    if (!help.stdout.includes("--offline")) {
+      t.diagnostic("systemd-analyze security has no --offline (systemd < 250): exposure score not checked");
+      return;
+    }
+    for (const name of names) {
+      const file = `sluice-${name.replaceAll("_", "-")}.service`;
+      const { stdout } = await run(
+        "systemd-analyze",
+        ["security", "--offline=yes", "--threshold=25", "--no-pager", file],
+        { cwd: root, timeout: TIMEOUT_MS },
+      ).catch((err: { stdout?: string }) => assert.fail(`${name} exposure above 2.5:\n${err.stdout}`));
+      assert.match(stdout, /Overall exposure level for .*: [0-2]\.\d OK/, name);
+    }
   });
 
   test("the node gateway on port 443 gets CAP_NET_BIND_SERVICE and nothing else", () => {
