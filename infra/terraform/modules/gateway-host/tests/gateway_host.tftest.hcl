@@ -174,6 +174,11 @@ run "deno_runtime" {
     condition     = strcontains(output.environment_file, "DENO_DIR=\"/var/lib/sluice/deno-cache\"")
     error_message = "deno caches inside the writable data dir"
   }
+  assert {
+    # The largest variant (deno installs Node.js too) must still fit EC2's 16 KiB user-data limit.
+    condition     = length(output.user_data) <= 16384
+    error_message = "user data exceeds 16 KiB"
+  }
 }
 
 run "several_control_planes_and_longer_drain" {
