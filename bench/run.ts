@@ -1,0 +1,233 @@
+/**
+ * `npm run bench [-- --quick] [-- --only direct,nginx-16k,sluice-node] [-- --runs N]`
+ *
+ * Runs the same bounded loads through a direct connection, nginx stream, HAProxy and Sluice on every runtime
+ * and adapter, in rounds (every target once per round, so ratios are taken on the same machine state), then
+ * prints the medians and ratios and writes bench/results/<timestamp>.json. See docs/performance.md.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Backends, startBackends } from "./backends/index.ts";
+import { machineInfo, toolVersions } from "./machine.ts";
+import { hardFileLimit, tail } from "./processes.ts";
+import { renderTables, summarise, type TargetOutcome } from "./report.ts";
+import { directTarget } from "./targets/direct.ts";
+import { haproxyTarget } from "./targets/haproxy.ts";
+import { nginxTarget } from "./targets/nginx.ts";
+import { sluiceTarget } from "./targets/sluice.ts";
+import type { RunningTarget, Target } from "./targets/target.ts";
+import { publishWorkload, routeScaleWorkload } from "./workloads/control-plane.ts";
+import { dnsWorkload } from "./workloads/dns.ts";
+import { idleMemoryWorkload } from "./workloads/idle-memory.ts";
+import { iperfWorkload } from "./workloads/iperf.ts";
+import { pgbenchWorkload } from "./workloads/pgbench.ts";
+import { latencyWorkload, newConnectionsWorkload, redisRequestsWorkload } from "./workloads/redis.ts";
+import type { Workload, WorkloadContext } from "./workloads/workload.ts";
+
+const TARGETS: Target[] = [
+  directTarget,
+  nginxTarget("nginx-16k", "16k"),
+  nginxTarget("nginx-256k", "256k"),
+  haproxyTarget,
+  sluiceTarget("sluice-node", "node"),
+  sluiceTarget("sluice-bun-native", "bun", "native"),
+  sluiceTarget("sluice-bun-node-compat", "bun", "node-compat"),
+  sluiceTarget("sluice-deno-native", "deno", "native"),
+  sluiceTarget("sluice-deno-node-compat", "deno", "node-compat"),
+];
+const QUICK_TARGETS = ["direct", "nginx-16k", "sluice-node"];
+
+// Order matters: idle memory reads "RSS after load", and runs last in each round.
+const WORKLOADS: Workload[] = [
+  iperfWorkload(1),
+  iperfWorkload(8),
+  redisRequestsWorkload(1),
+  redisRequestsWorkload(16),
+  newConnectionsWorkload,
+  latencyWorkload,
+  dnsWorkload,
+  pgbenchWorkload,
+  publishWorkload,
+  routeScaleWorkload,
+  idleMemoryWorkload,
+];
+
+const REQUIRED_TOOLS = [
+  "nginx",
+  "haproxy",
+  "iperf3",
+  "redis-benchmark",
+  "redis-server",
+  "dnsmasq",
+  "dnsperf",
+  "pgbench",
+  "psql",
+];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function missingTools(): string[] {
+  return REQUIRED_TOOLS.filter(
+    (tool) => spawnSync("bash", ["-c", `command -v ${tool} || [ -x /usr/sbin/${tool} ]`]).status !== 0,
+  );
+}
+
+/** The idle-connection workload holds 10,000 sockets in this process: re-run under the hard fd limit. */
+function reexecWithFileLimit(): boolean {
+  if (process.env.SLUICE_BENCH_FD_RAISED) return false;
+  const soft = Number(execFileSync("bash", ["-c", "ulimit -Sn"], { encoding: "utf8" }).trim());
+  if (!(soft < hardFileLimit())) return false;
+  const result = spawnSync(
+    "bash",
+    [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ],
+    { stdio: "inherit", env: { ...process.env, SLUICE_BENCH_FD_RAISED: "1" } },
+  );
+  process.exit(result.status ?? 1);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      runs: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N]\n`);
+    return;
+  }
+  reexecWithFileLimit();
+  const quick = values.quick ?? false;
+  const runs = Math.max(1, Number(values.runs ?? (quick ? 1 : 3)));
+  const only =
+    values.only
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean) ?? (quick ? QUICK_TARGETS : undefined);
+  const unknown = (only ?? []).filter((n) => !TARGETS.some((t) => t.name === n));
+  if (unknown.length)
+    throw new Error(`unknown target(s) ${unknown.join(", ")}; known: ${TARGETS.map((t) => t.name).join(", ")}`);
+  const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
+  const workloads = quick ? WORKLOADS.filter((w) => w.quick) : WORKLOADS;
+
+  const missing = missingTools();
+  if (missing.length) {
+    log(`installing missing tools (${missing.join(", ")}) with bench/install-deps.sh`);
+    const install = spawnSync("bash", [join(import.meta.dirname, "install-deps.sh")], { stdio: "inherit" });
+    if (install.status !== 0) throw new Error("bench/install-deps.sh failed; run it as root on Debian");
+  }
+
+  const started = new Date();
+  log(
+    `targets: ${targets.map((t) => t.name).join(", ")}; ${runs} run(s); workloads: ${workloads.map((w) => w.name).join(", ")}`,
+  );
+  let backends: Backends | undefined;
+  let running: RunningTarget | undefined;
+  const stopAll = async () => {
+    await running?.stop().catch(() => undefined);
+    await backends?.stop().catch(() => undefined);
+  };
+  process.once("SIGINT", () => {
+    log("interrupted: stopping every process the harness started");
+    void stopAll().then(() => process.exit(130));
+  });
+
+  const outcomes: TargetOutcome[] = targets.map((t) => ({
+    name: t.name,
+    kind: t.kind,
+    runs: {},
+    workload_errors: {},
+    skipped: {},
+  }));
+  try {
+    backends = await startBackends({ withPg: workloads.includes(pgbenchWorkload) });
+    if (backends.pgError) log(`pgbench database unavailable: ${backends.pgError}`);
+    for (let round = 1; round <= runs; round++) {
+      for (const [i, target] of targets.entries()) {
+        const outcome = outcomes[i]!;
+        if (outcome.error) continue;
+        log(`round ${round}/${runs}: ${target.name} starting`);
+        try {
+          running = await target.start(backends);
+        } catch (err) {
+          outcome.error = tail((err as Error).message, 800);
+          log(`${target.name}: ERROR ${outcome.error}`);
+          continue;
+        }
+        const ctx: WorkloadContext = { target: running, targetSpec: target, backends, quick, runs };
+        for (const workload of workloads) {
+          if (workload.once && round > 1) continue;
+          const reason = workload.skip(ctx);
+          if (reason) {
+            outcome.skipped[workload.name] = reason;
+            continue;
+          }
+          try {
+            const figures = await workload.run(ctx);
+            for (const [id, value] of Object.entries(figures)) {
+              outcome.runs[id] = [...(outcome.runs[id] ?? []), value];
+            }
+            log(
+              `${target.name} ${workload.name}: ${Object.entries(figures)
+                .map(([id, v]) => `${id}=${Number(v.toFixed(3))}`)
+                .join(" ")}`,
+            );
+          } catch (err) {
+            outcome.workload_errors[workload.name] = tail((err as Error).message, 500);
+            log(`${target.name} ${workload.name}: ERROR ${outcome.workload_errors[workload.name]}`);
+          }
+        }
+        await running.stop();
+        running = undefined;
+      }
+    }
+  } finally {
+    await stopAll();
+  }
+
+  const specs = workloads.flatMap((w) => w.figures);
+  const results = summarise(outcomes, specs);
+  process.stdout.write(`\n${renderTables(results, specs)}\n`);
+  const resultsDir = join(import.meta.dirname, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(
+    resultsDir,
+    `${started
+      .toISOString()
+      .replaceAll(":", "-")
+      .replace(/\.\d+Z$/, "Z")}.json`,
+  );
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        started: started.toISOString(),
+        finished: new Date().toISOString(),
+        options: { quick, runs, targets: targets.map((t) => t.name), workloads: workloads.map((w) => w.name) },
+        machine: machineInfo(),
+        versions: toolVersions(),
+        results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  process.stdout.write(`\nresults written to ${file}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+/** HAProxy in mode tcp with one thread. TCP only: the community edition has no UDP proxy. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, hardFileLimit, startProcess, waitForTcp } from "../processes.ts";
+import { renderPeerConfig } from "./peer-config.ts";
+import type { Target } from "./target.ts";
+
+export const haproxyTarget: Target = {
+  name: "haproxy",
+  kind: "peer",
+  async start(backends) {
+    const prefix = mkdtempSync(join(tmpdir(), "sluice-bench-haproxy-"));
+    const ports = { redis: await freePort(), iperf: await freePort(), hold: await freePort(), pg: await freePort() };
+    const cfg = join(prefix, "haproxy.cfg");
+    renderPeerConfig(
+      "haproxy.cfg",
+      {
+        PREFIX: prefix,
+        // Two descriptors a proxied connection plus HAProxy's own reserve must fit the hard limit.
+        MAXCONN: Math.floor((hardFileLimit() - 200) / 2),
+        REDIS_LISTEN: ports.redis,
+        REDIS_BACKEND: backends.redisPort,
+        IPERF_LISTEN: ports.iperf,
+        IPERF_BACKEND: backends.iperfPort,
+        HOLD_LISTEN: ports.hold,
+        HOLD_BACKEND: backends.holdPort,
+        PG_LISTEN: ports.pg,
+        PG_BACKEND: backends.pgPort,
+      },
+      cfg,
+    );
+    const proc = startProcess("haproxy", "haproxy", ["-db", "-f", cfg]);
+    try {
+      for (const port of [ports.redis, ports.iperf, ports.hold]) await waitForTcp(port, 10_000, proc);
+    } catch (err) {
+      await proc.stop();
+      rmSync(prefix, { recursive: true, force: true });
+      throw err;
+    }
+    return {
+      ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined, dns: undefined },
+      pid: proc.pid,
+      controlPlane: undefined,
+      async stop() {
+        await proc.stop();
+        rmSync(prefix, { recursive: true, force: true });
+      },
+    };
+  },
+};

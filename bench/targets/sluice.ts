@@ -1,0 +1,173 @@
+/**
+ * Sluice under one runtime and socket adapter, started the way package.json's start scripts do, configured
+ * through its admin API only (DESIGN.md §2–§3): one stream service a backend, one route each, published to
+ * the `default` group. Logging is at `warn` so no target pays for an access log (the peers have none).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { canConnect, delay, freePort, startProcess, tail, waitForTcp } from "../processes.ts";
+import { waitForDnsAnswer } from "../workloads/dns-query.ts";
+import { SluiceAdmin } from "./sluice-admin.ts";
+import type { Target } from "./target.ts";
+
+export type SluiceRuntime = "node" | "bun" | "deno";
+export type SluiceAdapter = "native" | "node-compat";
+
+const REPO = join(import.meta.dirname, "..", "..");
+const SCRIPT_OF: Record<SluiceRuntime, string> = { node: "start", bun: "start:bun", deno: "start:deno" };
+
+/** The start script's command line, with `node`/`bun`/`deno` resolved to this Node and node_modules/.bin. */
+function startCommand(runtime: SluiceRuntime): { command: string; args: string[] } {
+  const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  const script = pkg.scripts[SCRIPT_OF[runtime]];
+  if (!script) throw new Error(`package.json has no "${SCRIPT_OF[runtime]}" script`);
+  const [tool, ...args] = script.split(/\s+/).filter(Boolean) as [string, ...string[]];
+  const command = tool === "node" ? process.execPath : join(REPO, "node_modules", ".bin", tool);
+  return { command, args };
+}
+
+export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter): Target {
+  return {
+    name,
+    kind: "sluice",
+    async start(backends) {
+      const dataDir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
+      const key = randomBytes(16).toString("hex");
+      let adminAddr = `127.0.0.1:${await freePort()}`;
+      const statusAddr = `127.0.0.1:${await freePort()}`;
+      const { command, args } = startCommand(runtime);
+      const proc = startProcess(
+        name,
+        command,
+        [
+          ...args,
+          "--admin-addr",
+          adminAddr,
+          "--status-addr",
+          statusAddr,
+          "--data-dir",
+          dataDir,
+          "--log-level",
+          "warn",
+          ...(adapter ? ["--runtime-adapter", adapter] : []),
+        ],
+        {
+          cwd: REPO,
+          env: { ...process.env, SLUICE_ADMIN_KEY: key },
+          onLine(line) {
+            if (!line.includes("admin api listening")) return;
+            try {
+              const entry = JSON.parse(line) as { addr?: string };
+              if (entry.addr) adminAddr = entry.addr;
+            } catch {
+              // not a JSON log line
+            }
+          },
+        },
+      );
+      const cleanup = async () => {
+        await proc.stop();
+        rmSync(dataDir, { recursive: true, force: true });
+      };
+      try {
+        await waitForReady(statusAddr, proc.exited, () => proc.output());
+        const admin = new SluiceAdmin(`http://${adminAddr}`, key);
+        const groupId = await admin.defaultGroupId();
+
+        const routeTo = async (label: string, scheme: "tcp" | "udp", backendPort: number) => {
+          const serviceId = await admin.createService(`bench-${label}`, scheme, backendPort);
+          const port = await freePort();
+          await admin.createRoute(serviceId, { name: `bench-${label}`, server_port: port });
+          await admin.publish(serviceId, groupId);
+          return { serviceId, port };
+        };
+        const redis = await routeTo("redis", "tcp", backends.redisPort);
+        const iperf = await routeTo("iperf", "tcp", backends.iperfPort);
+        const hold = await routeTo("hold", "tcp", backends.holdPort);
+        const pg = backends.pgDatabase ? await routeTo("pg", "tcp", backends.pgPort) : undefined;
+        const dns = await routeTo("dns", "udp", backends.dnsPort);
+        for (const port of [redis.port, iperf.port, hold.port, ...(pg ? [pg.port] : [])]) {
+          await waitForTcp(port, 5_000, proc);
+        }
+        if (!(await waitForDnsAnswer(dns.port, 5_000))) throw new Error(`udp route on ${dns.port} gave no DNS answer`);
+
+        let extraRoutes = 0;
+        return {
+          ports: { redis: redis.port, iperf: iperf.port, hold: hold.port, pg: pg?.port, dns: dns.port },
+          pid: proc.pid,
+          controlPlane: {
+            async publishToAcceptMs() {
+              const serviceId = await admin.createService(`bench-publish-${Date.now()}`, "tcp", backends.redisPort);
+              const port = await freePort();
+              await admin.createRoute(serviceId, { name: "bench-publish", server_port: port });
+              const start = performance.now();
+              await admin.publish(serviceId, groupId);
+              return waitAccepting(port, start, 10_000);
+            },
+            async addRoutes(count) {
+              const first = extraRoutes;
+              extraRoutes += count;
+              let next = first;
+              const worker = async () => {
+                while (next < first + count) {
+                  const i = next++;
+                  await admin.createRoute(redis.serviceId, {
+                    name: `bench-scale-${i}`,
+                    server_port: redis.port,
+                    remote_addr: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`,
+                  });
+                }
+              };
+              await Promise.all(Array.from({ length: 8 }, worker));
+              // A catch-all route on a fresh port in the same publish tells when the new config is live.
+              const sentinel = await freePort();
+              await admin.createRoute(redis.serviceId, { name: `bench-sentinel-${first}`, server_port: sentinel });
+              const start = performance.now();
+              await admin.publish(redis.serviceId, groupId);
+              return waitAccepting(sentinel, start, 120_000);
+            },
+          },
+          stop: cleanup,
+        };
+      } catch (err) {
+        const output = proc.output();
+        await cleanup();
+        throw new Error(`${(err as Error).message}${output ? `\n  ${name} output: ${tail(output, 400)}` : ""}`);
+      }
+    },
+  };
+}
+
+async function waitForReady(statusAddr: string, exited: Promise<string>, output: () => string): Promise<void> {
+  let exitCode: string | undefined;
+  void exited.then((code) => {
+    exitCode = code;
+  });
+  const deadline = Date.now() + 90_000;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) throw new Error(`exited (${exitCode}) before ready: ${tail(output())}`);
+    try {
+      const res = await fetch(`http://${statusAddr}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      last = `readyz ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await delay(200);
+  }
+  throw new Error(`not ready within 90 s (${last})`);
+}
+
+/** Milliseconds from `start` until `port` accepts, polling every few milliseconds. */
+async function waitAccepting(port: number, start: number, timeoutMs: number): Promise<number> {
+  while (performance.now() - start < timeoutMs) {
+    if (await canConnect(port, 200)) return performance.now() - start;
+    await delay(5);
+  }
+  throw new Error(`port ${port} did not accept within ${timeoutMs} ms of the publish`);
+}

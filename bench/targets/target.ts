@@ -1,0 +1,36 @@
+/** What every benchmark target (direct, a peer proxy, a Sluice runtime) gives the workloads. */
+import type { Backends } from "../backends/index.ts";
+
+/** Where the load generators connect for each backend; absent means the target cannot carry it. */
+export interface TargetPorts {
+  readonly redis: number;
+  readonly iperf: number;
+  readonly hold: number;
+  readonly pg: number | undefined;
+  readonly dns: number | undefined;
+}
+
+/** Sluice-only measurements that go through the admin API. */
+export interface ControlPlaneProbe {
+  /** Publishes a new route on a fresh port; milliseconds from the publish request to the first accept. */
+  publishToAcceptMs(): Promise<number>;
+  /**
+   * Adds `count` routes (distinct remote_addr /32s) on the redis route's port and publishes them; resolves
+   * once the new config is applied, with the milliseconds from that publish to the config being live.
+   */
+  addRoutes(count: number): Promise<number>;
+}
+
+export interface RunningTarget {
+  readonly ports: TargetPorts;
+  /** Process whose RSS (with its children) is measured; undefined for the direct connection. */
+  readonly pid: number | undefined;
+  readonly controlPlane: ControlPlaneProbe | undefined;
+  stop(): Promise<void>;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly kind: "direct" | "peer" | "sluice";
+  start(backends: Backends): Promise<RunningTarget>;
+}
