@@ -28,7 +28,7 @@ function embeddedFiles(): string[] {
       const path = `${dir}/${name}`;
       return statSync(join(root, path)).isDirectory() ? walk(path) : [path];
     });
-  return [...files, ...walk("drizzle"), "package.json"];
+  return [...files, ...walk("drizzle")];
 }
 
 const embedImports = embeddedFiles()
