@@ -4,13 +4,18 @@
  */
 import type { CliCommand, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { applyCommand } from "./commands/apply.ts";
+import { controlPlaneCommand, withGatewaySync } from "./commands/control-plane.ts";
+import { dumpCommand } from "./commands/dump.ts";
+import { gatewayCommand } from "./commands/gateway.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { type StartHooks, startCommand } from "./commands/start.ts";
 import type { RuntimeEdge } from "./runtime-edge.ts";
 import { SLUICE_VERSION } from "./version.ts";
 
 export function cliCommands(hooks: StartHooks = {}): CliCommand[] {
-  return [startCommand(hooks), migrateCommand];
+  const synced = withGatewaySync(hooks);
+  return [startCommand(synced), migrateCommand, controlPlaneCommand(synced), gatewayCommand, applyCommand, dumpCommand];
 }
 
 export function usage(commands: readonly CliCommand[]): string {

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { AdminClient } from "../../declarative/admin-client.ts";
 import { describeStep, executePlan, loadSnapshot, planApply, portRangeProblems } from "../../declarative/apply-plan.ts";
 import { DeclarativeError, parseDeclarative } from "../../declarative/file-format.ts";
+import { type CliCommand, UsageError } from "../command.ts";
 
 export const APPLY_HELP = `Usage: sluice apply -f sluice.yaml [--diff] [options]
 
@@ -22,25 +23,26 @@ them to a gateway group. Stream services missing from the file are unpublished a
   --admin-key KEY     admin key (env SLUICE_ADMIN_KEY)
 `;
 
-export async function runApplyCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      file: { type: "string", short: "f" },
-      diff: { type: "boolean" },
-      group: { type: "string" },
-      "admin-url": { type: "string" },
-      "admin-key": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
+export const applyCommand: CliCommand = {
+  name: "apply",
+  summary: "sync a declarative (ADC-format) file to a control plane and publish it",
+  help: APPLY_HELP,
+  run: (argv) => runApplyCommand(argv),
+};
+
+async function runApplyCommand(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
     console.log(APPLY_HELP);
     return 0;
   }
-  if (!values.file) throw new Error("sluice apply needs -f FILE");
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
+  if (!values.file) throw new UsageError("sluice apply needs -f FILE");
   const text = values.file === "-" ? await readStdin() : await readFile(values.file, "utf8");
   let file: ReturnType<typeof parseDeclarative>;
   try {
@@ -80,4 +82,19 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString("utf8");
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      file: { type: "string", short: "f" },
+      diff: { type: "boolean" },
+      group: { type: "string" },
+      "admin-url": { type: "string" },
+      "admin-key": { type: "string" },
+    },
+  });
 }

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { AdminClient } from "../../declarative/admin-client.ts";
 import { loadSnapshot } from "../../declarative/apply-plan.ts";
 import { dumpSnapshot } from "../../declarative/dump.ts";
+import { type CliCommand, UsageError } from "../command.ts";
 
 export const DUMP_HELP = `Usage: sluice dump [-o FILE] [options]
 
@@ -14,23 +15,25 @@ Prints the stream services and their stream routes as YAML that 'sluice apply -f
   --admin-key KEY     admin key (env SLUICE_ADMIN_KEY)
 `;
 
-export async function runDumpCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      output: { type: "string", short: "o" },
-      group: { type: "string" },
-      "admin-url": { type: "string" },
-      "admin-key": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
+export const dumpCommand: CliCommand = {
+  name: "dump",
+  summary: "print the stream services as a declarative (ADC-format) file",
+  help: DUMP_HELP,
+  run: (argv) => runDumpCommand(argv),
+};
+
+async function runDumpCommand(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
     console.log(DUMP_HELP);
     return 0;
   }
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
   const client = new AdminClient(
     values["admin-url"] ?? process.env.SLUICE_ADMIN_URL ?? "http://127.0.0.1:9180",
     values["admin-key"] ?? process.env.SLUICE_ADMIN_KEY,
@@ -39,4 +42,18 @@ export async function runDumpCommand(argv: string[]): Promise<number> {
   if (values.output) await writeFile(values.output, yaml);
   else process.stdout.write(yaml);
   return 0;
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      output: { type: "string", short: "o" },
+      group: { type: "string" },
+      "admin-url": { type: "string" },
+      "admin-key": { type: "string" },
+    },
+  });
 }

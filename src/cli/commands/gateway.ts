@@ -15,6 +15,8 @@ import { HealthChecks } from "../../proxy/health/health-checks.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { type DataPlaneReport, GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
+import { parseHostPort } from "../addresses.ts";
+import { type CliCommand, UsageError } from "../command.ts";
 import type { RuntimeEdge } from "../runtime-edge.ts";
 
 export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
@@ -35,37 +37,28 @@ A data plane only: opens the stream listeners of its gateway group's published c
   --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
 `;
 
-export function splitAddr(addr: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(addr);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`${what} must be HOST:PORT, got '${addr}'`);
-  return { host: (m[1] ?? m[2])!, port };
-}
+export const gatewayCommand: CliCommand = {
+  name: "gateway",
+  summary: "a data plane only: config from control planes (--control-plane) or a file (--config)",
+  help: GATEWAY_HELP,
+  async run(argv, { edge, version }) {
+    await runGateway(argv, edge, version);
+    return undefined;
+  },
+};
 
-export async function runGatewayCommand(argv: string[], edge: RuntimeEdge, sluiceVersion: string): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      "control-plane": { type: "string" },
-      group: { type: "string" },
-      token: { type: "string" },
-      config: { type: "string", short: "c" },
-      "data-dir": { type: "string" },
-      "status-addr": { type: "string" },
-      "listen-addr": { type: "string" },
-      "reuse-port": { type: "boolean" },
-      "drain-timeout": { type: "string" },
-      "runtime-adapter": { type: "string" },
-      "log-level": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
+async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: string): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
     console.log(GATEWAY_HELP);
     return;
   }
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
   const env = process.env;
   const controlPlanes = (values["control-plane"] ?? env.SLUICE_CONTROL_PLANE ?? "")
     .split(",")
@@ -74,25 +67,25 @@ export async function runGatewayCommand(argv: string[], edge: RuntimeEdge, sluic
   const group = values.group ?? env.SLUICE_GATEWAY_GROUP ?? "default";
   const token = values.token ?? env.SLUICE_GATEWAY_TOKEN ?? "";
   const file = values.config;
-  if (file && controlPlanes.length > 0) throw new Error("use either --config or --control-plane, not both");
+  if (file && controlPlanes.length > 0) throw new UsageError("use either --config or --control-plane, not both");
   if (!file && controlPlanes.length === 0) {
-    throw new Error("sluice gateway needs --control-plane URL (or SLUICE_CONTROL_PLANE), or --config FILE");
+    throw new UsageError("sluice gateway needs --control-plane URL (or SLUICE_CONTROL_PLANE), or --config FILE");
   }
   if (!file && !token)
-    throw new Error(
+    throw new UsageError(
       "sluice gateway needs --token (or SLUICE_GATEWAY_TOKEN): issue one with POST /api/gateway_groups/:id/token",
     );
   for (const url of controlPlanes) {
-    if (!/^https?:\/\/[^/]+/.test(url)) throw new Error(`--control-plane: '${url}' is not an http(s) URL`);
+    if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
   }
   const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
-  const status = splitAddr(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr");
+  const status = parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr");
   const listenAddr = values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0";
   const drainSeconds = Number(values["drain-timeout"] ?? env.SLUICE_DRAIN_TIMEOUT ?? 30);
-  if (!(drainSeconds >= 0)) throw new Error("--drain-timeout must be a number of seconds");
+  if (!(drainSeconds >= 0)) throw new UsageError("--drain-timeout must be a number of seconds");
   const adapterKind = values["runtime-adapter"] ?? env.SLUICE_RUNTIME_ADAPTER ?? "native";
   if (adapterKind !== "native" && adapterKind !== "node-compat") {
-    throw new Error("--runtime-adapter must be 'native' or 'node-compat'");
+    throw new UsageError("--runtime-adapter must be 'native' or 'node-compat'");
   }
   const logger = createLogger(values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info");
 
@@ -217,4 +210,25 @@ function dataPlaneReport(gateway: Gateway, health: HealthChecks): DataPlaneRepor
     active_connections: s.activeConnections ?? 0,
     health: byService,
   };
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      "control-plane": { type: "string" },
+      group: { type: "string" },
+      token: { type: "string" },
+      config: { type: "string", short: "c" },
+      "data-dir": { type: "string" },
+      "status-addr": { type: "string" },
+      "listen-addr": { type: "string" },
+      "reuse-port": { type: "boolean" },
+      "drain-timeout": { type: "string" },
+      "runtime-adapter": { type: "string" },
+      "log-level": { type: "string" },
+    },
+  });
 }
