@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -98,4 +98,28 @@ test("a full release adds the Bun binary, listed in SHA256SUMS, and it runs", as
   assert.match(check.stdout, /^sluice: OK$/m);
   const help = await run(join(out, "sluice"), ["--help"], { timeout: TIMEOUT_MS });
   assert.match(help.stdout, /Usage: sluice/);
+});
+
+test("the unpacked tarball starts under node and deno as the rendered units run it", async () => {
+  const out = join(work, "run");
+  await release(out, "--no-binary");
+  const app = join(out, "app");
+  await mkdir(app);
+  await run("tar", ["-xzf", join(out, `sluice-${version}.tar.gz`), "-C", app, "--strip-components=1"]);
+  // The host runs `npm ci --omit=dev`; here the checkout's node_modules stands in for it.
+  await symlink(join(repo, "node_modules"), join(app, "node_modules"));
+  const node = await run(process.execPath, ["--import", "tsx", "runtime/node/main.ts", "--help"], {
+    cwd: app,
+    timeout: TIMEOUT_MS,
+  });
+  assert.match(node.stdout, /Usage: sluice/);
+  // A fresh DENO_DIR, as on a new host: --cached-only must find everything in node_modules.
+  const denoDir = join(out, "deno-cache");
+  await mkdir(denoDir);
+  const deno = await run(
+    join(repo, "node_modules/.bin/deno"),
+    ["run", "-A", "--unstable-net", "--no-prompt", "--cached-only", "--no-lock", "runtime/deno/main.ts", "--help"],
+    { cwd: app, timeout: TIMEOUT_MS, env: { ...process.env, DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1" } },
+  );
+  assert.match(deno.stdout, /Usage: sluice/);
 });

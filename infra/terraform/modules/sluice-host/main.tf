@@ -17,8 +17,9 @@ locals {
   exec_start = {
     bun  = "${var.install_dir}/bin/sluice ${var.command}"
     node = "${var.install_dir}/node/bin/node --import tsx runtime/node/main.ts ${var.command}"
-    # --no-lock: the app tree is read-only under ProtectSystem=strict, so Deno must not try to write deno.lock.
-    deno = "${var.install_dir}/bin/deno run -A --unstable-net --no-prompt --no-lock runtime/deno/main.ts ${var.command}"
+    # --cached-only: npm packages come from the installed node_modules, never fetched at start; --no-lock: the
+    # app tree is read-only under ProtectSystem=strict, so Deno must not try to write deno.lock.
+    deno = "${var.install_dir}/bin/deno run -A --unstable-net --no-prompt --cached-only --no-lock runtime/deno/main.ts ${var.command}"
   }
   runtime_environment = {
     bun  = {}

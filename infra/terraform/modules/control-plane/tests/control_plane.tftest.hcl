@@ -85,7 +85,7 @@ run "deno_control_plane_from_release" {
     release_base_url = "https://releases.example.com/sluice"
   }
   assert {
-    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --no-lock runtime/deno/main.ts control-plane")
+    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --cached-only --no-lock runtime/deno/main.ts control-plane")
     error_message = "deno runs the control-plane command"
   }
   assert {

@@ -163,7 +163,7 @@ run "deno_runtime" {
     runtime_adapter = "node-compat"
   }
   assert {
-    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --no-lock runtime/deno/main.ts gateway")
+    condition     = contains(split("\n", output.systemd_unit), "ExecStart=/opt/sluice/bin/deno run -A --unstable-net --no-prompt --cached-only --no-lock runtime/deno/main.ts gateway")
     error_message = "deno runs the deno entry point"
   }
   assert {
