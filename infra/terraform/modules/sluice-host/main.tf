@@ -43,7 +43,7 @@ locals {
     description       = var.description
     user              = var.service_user
     env_file          = local.env_file_path
-    exec_start        = join(" ", concat([local.exec_start[var.runtime]], var.extra_args))
+    exec_start        = local.exec_start[var.runtime]
     working_directory = var.runtime == "bun" ? var.data_dir : local.app_dir
     data_dir          = var.data_dir
     capabilities      = local.capabilities

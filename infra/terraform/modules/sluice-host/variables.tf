@@ -24,16 +24,6 @@ variable "command" {
   }
 }
 
-variable "extra_args" {
-  description = "Flags appended to the command line (settings with no environment variable)."
-  type        = list(string)
-  default     = []
-  validation {
-    condition     = alltrue([for a in var.extra_args : can(regex("^[A-Za-z0-9_./:=@\\[\\]-]+$", a))])
-    error_message = "extra_args may hold only letters, digits and _ . / : = @ [ ] - (no spaces or quotes)."
-  }
-}
-
 variable "runtime" {
   description = "JavaScript runtime: bun (the single binary dist/sluice), node or deno (the release tarball)."
   type        = string
