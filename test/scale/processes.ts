@@ -26,11 +26,15 @@ export interface SluiceProcess {
 const running = new Set<SluiceProcess>();
 
 export function sluice(args: string[], env: Record<string, string | undefined> = {}): SluiceProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "runtime/node/main.ts", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", process.env.SLUICE_TEST_ENTRY ?? "runtime/node/main.ts", ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   for (const stream of [child.stdout!, child.stderr!]) {
