@@ -10,11 +10,12 @@ import { dumpCommand } from "./commands/dump.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { type StartHooks, startCommand } from "./commands/start.ts";
+import { inProcessDataPlane } from "./gateway-stack.ts";
 import type { RuntimeEdge } from "./runtime-edge.ts";
 import { SLUICE_VERSION } from "./version.ts";
 
 export function cliCommands(hooks: StartHooks = {}): CliCommand[] {
-  const synced = withGatewaySync(hooks);
+  const synced = withGatewaySync({ dataPlane: inProcessDataPlane, ...hooks });
   return [startCommand(synced), migrateCommand, controlPlaneCommand(synced), gatewayCommand, applyCommand, dumpCommand];
 }
 
