@@ -189,6 +189,7 @@ export class PublicationStore {
   }
 
   async setRuntimeNodes(groupId: string, serviceId: string, nodes: UpstreamNode[]) {
+    if (nodes.length === 0) throw invalid(`invalid "nodes": must have at least 1 node`);
     const version = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, groupId);
       const updated = await tx
