@@ -101,11 +101,14 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       runs: { type: "string" },
+      workloads: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(`npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N]\n`);
+    process.stdout.write(
+      `npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N] [--workloads ${WORKLOADS.map((w) => w.key).join(",")}]\n`,
+    );
     return;
   }
   reexecWithFileLimit();
@@ -120,7 +123,18 @@ async function main(): Promise<void> {
   if (unknown.length)
     throw new Error(`unknown target(s) ${unknown.join(", ")}; known: ${TARGETS.map((t) => t.name).join(", ")}`);
   const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
-  const workloads = quick ? WORKLOADS.filter((w) => w.quick) : WORKLOADS;
+  const keys = values.workloads
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknownKeys = (keys ?? []).filter((k) => !WORKLOADS.some((w) => w.key === k));
+  if (unknownKeys.length)
+    throw new Error(`unknown workload(s) ${unknownKeys.join(", ")}; known: ${WORKLOADS.map((w) => w.key).join(", ")}`);
+  const workloads = keys
+    ? WORKLOADS.filter((w) => keys.includes(w.key))
+    : quick
+      ? WORKLOADS.filter((w) => w.quick)
+      : WORKLOADS;
 
   const missing = missingTools();
   if (missing.length) {

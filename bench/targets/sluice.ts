@@ -90,9 +90,9 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
         const pg = backends.pgDatabase ? await routeTo("pg", "tcp", backends.pgPort) : undefined;
         const dns = await routeTo("dns", "udp", backends.dnsPort);
         for (const port of [redis.port, iperf.port, hold.port, ...(pg ? [pg.port] : [])]) {
-          await waitForTcp(port, 5_000, proc);
+          await waitForTcp(port, 15_000, proc);
         }
-        if (!(await waitForDnsAnswer(dns.port, 5_000))) throw new Error(`udp route on ${dns.port} gave no DNS answer`);
+        if (!(await waitForDnsAnswer(dns.port, 15_000))) throw new Error(`udp route on ${dns.port} gave no DNS answer`);
 
         let extraRoutes = 0;
         return {

@@ -4,6 +4,7 @@ import { newConnectionsWorkload, redisRequestsWorkload } from "./redis.ts";
 import { median, type Workload } from "./workload.ts";
 
 export const publishWorkload: Workload = {
+  key: "publish",
   name: "publish → new port accepting",
   figures: [{ id: "publish_to_accept_ms", label: "publish → port accepts", unit: "ms", better: "lower" }],
   quick: true,
@@ -16,6 +17,7 @@ export const publishWorkload: Workload = {
 const EXTRA_ROUTES = 10_000;
 
 export const routeScaleWorkload: Workload = {
+  key: "routes",
   name: "10,000 routes vs 1",
   figures: [
     { id: "routes_10k_newconn_ratio", label: "new conn rate, 10k routes/1", unit: "×", better: "higher" },

@@ -3,6 +3,7 @@ import { runTool } from "../processes.ts";
 import type { Workload } from "./workload.ts";
 
 export const dnsWorkload: Workload = {
+  key: "dns",
   name: "UDP DNS queries",
   figures: [
     { id: "dns_qps", label: "UDP DNS", unit: "q/s", better: "higher" },

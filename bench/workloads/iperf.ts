@@ -5,6 +5,7 @@ import type { Workload } from "./workload.ts";
 export function iperfWorkload(streams: 1 | 8): Workload {
   const id = `iperf_${streams}_gbps`;
   return {
+    key: `iperf${streams}`,
     name: `iperf3 ${streams} stream${streams > 1 ? "s" : ""}`,
     figures: [{ id, label: `bulk ${streams} stream${streams > 1 ? "s" : ""}`, unit: "Gbit/s", better: "higher" }],
     quick: streams === 1,

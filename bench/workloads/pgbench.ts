@@ -3,6 +3,7 @@ import { runTool } from "../processes.ts";
 import type { Workload } from "./workload.ts";
 
 export const pgbenchWorkload: Workload = {
+  key: "pgbench",
   name: "pgbench select-only",
   figures: [{ id: "pgbench_tps", label: "pgbench -S -c 8", unit: "tps", better: "higher" }],
   quick: false,

@@ -34,6 +34,7 @@ export function redisRequestsWorkload(pipeline: 1 | 16): Workload {
   const get = `get_p${pipeline}_rps`;
   const set = `set_p${pipeline}_rps`;
   return {
+    key: `p${pipeline}`,
     name: `redis GET/SET -P ${pipeline}`,
     figures: [
       { id: get, label: `GET -P${pipeline} (50 clients)`, unit: "req/s", better: "higher" },
@@ -55,6 +56,7 @@ export function redisRequestsWorkload(pipeline: 1 | 16): Workload {
 }
 
 export const newConnectionsWorkload: Workload = {
+  key: "newconn",
   name: "redis PING, new connection each",
   figures: [{ id: "ping_newconn_rps", label: "PING, keep-alive off", unit: "conn/s", better: "higher" }],
   quick: false,
@@ -70,6 +72,7 @@ export const newConnectionsWorkload: Workload = {
 };
 
 export const latencyWorkload: Workload = {
+  key: "latency",
   name: "request/response latency (1 client)",
   figures: [
     { id: "latency_p50_ms", label: "GET latency p50 (1 client)", unit: "ms", better: "lower" },

@@ -19,6 +19,8 @@ export interface WorkloadContext {
 }
 
 export interface Workload {
+  /** Short name for --workloads. */
+  readonly key: string;
   readonly name: string;
   readonly figures: readonly FigureSpec[];
   /** Part of the --quick subset. */
