@@ -87,6 +87,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
   app.get("/api/gateway/config/stream", async (c) => {
     const group = await authenticate(c.req.raw, "/api/gateway/config/stream");
     if (!group) return refused();
+    const token = c.req.header(TOKEN_HEADER) ?? "";
     const hello = parseHello(c.req.header(INSTANCE_HEADER));
     if (hello) await instances.hello(group.id, hello).catch(() => {});
     const lastEventId = Number(c.req.header("last-event-id") ?? Number.NaN);
@@ -118,7 +119,22 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
           write(formatSseEvent({ id: config.version, data: JSON.stringify(config) }));
         };
         const unsubscribe = hub.subscribe(group.id, send);
-        const keepalive = setInterval(() => write(formatSseComment("keepalive")), keepaliveMs);
+        // a rotated token stops working after its grace period: re-check it, so a stream opened with it
+        // does not outlive it (the gateway's reconnect then gets the 401)
+        const keepalive = setInterval(() => {
+          write(formatSseComment("keepalive"));
+          auth.verifyToken(group.id, token).then(
+            (ok) => {
+              if (ok || closed) return;
+              logger.warn(
+                { gateway_group: group.name, instance: hello?.id, reason: "gateway token no longer valid" },
+                "gateway refused",
+              );
+              cleanup();
+            },
+            () => {},
+          );
+        }, keepaliveMs);
         cleanup = () => {
           if (closed) return;
           closed = true;

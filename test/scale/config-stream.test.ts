@@ -20,6 +20,8 @@ import { gatewayRoutes, type InstanceRegistry, type InstanceView } from "../../s
 const logger = pino({ level: "silent" });
 const group = { id: "g1", name: "default" };
 const TOKEN = "good-token";
+/** tokens the control planes accept now (rotation: an old token leaves this set when its grace ends) */
+const validTokens = new Set([TOKEN]);
 
 function configAt(version: number): GatewayConfig {
   return {
@@ -53,7 +55,7 @@ function startControlPlane() {
   const app = gatewayRoutes({
     auth: {
       resolveGroup: async (ref) => (ref === group.name || ref === group.id ? group : undefined),
-      verifyToken: async (_g, token) => token === TOKEN,
+      verifyToken: async (_g, token) => validTokens.has(token),
     },
     hub,
     readConfig: async () => current,
@@ -244,5 +246,34 @@ test("with no control plane reachable, a restarted gateway serves its cached con
     assert.deepEqual(dp.applied, [9]);
   } finally {
     await second.stop();
+  }
+});
+
+test("a stream whose token stops being valid (rotated, grace over) is closed and not reopened", async () => {
+  current = configAt(11);
+  const cp = await startControlPlane();
+  const rotated = "rotated-token";
+  validTokens.add(rotated);
+  const sync = new GatewaySync({
+    controlPlanes: [cp.url],
+    group: "default",
+    token: rotated,
+    dataDir: await dataDir(),
+    identity: identity("gw-4"),
+    dataPlane: new RecordingDataPlane(),
+    logger,
+  });
+  try {
+    sync.start();
+    await sync.ready;
+    assert.equal(sync.connectedTo, cp.url);
+    validTokens.delete(rotated);
+    await until("the stream to be closed", () => sync.connectedTo === undefined, 3_000);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(sync.connectedTo, undefined, "the reconnect is refused");
+    assert.equal(sync.appliedVersion, 11, "the gateway keeps serving what it has");
+  } finally {
+    await sync.stop();
+    await cp.close();
   }
 });

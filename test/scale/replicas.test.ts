@@ -11,6 +11,7 @@ import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import postgres from "postgres";
 import {
   api,
   defaultGroupId,
@@ -200,6 +201,31 @@ test("two control-plane replicas and three gateways", async (t) => {
     await res.body?.cancel();
     await a.proc.waitForLine(/gateway refused/);
     assert.ok(!a.proc.lines.some((l) => l.includes("not-the-token-123")), "the token is not logged");
+  });
+
+  await t.test("a rotated token works for its grace period, then gets 401", async () => {
+    const other = await api(a.admin, "POST", "/api/gateway_groups", { name: "other" }, 201);
+    const otherId = other.value.id as string;
+    const issue = async () =>
+      (await api<{ value: { token: string } }>(a.admin, "POST", `/api/gateway_groups/${otherId}/token`, {})).value
+        .token;
+    const old = await issue();
+    const fresh = await issue();
+    const stream = async (tok: string) => {
+      const res = await fetch(`${urlB}/api/gateway/config/stream?group=other`, { headers: { "X-Gateway-Token": tok } });
+      await res.body?.cancel();
+      return res.status;
+    };
+    assert.equal(await stream(old), 200, "the previous token works during the grace period");
+    assert.equal(await stream(fresh), 200);
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await sql`update gateway_groups set previous_token_expires_at = now() - interval '1 second' where id = ${otherId}`;
+    } finally {
+      await sql.end();
+    }
+    assert.equal(await stream(old), 401, "past the grace period the old token is refused");
+    assert.equal(await stream(fresh), 200);
   });
 
   await t.test("gateways of a killed replica reconnect to the other and get the next publish", async (st) => {
