@@ -143,7 +143,10 @@ async function udpRoundTrip(port: number): Promise<string> {
     const reply = new Promise<string>((got) => socket.once("message", (message) => got(message.toString())));
     for (let attempt = 0; attempt < 10; attempt++) {
       socket.send("ping", port, "127.0.0.1");
-      const answer = await Promise.race([reply, new Promise<undefined>((wake) => setTimeout(wake, 300))]);
+      const answer = await Promise.race([
+        reply,
+        new Promise<undefined>((wake) => setTimeout(() => wake(undefined), 300)),
+      ]);
       if (answer !== undefined) return answer;
     }
     throw new Error(`no UDP reply through port ${port}`);
