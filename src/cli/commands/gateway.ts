@@ -9,14 +9,12 @@ import type { GatewayConfig } from "../../config/types.ts";
 import { DeclarativeError } from "../../declarative/file-format.ts";
 import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
 import { createLogger } from "../../observability/logger.ts";
-import { configureMetrics } from "../../observability/metrics.ts";
-import { Gateway } from "../../proxy/gateway.ts";
-import { HealthChecks } from "../../proxy/health/health-checks.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
-import { type DataPlaneReport, GatewaySync } from "../../sync/gateway-sync.ts";
+import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, UsageError } from "../command.ts";
+import { createGatewayStack } from "../gateway-stack.ts";
 import type { RuntimeEdge } from "../runtime-edge.ts";
 
 export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
@@ -89,33 +87,18 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
   }
   const logger = createLogger(values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info");
 
-  const adapter = await edge.socketAdapter(adapterKind);
-  const metrics = configureMetrics({
-    prefix: env.SLUICE_METRICS_PREFIX,
-    version: sluiceVersion,
-    runtime: `${edge.runtime} ${edge.runtimeVersion}`,
-  });
-  const health = new HealthChecks(adapter, logger);
-  metrics.setHealthSource(() => health.snapshot());
-  const gateway = new Gateway({
-    adapter,
+  const stack = await createGatewayStack({
+    edge,
+    adapterKind,
     logger,
+    sluiceVersion,
     gatewayGroup: file ? "standalone" : group,
     drainTimeoutMs: drainSeconds * 1000,
     listenAddr,
-    health,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
   });
-  const dataPlane = {
-    async apply(config: GatewayConfig) {
-      await gateway.apply(config);
-      health.apply(config);
-      metrics.setConfigVersion(config.gateway_group.name, config.version);
-    },
-    report(): DataPlaneReport {
-      return dataPlaneReport(gateway, health);
-    },
-  };
+  const { adapter, gateway, metrics } = stack;
+  const dataPlane = { apply: (config: GatewayConfig) => stack.apply(config), report: () => stack.report() };
 
   let sync: GatewaySync | undefined;
   let watcher: DeclarativeFileWatcher | undefined;
@@ -146,8 +129,7 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
     logger.info({ signal }, "gateway stopping");
     watcher?.stop();
     await sync?.stop();
-    await gateway.stop();
-    health.stop();
+    await stack.stop();
     await statusServer.close();
     edge.exit(0);
   });
@@ -190,26 +172,6 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
   void sync.ready.then(() => {
     ready = true;
   });
-}
-
-function dataPlaneReport(gateway: Gateway, health: HealthChecks): DataPlaneReport {
-  const s = gateway.status();
-  const byService: DataPlaneReport["health"] = {};
-  for (const service of health.snapshot()) {
-    const nodes: Record<string, string> = {};
-    for (const n of service.nodes) nodes[n.node] = n.status;
-    byService[service.service_id] = nodes;
-  }
-  return {
-    listeners: s.listeners.map((l) => ({
-      protocol: l.protocol,
-      addr: l.addr,
-      state: l.state,
-      ...(l.error !== undefined && { error: l.error }),
-    })),
-    active_connections: s.activeConnections ?? 0,
-    health: byService,
-  };
 }
 
 function parseOptions(argv: string[]) {
