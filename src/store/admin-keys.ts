@@ -4,10 +4,14 @@
  * once to be printed. Only sha256 digests are stored; checks compare digests in constant time.
  */
 import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
 import type { Db } from "./database.ts";
 import { sameHash, sha256 } from "./gateway-groups.ts";
 import { newId } from "./ids.ts";
 import { adminKeys } from "./schema.ts";
+
+/** names "admin key generation" among advisory locks */
+const ADMIN_KEY_LOCK_ID = 7_314_420_002;
 
 export interface AdminKeySetup {
   /** the generated key, present only on the start that generated it */
@@ -25,13 +29,18 @@ export class AdminKeyring {
       this.hashes = [sha256(envKey)];
       return { source: "env" };
     }
-    let rows = await this.db.select().from(adminKeys);
-    let generated: string | undefined;
-    if (rows.length === 0) {
-      generated = randomBytes(24).toString("base64url");
-      await this.db.insert(adminKeys).values({ id: newId(), keyHash: sha256(generated), source: "generated" });
-      rows = await this.db.select().from(adminKeys);
-    }
+    // replicas starting together on a fresh database must agree on one generated key
+    const { rows, generated } = await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_KEY_LOCK_ID})`);
+      const existing = await tx.select().from(adminKeys);
+      if (existing.length > 0) return { rows: existing, generated: undefined };
+      const key = randomBytes(24).toString("base64url");
+      const inserted = await tx
+        .insert(adminKeys)
+        .values({ id: newId(), keyHash: sha256(key), source: "generated" })
+        .returning();
+      return { rows: inserted, generated: key };
+    });
     this.hashes = rows.map((r) => r.keyHash);
     return generated ? { generated, source: "stored" } : { source: "stored" };
   }

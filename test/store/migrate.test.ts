@@ -67,3 +67,29 @@ describe("migrations", () => {
     }
   });
 });
+
+describe("admin keys", () => {
+  it("replicas starting together on a fresh database generate one key that all of them accept", async () => {
+    const backend = await postgresBackend();
+    disposers.push(() => backend.dispose());
+    const a = await openStore(backend.options);
+    const b = await openStore(backend.options);
+    try {
+      const [sa, sb] = await Promise.all([a.adminKeys.setup(undefined), b.adminKeys.setup(undefined)]);
+      const generated = [sa.generated, sb.generated].filter((k) => k !== undefined);
+      assert.equal(generated.length, 1, "exactly one replica generated (and printed) a key");
+      assert.equal(a.adminKeys.verify(generated[0]), true);
+      assert.equal(b.adminKeys.verify(generated[0]), true);
+      assert.equal(a.adminKeys.verify("not-the-key"), false);
+      const later = await a.adminKeys.setup(undefined);
+      assert.equal(later.generated, undefined, "a restart does not generate another");
+      const env = await a.adminKeys.setup("from-env");
+      assert.equal(env.source, "env");
+      assert.equal(a.adminKeys.verify("from-env"), true);
+      assert.equal(a.adminKeys.verify(generated[0]), false, "SLUICE_ADMIN_KEY is the only key accepted when set");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
