@@ -18,7 +18,7 @@ export const INSTANCE_HEADER = "X-Gateway-Instance";
 /** PostgreSQL NOTIFY channel on which replicas tell each other that a group's config changed */
 export const CONFIG_CHANNEL = "sluice_config";
 
-/** seconds between SSE comment lines that keep proxies and the gateway's idle watchdog happy */
+/** how often an SSE comment line goes out, so proxies and the gateway's idle watchdog see the stream is alive */
 export const STREAM_KEEPALIVE_MS = 15_000;
 /** a gateway that heard nothing (not even a keep-alive) for this long reconnects */
 export const STREAM_IDLE_TIMEOUT_MS = 45_000;
