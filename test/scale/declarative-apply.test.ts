@@ -28,15 +28,11 @@ let admin = "";
 
 function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", process.env.SLUICE_TEST_ENTRY ?? "runtime/node/main.ts", ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(process.execPath, ["--import", "tsx", "runtime/node/main.ts", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => {

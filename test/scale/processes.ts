@@ -25,16 +25,23 @@ export interface SluiceProcess {
 
 const running = new Set<SluiceProcess>();
 
-export function sluice(args: string[], env: Record<string, string | undefined> = {}): SluiceProcess {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", process.env.SLUICE_TEST_ENTRY ?? "runtime/node/main.ts", ...args],
-    {
-      cwd: ROOT,
-      env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+/** how each runtime runs the entry point (Bun from the project's devDependency) */
+const runtimeCommand = {
+  node: () => [process.execPath, "--import", "tsx", "runtime/node/main.ts"],
+  bun: () => [join(ROOT, "node_modules", ".bin", "bun"), "runtime/bun/main.ts"],
+} as const;
+
+export function sluice(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  runtime: keyof typeof runtimeCommand = "node",
+): SluiceProcess {
+  const [bin, ...pre] = runtimeCommand[runtime]();
+  const child = spawn(bin!, [...pre, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   for (const stream of [child.stdout!, child.stderr!]) {
