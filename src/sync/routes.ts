@@ -210,7 +210,50 @@ export function instanceRoutes(deps: {
     const list = all.slice((page - 1) * pageSize, page * pageSize);
     return c.json({ list, total: all.length, page, page_size: pageSize });
   });
+  /**
+   * `GET /api/gateway_groups/:gid/healthcheck`: upstream node health as the group's gateways see it,
+   * from their heartbeats (only gateways heard from in the last 30 s count). A node is `healthy` when
+   * every reporting gateway sees it up, `unhealthy` when every one sees it down, `partial` otherwise —
+   * health checks run per gateway, so they may disagree (e.g. a network split).
+   */
+  app.get("/api/gateway_groups/:gid/healthcheck", async (c) => {
+    const gid = c.req.param("gid");
+    if (!(await deps.groupExists(gid))) return c.json({ error_msg: `gateway group ${gid} not found` }, 404);
+    const byService = new Map<string, Map<string, { id: string; hostname: string; status: string }[]>>();
+    for (const instance of await deps.instances.list(gid)) {
+      if (instance.status !== "healthy") continue;
+      for (const [serviceId, nodes] of Object.entries(instance.health)) {
+        let service = byService.get(serviceId);
+        if (!service) {
+          service = new Map();
+          byService.set(serviceId, service);
+        }
+        for (const [node, status] of Object.entries(nodes)) {
+          let views = service.get(node);
+          if (!views) {
+            views = [];
+            service.set(node, views);
+          }
+          views.push({ id: instance.id, hostname: instance.hostname, status });
+        }
+      }
+    }
+    const list = [...byService].map(([serviceId, nodes]) => ({
+      service_id: serviceId,
+      nodes: [...nodes].map(([node, views]) => {
+        const up = views.filter((v) => nodeIsUp(v.status)).length;
+        const status = up === views.length ? "healthy" : up === 0 ? "unhealthy" : "partial";
+        return { node, status, healthy_on: up, unhealthy_on: views.length - up, instances: views };
+      }),
+    }));
+    return c.json({ list, total: list.length });
+  });
   return app;
+}
+
+/** lua-resty-healthcheck's `mostly_healthy` is still in the balancer; `mostly_unhealthy` is still out */
+function nodeIsUp(status: string): boolean {
+  return status === "healthy" || status === "mostly_healthy";
 }
 
 function parseHello(header: string | undefined): InstanceHello | undefined {

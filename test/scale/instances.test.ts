@@ -75,3 +75,35 @@ test("heartbeats, statuses and removal", async () => {
 
   assert.equal((await app.request("/api/gateway_groups/no-such-group/instances")).status, 404);
 });
+
+test("healthcheck: node health as the group's live gateways report it", async () => {
+  const registry = new DbInstanceRegistry(store.database.db);
+  const group = (await store.groups.resolve("default"))!;
+  const withHealth = (id: string, health: Record<string, Record<string, string>>) => ({ ...beat(id, 5), health });
+  await store.database.db.execute(sql`delete from gateway_instances`);
+  await registry.heartbeat(
+    group.id,
+    withHealth("g1", { svc: { "10.0.0.1:80": "healthy", "10.0.0.2:80": "unhealthy" } }),
+  );
+  await registry.heartbeat(
+    group.id,
+    withHealth("g2", { svc: { "10.0.0.1:80": "mostly_healthy", "10.0.0.2:80": "healthy" } }),
+  );
+  await registry.heartbeat(group.id, withHealth("gone", { svc: { "10.0.0.1:80": "unhealthy" } }));
+  await store.database.db.execute(
+    sql`update gateway_instances set last_heartbeat_at = now() - interval '60 seconds' where id = 'gone'`,
+  );
+  const app = instanceRoutes({ instances: registry, groupExists: (id) => store.groups.exists(id) });
+  const res = await app.request(`/api/gateway_groups/${group.id}/healthcheck`);
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as {
+    list: { service_id: string; nodes: { node: string; status: string; healthy_on: number; unhealthy_on: number }[] }[];
+    total: number;
+  };
+  assert.equal(body.total, 1);
+  const nodes = Object.fromEntries(body.list[0]!.nodes.map((n) => [n.node, n]));
+  assert.equal(nodes["10.0.0.1:80"]?.status, "healthy", "a gateway that stopped reporting does not count");
+  assert.equal(nodes["10.0.0.1:80"]?.healthy_on, 2);
+  assert.equal(nodes["10.0.0.2:80"]?.status, "partial");
+  assert.equal(nodes["10.0.0.2:80"]?.unhealthy_on, 1);
+});
