@@ -83,8 +83,14 @@ services:
       nodes:
         - { host: 127.0.0.1, port: 3306, weight: 1 }
     stream_routes:
-      - { name: mysql-route, server_port: ${p1}, remote_addr: 127.0.0.1 }
+      - name: mysql-route
+        server_port: ${p1}
+        remote_addr: 127.0.0.1
+        plugins:
+          ip-restriction: { whitelist: [127.0.0.1] }
   - name: redis
+    plugins:
+      limit-conn: { conn: 100, burst: 0, default_conn_delay: 0.1 }
     upstream:
       scheme: tcp
       type: chash
