@@ -18,7 +18,7 @@ them to a gateway group. Stream services missing from the file are unpublished a
 
   -f, --file FILE     the file (YAML or JSON); '-' reads stdin
   --diff              print what would change, change nothing
-  --group NAME        gateway group to publish to (default "default")
+  --group NAME        gateway group to publish to (default "default"; ADC's --gateway-group works too)
   --admin-url URL     control plane (env SLUICE_ADMIN_URL, default http://127.0.0.1:9180)
   --admin-key KEY     admin key (env SLUICE_ADMIN_KEY)
 `;
@@ -56,7 +56,7 @@ async function runApplyCommand(argv: string[]): Promise<number> {
     values["admin-url"] ?? process.env.SLUICE_ADMIN_URL ?? "http://127.0.0.1:9180",
     values["admin-key"] ?? process.env.SLUICE_ADMIN_KEY,
   );
-  const group = values.group ?? "default";
+  const group = values.group ?? values["gateway-group"] ?? "default";
   const snapshot = await loadSnapshot(client, group);
   const problems = portRangeProblems(file, snapshot.group.stream_port_ranges);
   if (problems.length > 0) {
@@ -93,6 +93,7 @@ function parseOptions(argv: string[]) {
       file: { type: "string", short: "f" },
       diff: { type: "boolean" },
       group: { type: "string" },
+      "gateway-group": { type: "string" },
       "admin-url": { type: "string" },
       "admin-key": { type: "string" },
     },

@@ -38,7 +38,7 @@ async function runDumpCommand(argv: string[]): Promise<number> {
     values["admin-url"] ?? process.env.SLUICE_ADMIN_URL ?? "http://127.0.0.1:9180",
     values["admin-key"] ?? process.env.SLUICE_ADMIN_KEY,
   );
-  const yaml = dumpSnapshot(await loadSnapshot(client, values.group ?? "default"));
+  const yaml = dumpSnapshot(await loadSnapshot(client, values.group ?? values["gateway-group"] ?? "default"));
   if (values.output) await writeFile(values.output, yaml);
   else process.stdout.write(yaml);
   return 0;
@@ -52,6 +52,7 @@ function parseOptions(argv: string[]) {
     options: {
       output: { type: "string", short: "o" },
       group: { type: "string" },
+      "gateway-group": { type: "string" },
       "admin-url": { type: "string" },
       "admin-key": { type: "string" },
     },
