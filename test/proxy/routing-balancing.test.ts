@@ -1,0 +1,237 @@
+/** Route specificity, the ClientHello parser, and the balancers, checked directly. */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { describe, test } from "node:test";
+import tls from "node:tls";
+import type { UpstreamNode } from "../../src/config/schema.ts";
+import { ConsistentHashBalancer } from "../../src/proxy/balancer/chash.ts";
+import { EwmaBalancer } from "../../src/proxy/balancer/ewma.ts";
+import { LeastConnBalancer } from "../../src/proxy/balancer/least-conn.ts";
+import { RoundRobinBalancer } from "../../src/proxy/balancer/roundrobin.ts";
+import type { BalanceContext } from "../../src/proxy/balancer/types.ts";
+import { alwaysHealthy, type NodeHealth } from "../../src/proxy/health/types.ts";
+import { PortRoutes, parseRouteMatch, type RouteEntry } from "../../src/proxy/router.ts";
+import { parseClientHello } from "../../src/proxy/sni.ts";
+import { UpstreamPool } from "../../src/proxy/upstream-pool.ts";
+import { captureLogger, config, freePort, service, startGateway, upstream } from "./harness.ts";
+
+function route(id: string, fields: { server_addr?: string; remote_addr?: string; sni?: string }): RouteEntry {
+  return {
+    id,
+    name: id,
+    service: { id: "s", name: "s" },
+    protocol: "tcp",
+    port: 9000,
+    pool: undefined as unknown as UpstreamPool,
+    plugins: [],
+    match: parseRouteMatch(fields),
+  };
+}
+
+const ctx = (remote_addr: string): BalanceContext => ({
+  remote_addr,
+  remote_port: 5000,
+  server_addr: "127.0.0.1",
+  server_port: 9000,
+});
+const all = () => true;
+const nodes = (...weights: number[]): UpstreamNode[] =>
+  weights.map((weight, i) => ({ host: "10.0.0.1", port: 1000 + i, weight, priority: 0 }));
+
+describe("router", () => {
+  const table = new PortRoutes([
+    route("any", {}),
+    route("lan", { remote_addr: "10.0.0.0/8" }),
+    route("host", { remote_addr: "10.1.2.3" }),
+    route("addr", { server_addr: "192.168.1.1" }),
+    route("v6", { remote_addr: "2001:db8::/32" }),
+    route("sni-exact", { sni: "db.example.com" }),
+    route("sni-wild", { sni: "*.example.com" }),
+    route("sni-lan", { remote_addr: "10.0.0.0/8", sni: "*.example.com" }),
+  ]);
+
+  test("the most specific route wins, in the documented order", () => {
+    const m = (client: string, server: string, sni?: string) => table.match(client, server, sni)?.id;
+    assert.equal(m("1.2.3.4", "127.0.0.1"), "any");
+    assert.equal(m("10.9.9.9", "127.0.0.1"), "lan");
+    assert.equal(m("10.1.2.3", "127.0.0.1"), "host");
+    assert.equal(m("::ffff:10.1.2.3", "127.0.0.1"), "host", "IPv4-mapped IPv6 is normalised");
+    assert.equal(m("10.1.2.3", "192.168.1.1"), "addr", "server_addr beats a longer remote_addr");
+    assert.equal(m("2001:db8::5", "::1"), "v6");
+    assert.equal(m("1.2.3.4", "127.0.0.1", "db.example.com"), "sni-exact");
+    assert.equal(m("1.2.3.4", "127.0.0.1", "a.b.example.com"), "sni-wild");
+    assert.equal(m("1.2.3.4", "127.0.0.1", "example.com"), "any", "a wildcard needs at least one more label");
+    assert.equal(m("10.9.9.9", "127.0.0.1", "x.example.com"), "sni-lan");
+    assert.equal(m("10.9.9.9", "127.0.0.1", "other.org"), "lan");
+  });
+
+  test("peeking for SNI only when an sni route could match the connection", () => {
+    const noSni = new PortRoutes([route("a", {}), route("b", { remote_addr: "10.0.0.0/8" })]);
+    assert.equal(noSni.wantsSni("10.0.0.1", "127.0.0.1"), false);
+    const lanSni = new PortRoutes([route("a", {}), route("b", { remote_addr: "10.0.0.0/8", sni: "x.test" })]);
+    assert.equal(lanSni.wantsSni("10.0.0.1", "127.0.0.1"), true);
+    assert.equal(lanSni.wantsSni("192.0.2.1", "127.0.0.1"), false);
+  });
+});
+
+describe("ClientHello parser", () => {
+  async function captureHello(servername: string | undefined): Promise<Buffer> {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const got = new Promise<Buffer>((resolve) => {
+      server.once("connection", (s) => {
+        const parts: Buffer[] = [];
+        s.on("data", (d) => {
+          parts.push(d);
+          const all = Buffer.concat(parts);
+          if (parseClientHello(all).kind !== "incomplete") {
+            s.destroy();
+            resolve(all);
+          }
+        });
+      });
+    });
+    const c = tls.connect({
+      host: "127.0.0.1",
+      port: (server.address() as net.AddressInfo).port,
+      servername,
+      rejectUnauthorized: false,
+    });
+    c.on("error", () => {});
+    const hello = await got;
+    c.destroy();
+    server.close();
+    return hello;
+  }
+
+  test("reads the server name from a real ClientHello, byte by byte as it arrives", async () => {
+    const hello = await captureHello("Svc.Example.COM");
+    for (let n = 0; n < hello.length; n++) assert.equal(parseClientHello(hello, n).kind, "incomplete");
+    assert.deepEqual(parseClientHello(hello), { kind: "client-hello", serverName: "svc.example.com" });
+    const none = await captureHello(undefined);
+    assert.deepEqual(parseClientHello(none), { kind: "client-hello" });
+  });
+
+  test("non-TLS and malformed input is not TLS; a ClientHello split over two records still parses", async () => {
+    assert.equal(parseClientHello(Buffer.from("GET / HTTP/1.1\r\n")).kind, "not-tls");
+    assert.equal(parseClientHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0, 0, 1, 0])).kind, "not-tls");
+    const hello = await captureHello("split.example");
+    const body = hello.subarray(5);
+    const cut = 40;
+    const rec = (b: Buffer) => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, b.length >> 8, b.length & 0xff]), b]);
+    const split = Buffer.concat([rec(body.subarray(0, cut)), rec(body.subarray(cut))]);
+    assert.deepEqual(parseClientHello(split), { kind: "client-hello", serverName: "split.example" });
+  });
+});
+
+describe("balancers", () => {
+  test("smooth weighted round robin interleaves as nginx does", () => {
+    const ns = nodes(5, 1, 1);
+    const rr = new RoundRobinBalancer(ns);
+    const seq = Array.from({ length: 7 }, () => ns.indexOf(rr.pick(ctx("1.1.1.1"), all)!));
+    assert.deepEqual(seq, [0, 0, 1, 0, 2, 0, 0]);
+    const zero = new RoundRobinBalancer(nodes(0, 1));
+    for (let i = 0; i < 5; i++) assert.equal(zero.pick(ctx("x"), all)!.port, 1001, "weight 0 is never picked");
+  });
+
+  test("chash: a key sticks to its node, weights hold, and adding a node moves few keys", () => {
+    const four = nodes(1, 1, 1, 1);
+    const ring = new ConsistentHashBalancer(four, { key: "remote_addr", hashOn: "vars" });
+    const owner = (b: ConsistentHashBalancer, ip: string) => b.pick(ctx(ip), all)!.port;
+    const ips = Array.from({ length: 2000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.7`);
+    const before = new Map(ips.map((ip) => [ip, owner(ring, ip)]));
+    for (const ip of ips.slice(0, 50)) assert.equal(owner(ring, ip), before.get(ip));
+    const perNode = new Map<number, number>();
+    for (const p of before.values()) perNode.set(p, (perNode.get(p) ?? 0) + 1);
+    for (const count of perNode.values())
+      assert.ok(count > 300 && count < 700, `uneven ring: ${[...perNode.values()]}`);
+    const five = [...four, { host: "10.0.0.1", port: 2000, weight: 1, priority: 0 }];
+    const ring5 = new ConsistentHashBalancer(five, { key: "remote_addr", hashOn: "vars" });
+    let moved = 0;
+    for (const ip of ips) {
+      const now = owner(ring5, ip);
+      if (now !== before.get(ip)) {
+        moved++;
+        assert.equal(now, 2000, "a key only moves to the new node");
+      }
+    }
+    assert.ok(moved > 200 && moved < 650, `${moved} of 2000 keys moved (expect ~1/5)`);
+    // an unusable owner: the walk goes on to a stable next node
+    const down = before.get(ips[0]!)!;
+    const fallback = ring.pick(ctx(ips[0]!), (n) => n.port !== down)!.port;
+    assert.notEqual(fallback, down);
+    assert.equal(ring.pick(ctx(ips[0]!), (n) => n.port !== down)!.port, fallback);
+    // vars_combinations
+    const combo = new ConsistentHashBalancer(four, { key: "$remote_addr:$remote_port", hashOn: "vars_combinations" });
+    assert.equal(combo.pick(ctx("1.2.3.4"), all), combo.pick(ctx("1.2.3.4"), all));
+  });
+
+  test("least_conn prefers the least loaded node per weight; ewma prefers the fast node", () => {
+    const ns = nodes(1, 2);
+    const lc = new LeastConnBalancer(ns);
+    const picks = Array.from({ length: 6 }, () => lc.pick(ctx("x"), all)!.port);
+    assert.equal(picks.filter((p) => p === 1001).length, 4);
+    for (let i = 0; i < 4; i++) lc.release(ns[1]!);
+    assert.equal(lc.pick(ctx("x"), all)!.port, 1001);
+
+    let t = 1000;
+    const ew = new EwmaBalancer(nodes(1, 1), () => t);
+    const [fast, slow] = [ew.pick(ctx("x"), all)!, ew.pick(ctx("x"), all)!];
+    ew.connected(fast, 1);
+    ew.connected(slow, 50);
+    ew.release(fast);
+    ew.release(slow);
+    t += 100;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 20; i++) {
+      const n = ew.pick(ctx("x"), all)!;
+      counts.set(n.port, (counts.get(n.port) ?? 0) + 1);
+      ew.release(n);
+    }
+    assert.equal(counts.get(fast.port), 20);
+  });
+
+  test("priority groups: the highest usable group first; unhealthy nodes skipped unless all are", () => {
+    const down = new Set<string>();
+    const health: NodeHealth = { isHealthy: (_s, n) => !down.has(n), reportConnect: () => {} };
+    const { logger, lines } = captureLogger();
+    const pool = new UpstreamPool(
+      "svc",
+      upstream([
+        { host: "10.0.0.1", port: 1, priority: 10 },
+        { host: "10.0.0.2", port: 2, priority: 10 },
+        { host: "10.0.0.3", port: 3, priority: 0 },
+      ]),
+      health,
+      logger,
+    );
+    const pick = () => pool.pick(ctx("x"), undefined)!.port;
+    assert.deepEqual([pick(), pick(), pick(), pick()].sort(), [1, 1, 2, 2]);
+    assert.equal(pool.retries, 2);
+    down.add("10.0.0.1:1");
+    assert.deepEqual([pick(), pick()], [2, 2]);
+    down.add("10.0.0.2:2");
+    assert.equal(pick(), 3, "falls to the next priority group");
+    down.add("10.0.0.3:3");
+    assert.ok([1, 2].includes(pick()), "none healthy: all are used, highest priority first");
+    assert.ok(lines.some((l) => l.msg === "no healthy upstream node, using all nodes"));
+    const tried = new Set(pool.nodes.slice(0, 2));
+    assert.equal(pool.pick(ctx("x"), tried)!.port, 3, "a retry goes to a node not tried yet");
+    assert.equal(alwaysHealthy.isHealthy("s", "n"), true);
+  });
+});
+
+describe("apply", () => {
+  test("a config that cannot be compiled is rejected and the running one keeps serving", async () => {
+    const { gateway } = startGateway({ plugins: new Map() });
+    const port = await freePort();
+    await gateway.apply(config(1, [service("s", upstream([{ port: 1 }]), [{ server_port: port }])]));
+    await assert.rejects(
+      gateway.apply(config(2, [service("s", upstream([{ port: 1 }]), [{ server_port: port, plugins: { nope: {} } }])])),
+      /unknown stream plugin 'nope'/,
+    );
+    assert.equal(gateway.status().version, 1);
+    assert.equal(gateway.status().listeners[0]!.state, "listening");
+    await gateway.stop();
+  });
+});
