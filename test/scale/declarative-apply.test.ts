@@ -73,7 +73,7 @@ after(async () => {
 test("apply, re-apply, --diff, invalid file, dump", async () => {
   const [p1, p2] = [await freePort(), await freePort()];
   const file = join(tmp, "sluice.yaml");
-  const yaml = `
+  let yaml = `
 services:
   - name: mysql
     description: primary database
@@ -137,10 +137,16 @@ services:
   );
   assert.equal(list.find((s) => s.name === "mysql")?.labels?.team, "data");
 
-  await writeFile(file, yaml.replace(`server_port: ${p2}`, `server_port: ${p3}`));
+  yaml = yaml.replace(`server_port: ${p2}`, `server_port: ${p3}`).replace("conn: 100", "conn: 50");
+  await writeFile(file, yaml);
   const change = await run(["apply", "-f", file, ...cli]);
   assert.equal(change.code, 0, change.err);
+  assert.match(change.out, /~ service redis \(plugins\)/);
   assert.equal(await configVersion(gid), v1 + 1, "one changed service, one new version");
+  const { value: changed } = await api<{
+    value: { services: { name: string; plugins: Record<string, { conn?: number }> }[] };
+  }>(admin, "GET", `/api/gateway_groups/${gid}/config`);
+  assert.equal(changed.services.find((s) => s.name === "redis")?.plugins["limit-conn"]?.conn, 50);
 
   const dump = await run(["dump", ...cli]);
   assert.equal(dump.code, 0, dump.err);
