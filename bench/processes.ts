@@ -70,7 +70,7 @@ export function startProcess(
     async stop() {
       if (gone || child.pid === undefined) return;
       signalGroup(child.pid, "SIGTERM");
-      const timedOut = await Promise.race([exited.then(() => false), delay(5000).then(() => true)]);
+      const timedOut = await Promise.race([exited.then(() => false), delay(10_000).then(() => true)]);
       if (timedOut) {
         signalGroup(child.pid, "SIGKILL");
         await Promise.race([exited, delay(2000)]);

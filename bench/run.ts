@@ -20,7 +20,7 @@ import { sluiceTarget } from "./targets/sluice.ts";
 import type { RunningTarget, Target } from "./targets/target.ts";
 import { publishWorkload, routeScaleWorkload } from "./workloads/control-plane.ts";
 import { dnsWorkload } from "./workloads/dns.ts";
-import { idleMemoryWorkload } from "./workloads/idle-memory.ts";
+import { idleMemoryWorkload, rssAfterLoadWorkload } from "./workloads/idle-memory.ts";
 import { iperfWorkload } from "./workloads/iperf.ts";
 import { pgbenchWorkload } from "./workloads/pgbench.ts";
 import { latencyWorkload, newConnectionsWorkload, redisRequestsWorkload } from "./workloads/redis.ts";
@@ -39,8 +39,9 @@ const TARGETS: Target[] = [
 ];
 const QUICK_TARGETS = ["direct", "nginx-16k", "sluice-node"];
 
-// Order matters: idle memory reads "RSS after load", and runs last in each round.
+// Order matters: idle memory runs first on a fresh process, RSS after load last.
 const WORKLOADS: Workload[] = [
+  idleMemoryWorkload,
   iperfWorkload(1),
   iperfWorkload(8),
   redisRequestsWorkload(1),
@@ -51,7 +52,7 @@ const WORKLOADS: Workload[] = [
   pgbenchWorkload,
   publishWorkload,
   routeScaleWorkload,
-  idleMemoryWorkload,
+  rssAfterLoadWorkload,
 ];
 
 const REQUIRED_TOOLS = [
@@ -102,17 +103,20 @@ async function main(): Promise<void> {
       only: { type: "string" },
       runs: { type: "string" },
       workloads: { type: "string" },
+      profile: { type: "boolean", default: false },
+      routes: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      `npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N] [--workloads ${WORKLOADS.map((w) => w.key).join(",")}]\n`,
+      `npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N] [--workloads ${WORKLOADS.map((w) => w.key).join(",")}] [--profile] [--routes N (default 10000)]\n`,
     );
     return;
   }
   reexecWithFileLimit();
   const quick = values.quick ?? false;
+  const extraRoutes = Math.max(1, Number(values.routes ?? 10_000));
   const runs = Math.max(1, Number(values.runs ?? (quick ? 1 : 3)));
   const only =
     values.only
@@ -144,6 +148,13 @@ async function main(): Promise<void> {
   }
 
   const started = new Date();
+  const stamp = started
+    .toISOString()
+    .replaceAll(":", "-")
+    .replace(/\.\d+Z$/, "Z");
+  const resultsDir = join(import.meta.dirname, "results");
+  const profileDir = values.profile ? join(resultsDir, `profiles-${stamp}`) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   log(
     `targets: ${targets.map((t) => t.name).join(", ")}; ${runs} run(s); workloads: ${workloads.map((w) => w.name).join(", ")}`,
   );
@@ -174,13 +185,13 @@ async function main(): Promise<void> {
         if (outcome.error) continue;
         log(`round ${round}/${runs}: ${target.name} starting`);
         try {
-          running = await target.start(backends);
+          running = await target.start(backends, { profileDir });
         } catch (err) {
           outcome.error = tail((err as Error).message, 800);
           log(`${target.name}: ERROR ${outcome.error}`);
           continue;
         }
-        const ctx: WorkloadContext = { target: running, targetSpec: target, backends, quick, runs };
+        const ctx: WorkloadContext = { target: running, targetSpec: target, backends, quick, runs, extraRoutes };
         for (const workload of workloads) {
           if (workload.once && round > 1) continue;
           const reason = workload.skip(ctx);
@@ -199,7 +210,11 @@ async function main(): Promise<void> {
                 .join(" ")}`,
             );
           } catch (err) {
-            outcome.workload_errors[workload.name] = tail((err as Error).message, 500);
+            const output = running.output();
+            outcome.workload_errors[workload.name] = tail(
+              `${(err as Error).message}${output ? ` | ${target.name} output: ${tail(output, 300)}` : ""}`,
+              800,
+            );
             log(`${target.name} ${workload.name}: ERROR ${outcome.workload_errors[workload.name]}`);
           }
         }
@@ -214,22 +229,21 @@ async function main(): Promise<void> {
   const specs = workloads.flatMap((w) => w.figures);
   const results = summarise(outcomes, specs);
   process.stdout.write(`\n${renderTables(results, specs)}\n`);
-  const resultsDir = join(import.meta.dirname, "results");
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(
-    resultsDir,
-    `${started
-      .toISOString()
-      .replaceAll(":", "-")
-      .replace(/\.\d+Z$/, "Z")}.json`,
-  );
+  const file = join(resultsDir, `${stamp}.json`);
   writeFileSync(
     file,
     `${JSON.stringify(
       {
         started: started.toISOString(),
         finished: new Date().toISOString(),
-        options: { quick, runs, targets: targets.map((t) => t.name), workloads: workloads.map((w) => w.name) },
+        options: {
+          quick,
+          runs,
+          profile_dir: profileDir,
+          targets: targets.map((t) => t.name),
+          workloads: workloads.map((w) => w.name),
+        },
         machine: machineInfo(),
         versions: toolVersions(),
         results,
@@ -239,6 +253,7 @@ async function main(): Promise<void> {
     )}\n`,
   );
   process.stdout.write(`\nresults written to ${file}\n`);
+  if (profileDir) process.stdout.write(`CPU profiles of the Sluice targets in ${profileDir}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -15,6 +15,7 @@ export const directTarget: Target = {
       },
       pid: undefined,
       controlPlane: undefined,
+      output: () => "",
       async stop() {},
     };
   },

@@ -13,23 +13,28 @@ export const haproxyTarget: Target = {
     const prefix = mkdtempSync(join(tmpdir(), "sluice-bench-haproxy-"));
     const ports = { redis: await freePort(), iperf: await freePort(), hold: await freePort(), pg: await freePort() };
     const cfg = join(prefix, "haproxy.cfg");
-    renderPeerConfig(
-      "haproxy.cfg",
-      {
-        PREFIX: prefix,
-        // Two descriptors a proxied connection plus HAProxy's own reserve must fit the hard limit.
-        MAXCONN: Math.floor((hardFileLimit() - 200) / 2),
-        REDIS_LISTEN: ports.redis,
-        REDIS_BACKEND: backends.redisPort,
-        IPERF_LISTEN: ports.iperf,
-        IPERF_BACKEND: backends.iperfPort,
-        HOLD_LISTEN: ports.hold,
-        HOLD_BACKEND: backends.holdPort,
-        PG_LISTEN: ports.pg,
-        PG_BACKEND: backends.pgPort,
-      },
-      cfg,
-    );
+    try {
+      renderPeerConfig(
+        "haproxy.cfg",
+        {
+          PREFIX: prefix,
+          // Two descriptors a proxied connection plus HAProxy's own reserve must fit the hard limit.
+          MAXCONN: Math.floor((hardFileLimit() - 200) / 2),
+          REDIS_LISTEN: ports.redis,
+          REDIS_BACKEND: backends.redisPort,
+          IPERF_LISTEN: ports.iperf,
+          IPERF_BACKEND: backends.iperfPort,
+          HOLD_LISTEN: ports.hold,
+          HOLD_BACKEND: backends.holdPort,
+          PG_LISTEN: ports.pg,
+          PG_BACKEND: backends.pgPort,
+        },
+        cfg,
+      );
+    } catch (err) {
+      rmSync(prefix, { recursive: true, force: true });
+      throw err;
+    }
     const proc = startProcess("haproxy", "haproxy", ["-db", "-f", cfg]);
     try {
       for (const port of [ports.redis, ports.iperf, ports.hold]) await waitForTcp(port, 10_000, proc);
@@ -42,6 +47,7 @@ export const haproxyTarget: Target = {
       ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined, dns: undefined },
       pid: proc.pid,
       controlPlane: undefined,
+      output: () => proc.output(),
       async stop() {
         await proc.stop();
         rmSync(prefix, { recursive: true, force: true });

@@ -21,26 +21,31 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
         dns: await freePort(),
       };
       const conf = join(prefix, "nginx.conf");
-      renderPeerConfig(
-        "nginx-stream.conf",
-        {
-          PREFIX: prefix,
-          NOFILE: nofile,
-          WORKER_CONNECTIONS: nofile - 100,
-          BUFFER: buffer,
-          REDIS_LISTEN: ports.redis,
-          REDIS_BACKEND: backends.redisPort,
-          IPERF_LISTEN: ports.iperf,
-          IPERF_BACKEND: backends.iperfPort,
-          HOLD_LISTEN: ports.hold,
-          HOLD_BACKEND: backends.holdPort,
-          PG_LISTEN: ports.pg,
-          PG_BACKEND: backends.pgPort,
-          DNS_LISTEN: ports.dns,
-          DNS_BACKEND: backends.dnsPort,
-        },
-        conf,
-      );
+      try {
+        renderPeerConfig(
+          "nginx-stream.conf",
+          {
+            PREFIX: prefix,
+            NOFILE: nofile,
+            WORKER_CONNECTIONS: nofile - 100,
+            BUFFER: buffer,
+            REDIS_LISTEN: ports.redis,
+            REDIS_BACKEND: backends.redisPort,
+            IPERF_LISTEN: ports.iperf,
+            IPERF_BACKEND: backends.iperfPort,
+            HOLD_LISTEN: ports.hold,
+            HOLD_BACKEND: backends.holdPort,
+            PG_LISTEN: ports.pg,
+            PG_BACKEND: backends.pgPort,
+            DNS_LISTEN: ports.dns,
+            DNS_BACKEND: backends.dnsPort,
+          },
+          conf,
+        );
+      } catch (err) {
+        rmSync(prefix, { recursive: true, force: true });
+        throw err;
+      }
       const proc = startProcess(name, "nginx", ["-p", prefix, "-c", conf, "-e", join(prefix, "error.log")]);
       try {
         for (const port of [ports.redis, ports.iperf, ports.hold]) await waitForTcp(port, 10_000, proc);
@@ -53,6 +58,7 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
         ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined },
         pid: proc.pid,
         controlPlane: undefined,
+        output: () => proc.output(),
         async stop() {
           await proc.stop();
           rmSync(prefix, { recursive: true, force: true });

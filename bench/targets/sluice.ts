@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { canConnect, delay, freePort, startProcess, tail, waitForTcp } from "../processes.ts";
 import { waitForDnsAnswer } from "../workloads/dns-query.ts";
@@ -20,25 +20,36 @@ const REPO = join(import.meta.dirname, "..", "..");
 const SCRIPT_OF: Record<SluiceRuntime, string> = { node: "start", bun: "start:bun", deno: "start:deno" };
 
 /** The start script's command line, with `node`/`bun`/`deno` resolved to this Node and node_modules/.bin. */
-function startCommand(runtime: SluiceRuntime): { command: string; args: string[] } {
+function startCommand(runtime: SluiceRuntime, profile?: string): { command: string; args: string[] } {
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
   const script = pkg.scripts[SCRIPT_OF[runtime]];
   if (!script) throw new Error(`package.json has no "${SCRIPT_OF[runtime]}" script`);
   const [tool, ...args] = script.split(/\s+/).filter(Boolean) as [string, ...string[]];
   const command = tool === "node" ? process.execPath : join(REPO, "node_modules", ".bin", tool);
-  return { command, args };
+  if (!profile) return { command, args };
+  // Profiles are written when the process exits on SIGTERM; open them in Chrome DevTools / speedscope, or
+  // for Deno's V8 log: node --prof-process FILE.
+  if (runtime === "deno") {
+    const at = args.indexOf("run") + 1;
+    args.splice(at, 0, `--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${profile}.v8.log`);
+    return { command, args };
+  }
+  const dir = dirname(profile);
+  const prof = [`--cpu-prof`, `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${basename(profile)}.cpuprofile`];
+  return { command, args: [...prof, ...args] };
 }
 
 export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter): Target {
   return {
     name,
     kind: "sluice",
-    async start(backends) {
+    async start(backends, options) {
       const dataDir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
       const key = randomBytes(16).toString("hex");
       let adminAddr = `127.0.0.1:${await freePort()}`;
       const statusAddr = `127.0.0.1:${await freePort()}`;
-      const { command, args } = startCommand(runtime);
+      const profile = options.profileDir ? join(options.profileDir, `${name}-${Date.now()}`) : undefined;
+      const { command, args } = startCommand(runtime, profile);
       const proc = startProcess(
         name,
         command,
@@ -51,7 +62,7 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
           "--data-dir",
           dataDir,
           "--log-level",
-          "warn",
+          process.env.SLUICE_BENCH_LOG_LEVEL ?? "warn",
           ...(adapter ? ["--runtime-adapter", adapter] : []),
         ],
         {
@@ -130,6 +141,7 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
               return waitAccepting(sentinel, start, 120_000);
             },
           },
+          output: () => proc.output(),
           stop: cleanup,
         };
       } catch (err) {

@@ -26,11 +26,18 @@ export interface RunningTarget {
   /** Process whose RSS (with its children) is measured; undefined for the direct connection. */
   readonly pid: number | undefined;
   readonly controlPlane: ControlPlaneProbe | undefined;
+  /** What the proxy process wrote so far (for error reports). */
+  output(): string;
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Write a CPU profile of the Sluice process into this directory (peers ignore it). */
+  readonly profileDir?: string;
 }
 
 export interface Target {
   readonly name: string;
   readonly kind: "direct" | "peer" | "sluice";
-  start(backends: Backends): Promise<RunningTarget>;
+  start(backends: Backends, options: StartOptions): Promise<RunningTarget>;
 }

@@ -14,8 +14,6 @@ export const publishWorkload: Workload = {
   },
 };
 
-const EXTRA_ROUTES = 10_000;
-
 export const routeScaleWorkload: Workload = {
   key: "routes",
   name: "10,000 routes vs 1",
@@ -39,7 +37,7 @@ export const routeScaleWorkload: Workload = {
       return { conn: median(conn), get: median(get) };
     };
     const one = await rates();
-    const publishMs = await ctx.target.controlPlane!.addRoutes(EXTRA_ROUTES);
+    const publishMs = await ctx.target.controlPlane!.addRoutes(ctx.extraRoutes);
     const many = await rates();
     return {
       routes_10k_newconn_ratio: many.conn / one.conn,

@@ -16,6 +16,8 @@ export interface WorkloadContext {
   readonly quick: boolean;
   /** Repetitions of the invocation (for workloads that take their own medians, such as route scale). */
   readonly runs: number;
+  /** Routes the route-scale workload adds (10,000 unless --routes says otherwise). */
+  readonly extraRoutes: number;
 }
 
 export interface Workload {
