@@ -38,7 +38,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.use("*", async (c, next) => {
     const started = performance.now();
     await next();
-    logger.info(
+    // gateways heartbeat every few seconds each: their successful calls are routine, not news
+    const routine = c.res.status < 400 && c.req.path.startsWith("/api/gateway/");
+    logger[routine ? "debug" : "info"](
       {
         method: c.req.method,
         path: c.req.path,

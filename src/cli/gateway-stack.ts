@@ -9,7 +9,11 @@ import { configureMetrics, type GatewayMetrics } from "../observability/metrics.
 import type { SocketAdapter } from "../proxy/adapter.ts";
 import { Gateway } from "../proxy/gateway.ts";
 import { HealthChecks } from "../proxy/health/health-checks.ts";
+import { DEFAULT_GROUP_ID } from "../store/gateway-groups.ts";
+import { DbInstanceRegistry } from "../store/instances.ts";
 import type { DataPlaneReport } from "../sync/gateway-sync.ts";
+import { advertisedAddress, hostName, loadInstanceId } from "../sync/instance-identity.ts";
+import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody } from "../sync/protocol.ts";
 import type { DataPlaneContext } from "./commands/start.ts";
 import type { DataPlane } from "./data-plane.ts";
 import type { RuntimeEdge } from "./runtime-edge.ts";
@@ -93,26 +97,63 @@ export async function createGatewayStack(options: GatewayStackOptions): Promise<
   };
 }
 
-/** `sluice start`'s gateway: group `default`, fed by the local store through `attachDataPlane`. */
+/**
+ * `sluice start`'s gateway: group `default`, fed by the local store through `attachDataPlane`. It records
+ * its own heartbeats in the store, so it is listed in `instances` and `healthcheck` like any gateway.
+ */
 export async function inProcessDataPlane(ctx: DataPlaneContext): Promise<DataPlane> {
-  const { settings, context, logger } = ctx;
+  const { settings, context, logger, store } = ctx;
   const stack = await createGatewayStack({
     edge: context.edge,
     adapterKind: settings.runtimeAdapter,
     logger,
     sluiceVersion: context.version,
-    gatewayGroup: "default",
+    gatewayGroup: DEFAULT_GROUP_ID,
     drainTimeoutMs: settings.drainTimeoutSeconds * 1000,
     listenAddr: settings.listenAddr,
   });
-  logger.info(
-    { runtime: `${context.edge.runtime} ${context.edge.runtimeVersion}`, adapter: stack.adapter.name },
-    "gateway started",
-  );
+  const runtime = `${context.edge.runtime} ${context.edge.runtimeVersion}`;
+  logger.info({ runtime, adapter: stack.adapter.name }, "gateway started");
+
+  const instances = new DbInstanceRegistry(store.database.db);
+  const identity = {
+    id: await loadInstanceId(settings.dataDir ?? "./data"),
+    hostname: hostName(),
+    address: advertisedAddress(settings.listenAddr),
+    runtime,
+    sluice_version: context.version,
+  };
+  let applied = -1;
+  let configError: HeartbeatBody["config_error"] = null;
+  const heartbeat = () =>
+    instances
+      .heartbeat(DEFAULT_GROUP_ID, {
+        ...identity,
+        config_version: applied,
+        config_error: configError,
+        ...stack.report(),
+      })
+      .catch((error: Error) => logger.warn({ reason: error.message }, "could not record the gateway heartbeat"));
+  const timer = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
+
   return {
-    apply: (config) => stack.apply(config),
+    async apply(config) {
+      try {
+        await stack.apply(config);
+        applied = config.version;
+        configError = null;
+      } catch (error) {
+        configError = { version: config.version, message: (error as Error).message };
+        throw error;
+      } finally {
+        void heartbeat();
+      }
+    },
     status: () => ({ adapter: stack.adapter.name, ...stack.report(), gateway: stack.gateway.status() }),
     metricsText: () => stack.metrics.text(),
-    stop: () => stack.stop(),
+    async stop() {
+      clearInterval(timer);
+      await stack.stop();
+    },
   };
 }
