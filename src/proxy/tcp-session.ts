@@ -215,9 +215,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     const needed = this.peekLength + chunk.byteLength;
     let buffer = this.peekBuffer;
     if (!buffer || buffer.byteLength < needed) {
-      const grown = new Uint8Array(
-        Math.min(Math.max(needed, (buffer?.byteLength ?? 0) * 2, 2048), SNI_PEEK_LIMIT + 65536),
-      );
+      // grows by doubling up to the peek limit; a last chunk may take it past the limit once
+      const grown = new Uint8Array(Math.max(needed, Math.min((buffer?.byteLength ?? 1024) * 2, SNI_PEEK_LIMIT)));
       if (buffer) grown.set(buffer.subarray(0, this.peekLength));
       buffer = this.peekBuffer = grown;
     }

@@ -387,4 +387,52 @@ describe("tcp proxy", () => {
       await gateway.stop();
     }
   });
+
+  test("stop: no new connections, open ones drain until the timeout, then stop resolves with nothing left", async () => {
+    const { gateway, accessLines } = startGateway({ drainTimeoutMs: 400 });
+    const port = await freePort();
+    await gateway.apply(config(1, [service("s", upstream([{ port: echoes[0]!.port }]), [{ server_port: port }])]));
+    const held = net.connect(port, "127.0.0.1");
+    held.on("error", () => {});
+    await new Promise((r) => held.once("data", r));
+    const closed = new Promise((r) => held.once("close", r));
+    const t0 = Date.now();
+    await gateway.stop();
+    const took = Date.now() - t0;
+    assert.ok(took >= 350 && took < 2000, `stop took ${took} ms`);
+    await closed;
+    await assert.rejects(firstLine(port), /ECONNREFUSED/);
+    assert.equal(gateway.status().activeConnections, 0);
+    assert.equal(accessLines()[0]!.close_reason, "drained");
+  });
+
+  test("a client sending a huge non-ClientHello TLS record on an sni port is routed without sni after the peek limit", async () => {
+    const { gateway } = startGateway();
+    const port = await freePort();
+    await gateway.apply(
+      config(1, [
+        service("tls", upstream([{ port: echoes[0]!.port }]), [{ server_port: port, sni: "x.test" }]),
+        service("plain", upstream([{ port: echoes[1]!.port }]), [{ server_port: port }]),
+      ]),
+    );
+    try {
+      // a ClientHello announced as 60 KB, spread over full records: the gateway stops looking at 16 KiB
+      const got = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () => {
+          const record = (body: Buffer) => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), body]);
+          s.write(record(Buffer.concat([Buffer.from([0x01, 0x00, 0xea, 0x60]), Buffer.alloc(16380, 0x41)])));
+          s.write(record(Buffer.alloc(16384, 0x41)));
+        });
+        s.on("data", (d) => {
+          const text = String(d);
+          s.destroy();
+          resolve(text.slice(0, 2));
+        });
+        s.on("error", reject);
+      });
+      assert.equal(got, "b\n");
+    } finally {
+      await gateway.stop();
+    }
+  });
 });
