@@ -94,7 +94,14 @@ function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
     );
     env.shared.set(id, counter);
   }
+  counter.users++;
   return counter;
+}
+
+function releaseRedisCounter(env: PluginEnv, counter: RedisConnCounter): void {
+  if (--counter.users > 0) return;
+  for (const [id, value] of env.shared) if (value === counter) env.shared.delete(id);
+  counter.close();
 }
 
 export const limitConn: StreamPlugin<LimitConnConf> = {
@@ -163,6 +170,10 @@ export const limitConn: StreamPlugin<LimitConnConf> = {
           const seconds = ((session.endedAt ?? Date.now()) - session.startedAt - entry.delayMs) / 1000;
           unitDelaySeconds = (Math.max(0, seconds) + unitDelaySeconds) / 2;
         }
+      },
+      dispose() {
+        // Local counts stay: connections of this config may still be open under a newer one.
+        if (redis) releaseRedisCounter(env, redis);
       },
     };
   },

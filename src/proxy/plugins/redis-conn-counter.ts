@@ -24,6 +24,8 @@ export class RedisConnCounter {
   private readonly held = new Map<string, number>();
   private readonly refreshTimer: ReturnType<typeof setInterval>;
   private down = false;
+  /** limit-conn instances using this counter; the last one to go closes it */
+  users = 0;
 
   constructor(
     private readonly options: RedisCounterOptions,

@@ -35,6 +35,8 @@ const MIN_QUEUED = 1000;
 
 export class SyslogSender {
   settings: BatchSettings;
+  /** plugin instances using this sender; the last one to go closes it */
+  users = 0;
   private pending: string[] = [];
   private firstAt = 0;
   private lastAt = 0;

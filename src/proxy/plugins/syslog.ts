@@ -107,6 +107,7 @@ function senderFor(env: PluginEnv, conf: SyslogConf): SyslogSender {
   let sender = env.shared.get(id) as SyslogSender | undefined;
   if (sender) {
     sender.settings = settings;
+    sender.users++;
     return sender;
   }
   const target = { host: conf.host, port: conf.port, sockType: conf.sock_type };
@@ -114,8 +115,17 @@ function senderFor(env: PluginEnv, conf: SyslogConf): SyslogSender {
   sender = new SyslogSender(target, settings, env.adapter, env.logger, (count) =>
     gatewayMetrics().syslogDropped.inc({ server: label }, count),
   );
+  sender.users = 1;
   env.shared.set(id, sender);
   return sender;
+}
+
+/** The last instance using a sender is gone (its config was replaced, or the gateway stopped). */
+function releaseSender(env: PluginEnv, sender: SyslogSender): void {
+  if (--sender.users > 0) return;
+  const id = `${sender.target.sockType}:${sender.target.host}:${sender.target.port}`;
+  if (env.shared.get(id) === sender) env.shared.delete(id);
+  void sender.flush().finally(() => sender.close());
 }
 
 export const syslog: StreamPlugin<SyslogConf> = {
@@ -128,6 +138,9 @@ export const syslog: StreamPlugin<SyslogConf> = {
     return {
       log(session) {
         sender.push(syslogFrame(formatBody(session, format)));
+      },
+      dispose() {
+        releaseSender(env, sender);
       },
     };
   },
