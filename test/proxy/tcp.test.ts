@@ -2,14 +2,17 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { z } from "zod";
+import type { NodeHealth } from "../../src/proxy/health/types.ts";
 import type { StreamPlugin, StreamSession } from "../../src/proxy/plugins/types.ts";
 import {
   config,
   firstLine,
   freePort,
+  killDaemon,
   namedEchoServer,
   service,
   sleep,
+  spawnDaemon,
   startGateway,
   upstream,
   waitFor,
@@ -433,6 +436,48 @@ describe("tcp proxy", () => {
       assert.equal(got, "b\n");
     } finally {
       await gateway.stop();
+    }
+  });
+
+  test("a node whose connects time out is reported to health checks and the next node serves the client", async () => {
+    // A listening socket that never accepts, its backlog full: further SYNs are dropped, connects hang.
+    const blackhole = spawnDaemon("python3", [
+      "-c",
+      "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nfill=[]\nfor _ in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except OSError: pass\n  fill.append(c)\ntime.sleep(60)",
+    ]);
+    try {
+      await waitFor("python to listen", () => /\d+\n/.test(blackhole.output()), 5000);
+      const hole = Number(blackhole.output().trim().split("\n")[0]);
+      const reports: string[] = [];
+      const health: NodeHealth = {
+        isHealthy: () => true,
+        reportConnect: (_service, node, outcome) => reports.push(`${node} ${outcome}`),
+      };
+      const { gateway, accessLines } = startGateway({ health });
+      const port = await freePort();
+      await gateway.apply(
+        config(1, [
+          service(
+            "t",
+            upstream([{ port: hole, priority: 1 }, { port: echoes[2]!.port }], {
+              timeout: { connect: 0.3, send: 5, read: 5 },
+            }),
+            [{ server_port: port }],
+          ),
+        ]),
+      );
+      try {
+        const t0 = Date.now();
+        assert.equal(await firstLine(port), "c");
+        assert.ok(Date.now() - t0 >= 250, "the first attempt should have waited for the connect timeout");
+        assert.deepEqual(reports, [`127.0.0.1:${hole} timeout`, `127.0.0.1:${echoes[2]!.port} ok`]);
+        await waitFor("access line", () => accessLines().length === 1);
+        assert.equal(accessLines()[0]!.node, `127.0.0.1:${echoes[2]!.port}`);
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await killDaemon(blackhole);
     }
   });
 });
