@@ -84,6 +84,29 @@ describe("active tcp checks", () => {
   });
 });
 
+describe("active check options", () => {
+  test("`port` probes another port than the node's (a health port)", async () => {
+    const healthPort = await new TcpBackend("health").start();
+    const dead = new TcpBackend("dead");
+    await dead.start();
+    await dead.stop();
+    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    try {
+      const checks = { active: { ...fastTcpChecks.active, port: healthPort.port } };
+      const nodes = [{ host: "127.0.0.1", port: dead.port, weight: 1 }];
+      health.apply(serviceConfig(1, [{ id: "hp", upstream: { nodes, checks } }]));
+      const node = `127.0.0.1:${dead.port}`;
+      await new Promise((r) => setTimeout(r, 1300));
+      assert.equal(health.isHealthy("hp", node), true, "the node is judged by its health port");
+      await healthPort.stop();
+      await waitFor("down once the health port is", () => !health.isHealthy("hp", node), 3500);
+    } finally {
+      health.stop();
+      await healthPort.stop();
+    }
+  });
+});
+
 describe("active udp checks", () => {
   test("an echo server: a reply containing `expect` is healthy, a stopped server times out", async () => {
     const echo = await new UdpEcho("e1").start();
