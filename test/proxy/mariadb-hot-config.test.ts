@@ -178,6 +178,7 @@ describe("mariadb through the gateway", () => {
         assert.equal(fwd.connections, before3 + 1, "after the rollback new connections go to 127.0.0.1:3306 again");
 
         // v5: the route is removed: the session's connection is closed after the drain timeout
+        await waitFor("only the long-lived session left", () => gateway.status().activeConnections === 1);
         const t0 = Date.now();
         await gateway.apply(config(5, []));
         assert.equal(gateway.status().draining, 1);
