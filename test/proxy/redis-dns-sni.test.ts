@@ -330,7 +330,7 @@ describe("tls passthrough by sni", () => {
   });
 
   test("a client without a ClientHello falls to the route without sni after the peek limits", async () => {
-    const { gateway } = startGateway({ sniTimeoutMs: 300 });
+    const { gateway } = startGateway({ sniTimeoutMs: 1000 });
     const port = await freePort();
     const plain = net.createServer((s) => {
       s.on("error", () => {});
@@ -357,7 +357,7 @@ describe("tls passthrough by sni", () => {
         s.on("error", reject);
       });
       assert.equal(got, "plain\n");
-      assert.ok(Date.now() - t0 >= 250);
+      assert.ok(Date.now() - t0 >= 950, "routed before the SNI timeout");
       // a client speaking something other than TLS is routed at once
       const t1 = Date.now();
       const got2 = await new Promise<string>((resolve, reject) => {
@@ -370,7 +370,7 @@ describe("tls passthrough by sni", () => {
         s.on("error", reject);
       });
       assert.equal(got2, "plain\n");
-      assert.ok(Date.now() - t1 < 250);
+      assert.ok(Date.now() - t1 < 700, "a non-TLS client should not wait for the SNI timeout");
     } finally {
       await gateway.stop();
       plain.close();
