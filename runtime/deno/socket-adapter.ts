@@ -70,6 +70,7 @@ class DenoTcpConnection implements TcpConnection {
   private finSent = false;
   private peerEnded = false;
   private closed = false;
+  private closeError: Error | undefined;
   private paused = false;
   private wake: (() => void) | undefined;
 
@@ -86,8 +87,10 @@ class DenoTcpConnection implements TcpConnection {
   setHandlers(handlers: TcpHandlers): void {
     const first = this.handlers === undefined;
     this.handlers = handlers;
+    // A connection destroyed before it had handlers still owes its one onClose.
+    if (this.closed) handlers.onClose(this.closeError);
     // Reading starts only now, so nothing can be delivered before the handlers exist.
-    if (first) void this.readLoop();
+    else if (first) void this.readLoop();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -183,6 +186,7 @@ class DenoTcpConnection implements TcpConnection {
   private finish(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeError = error;
     this.queue.length = 0;
     this.queued = 0;
     try {

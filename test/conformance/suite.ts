@@ -330,6 +330,23 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "destroy before setHandlers still delivers one onClose",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      const server = await next();
+      server.destroy();
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      await within(serverSide.closed.promise, 5000, "onClose of a connection destroyed before setHandlers");
+      await within(Promise.race([clientSide.ended.promise, clientSide.closed.promise]), 5000, "peer end/close");
+      await sleep(50);
+      check(!serverSide.closedTwice, "onClose called twice");
+    },
+  ],
+  [
     "half-close: client ends first, server keeps writing",
     async (adapter, _options, scope) => {
       const { listener, next } = await acceptor(adapter, scope);
