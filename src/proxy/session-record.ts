@@ -9,6 +9,7 @@ export class SessionRecord implements StreamSession {
   readonly service: { id: string; name: string };
   readonly startedAt: number;
   node?: string;
+  connectMs?: number;
   bytesFromClient = 0;
   bytesToClient = 0;
   code = 200;
@@ -46,6 +47,7 @@ export function writeAccessLog(logger: Logger, r: SessionRecord): void {
       server: hostPort(r.server),
       sni: r.sni,
       node: r.node,
+      connect_ms: r.connectMs,
       bytes_from_client: r.bytesFromClient,
       bytes_to_client: r.bytesToClient,
       duration_ms: (r.endedAt ?? Date.now()) - r.startedAt,

@@ -336,9 +336,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
         if (this.isAbandoned()) break;
         continue;
       }
-      pool.connected(node, Date.now() - t0);
+      const now = Date.now();
+      pool.connected(node, now - t0);
       this.node = node;
       this.record!.node = pool.name(node);
+      this.record!.connectMs = now - started;
       this.startBridge(upstream);
       return;
     }

@@ -473,6 +473,7 @@ describe("tcp proxy", () => {
         assert.deepEqual(reports, [`127.0.0.1:${hole} timeout`, `127.0.0.1:${echoes[2]!.port} ok`]);
         await waitFor("access line", () => accessLines().length === 1);
         assert.equal(accessLines()[0]!.node, `127.0.0.1:${echoes[2]!.port}`);
+        assert.ok((accessLines()[0]!.connect_ms as number) >= 250, "connect_ms counts the timed-out attempt");
       } finally {
         await gateway.stop();
       }
