@@ -51,7 +51,7 @@ export async function createGatewayStack(options: GatewayStackOptions): Promise<
     runtime: `${edge.runtime} ${edge.runtimeVersion}`,
   });
   const health = new HealthChecks(adapter, logger);
-  metrics.setHealthSource(() => health.snapshot());
+  metrics.setHealthSource(() => health.snapshot({ includeUnchecked: true }));
   const gateway = new Gateway({
     adapter,
     logger,

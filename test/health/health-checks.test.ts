@@ -207,4 +207,18 @@ describe("passive checks", () => {
     assert.equal(health.isHealthy("n", "10.0.0.1:80"), true);
     health.stop();
   });
+
+  test("services without checks are left out of the health view, but metrics see their nodes as healthy", () => {
+    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    health.apply(serviceConfig(1, [{ id: "n", upstream: { nodes: [{ host: "10.0.0.1", port: 80, weight: 1 }] } }]));
+    assert.deepEqual(health.snapshot(), []);
+    const all = health.snapshot({ includeUnchecked: true });
+    assert.deepEqual(
+      all.map((s) => [s.service_id, s.nodes.map((n) => [n.node, n.healthy])]),
+      [["n", [["10.0.0.1:80", true]]]],
+    );
+    health.apply(serviceConfig(2, []));
+    assert.deepEqual(health.snapshot({ includeUnchecked: true }), []);
+    health.stop();
+  });
 });

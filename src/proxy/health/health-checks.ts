@@ -48,6 +48,8 @@ interface ServiceCheckers {
 
 export class HealthChecks implements NodeHealth {
   private readonly services = new Map<string, ServiceCheckers>();
+  /** services without `checks`: their nodes are always in the balancer, which metrics show as healthy */
+  private unchecked: { id: string; name: string; nodes: string[]; since: string }[] = [];
 
   constructor(
     private readonly adapter: SocketAdapter,
@@ -64,9 +66,14 @@ export class HealthChecks implements NodeHealth {
 
   apply(config: GatewayConfig): void {
     const seen = new Set<string>();
+    const since = new Date().toISOString();
+    this.unchecked = [];
     for (const service of config.services) {
       const checks = service.upstream.checks;
-      if (!checks) continue;
+      if (!checks) {
+        this.unchecked.push({ id: service.id, name: service.name, nodes: service.upstream.nodes.map(nodeName), since });
+        continue;
+      }
       seen.add(service.id);
       const checksKey = JSON.stringify(checks);
       const current = this.services.get(service.id);
@@ -109,8 +116,29 @@ export class HealthChecks implements NodeHealth {
     this.services.clear();
   }
 
-  snapshot(): ServiceHealthSnapshot[] {
+  /**
+   * Node health of the services with checks; with `includeUnchecked`, also the nodes of services without
+   * checks, as healthy (they always take traffic) — what the `upstream_status` metric shows.
+   */
+  snapshot(options: { includeUnchecked?: boolean } = {}): ServiceHealthSnapshot[] {
     const out: ServiceHealthSnapshot[] = [];
+    if (options.includeUnchecked) {
+      for (const service of this.unchecked) {
+        out.push({
+          service_id: service.id,
+          service_name: service.name,
+          checks: { passive: false },
+          nodes: service.nodes.map((node) => ({
+            node,
+            healthy: true,
+            status: "healthy",
+            counters: { success: 0, tcp_failure: 0, timeout: 0 },
+            last_change: service.since,
+            reason: "no health checks",
+          })),
+        });
+      }
+    }
     for (const { tracked } of this.services.values()) {
       const nodes: NodeHealthSnapshot[] = [];
       for (const [node, { state }] of tracked.nodes) {
