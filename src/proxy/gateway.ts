@@ -280,10 +280,7 @@ export class Gateway implements UdpListenerHost {
       } else this.closeUdpWhenDrained(udp);
     }
     if (open.state === "listening") {
-      this.logger.info(
-        { protocol: open.spec.protocol, addr: open.spec.host, port: open.spec.port },
-        "stream listener closed",
-      );
+      this.logger.info({ protocol: open.spec.protocol, addr: this.describe(open).addr }, "stream listener closed");
     }
   }
 
