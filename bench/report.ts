@@ -120,6 +120,7 @@ export function renderTables(results: readonly TargetResult[], specs: readonly F
   ]);
   const ratios = figures
     .filter((f) => !f.id.startsWith("added_") && f.unit !== "conns" && f.unit !== "×")
+    .filter((f) => results.some((r) => r.figures[f.id]?.ratio_to_nginx !== undefined))
     .map((f) => [`${f.label} ÷ nginx-16k`, ...results.map((r) => cell(r, f.id, (x) => x.ratio_to_nginx))]);
   const problems: string[] = [];
   for (const r of results) {
