@@ -22,6 +22,14 @@ import {
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
 
+/**
+ * The chunk most recently handed to an `onData` handler. Node gives each read a fresh Buffer and never
+ * reuses it, so writing that chunk needs no copy: the pipeline's hot path (onData → write) stays
+ * copy-free. Any other chunk belongs to a caller that may reuse it once `write` returns, and Node keeps
+ * a reference to bytes it could not send at once, so those are copied first.
+ */
+let lastDelivered: Uint8Array | undefined;
+
 function addressOf(address: string | undefined, port: number | undefined): AddressInfo {
   const a = normaliseAddress(address ?? "");
   return { address: a, port: port ?? 0, family: addressFamily(a) };
@@ -42,6 +50,7 @@ class NodeTcpConnection implements TcpConnection {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       const h = this.handlers;
+      lastDelivered = chunk;
       if (h !== undefined) h.onData(chunk);
       else this.early?.push({ kind: "data", chunk });
     });
@@ -71,8 +80,10 @@ class NodeTcpConnection implements TcpConnection {
     this.early = undefined;
     if (!early) return;
     for (const event of early) {
-      if (event.kind === "data") handlers.onData(event.chunk);
-      else if (event.kind === "end") handlers.onEnd();
+      if (event.kind === "data") {
+        lastDelivered = event.chunk;
+        handlers.onData(event.chunk);
+      } else if (event.kind === "end") handlers.onEnd();
       else if (event.kind === "drain") handlers.onDrain();
       else if (!this.closed) {
         this.closed = true;
@@ -83,7 +94,8 @@ class NodeTcpConnection implements TcpConnection {
 
   write(chunk: Uint8Array): boolean {
     if (this.socket.destroyed) return true;
-    return this.socket.write(chunk);
+    if (chunk === lastDelivered) return this.socket.write(chunk);
+    return this.socket.write(Buffer.from(chunk));
   }
 
   end(): void {
@@ -142,7 +154,8 @@ class NodeUdpSocket implements UdpSocket {
 
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
-    this.socket.send(data, port, host);
+    // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
+    this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
   }
 
   close(): void {
@@ -228,6 +241,7 @@ export function createNodeSocketAdapter(): SocketAdapter {
         const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
         const socket = dgram.createSocket({ type, reuseAddr: options.reusePort === true });
         socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+          lastDelivered = msg;
           // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
           if (rinfo.family === "IPv6" && rinfo.address.startsWith("::ffff:") && rinfo.address.includes(".")) {
             onMessage(msg, { address: rinfo.address.slice(7), port: rinfo.port, family: "IPv4" });
