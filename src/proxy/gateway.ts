@@ -353,7 +353,17 @@ export class Gateway implements UdpListenerHost {
       const deadline = Date.now() + this.drainTimeoutMs;
       for (const s of this.sessions) if (s.drainAt === 0 || s.drainAt > deadline) s.drainAt = deadline;
       this.startSweep();
-      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      // Drained sessions are reset at the deadline; one still connecting upstream ends when its connect
+      // attempt does, so stop waits a little past the deadline, not for every connect timeout.
+      let cap: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          cap = setTimeout(resolve, this.drainTimeoutMs + 2000);
+        }),
+      ]);
+      clearTimeout(cap);
+      if (this.sessions.size > 0) this.logger.warn({ left: this.sessions.size }, "stopped with sessions still ending");
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
