@@ -9,7 +9,8 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.ts";
-import type { SocketAdapter, TcpListener } from "./adapter.ts";
+import { gatewayMetrics, listenAddrLabel } from "../observability/metrics.ts";
+import type { AddressInfo, SocketAdapter, TcpListener } from "./adapter.ts";
 import {
   type ConfigGeneration,
   compileGeneration,
@@ -132,6 +133,12 @@ export class Gateway implements UdpListenerHost {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 500;
   }
 
+  noRoute(protocol: "tcp" | "udp", local: AddressInfo): void {
+    if (protocol === "tcp") this.counters.tcpNoRoute++;
+    else this.counters.udpNoRoute++;
+    gatewayMetrics().unmatched.inc({ listen_addr: listenAddrLabel(local.address, local.port) });
+  }
+
   currentGeneration(): ConfigGeneration | undefined {
     return this.generation;
   }
@@ -229,7 +236,7 @@ export class Gateway implements UdpListenerHost {
             const generation = this.generation;
             const table = generation?.ports.get(key);
             if (!generation || !table || this.stopping) {
-              this.counters.tcpNoRoute++;
+              this.noRoute("tcp", connection.local);
               connection.destroy();
               return;
             }

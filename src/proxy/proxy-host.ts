@@ -1,6 +1,6 @@
 /** What a TCP connection or UDP session needs from the gateway that runs it. */
 import type { Logger } from "pino";
-import type { SocketAdapter } from "./adapter.ts";
+import type { AddressInfo, SocketAdapter } from "./adapter.ts";
 
 export interface ProxyCounters {
   /** TCP connections closed because no route matched */
@@ -51,6 +51,8 @@ export interface ProxyHost {
   /** the most time a client gets to send its TLS ClientHello */
   readonly sniTimeoutMs: number;
   readonly counters: ProxyCounters;
+  /** a TCP connection closed or a UDP datagram dropped because no route matched (counted in status and metrics) */
+  noRoute(protocol: "tcp" | "udp", local: AddressInfo): void;
   sessionStarted(session: SweptSession): void;
   sessionEnded(session: SweptSession): void;
 }

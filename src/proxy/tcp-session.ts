@@ -243,7 +243,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.peekBuffer = undefined;
     const route = this.table.match(client.remote.address, client.local.address, sni);
     if (!route) {
-      this.host.counters.tcpNoRoute++;
+      this.host.noRoute("tcp", client.local);
       this.phase = DONE;
       this.host.logger.debug(
         { client: client.remote.address, port: client.local.port, sni },

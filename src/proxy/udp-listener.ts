@@ -60,12 +60,13 @@ export class UdpListener {
     const table = generation?.ports.get(portKey("udp", this.port));
     const socket = this.socket;
     if (!generation || !table || !socket) {
-      this.host.counters.udpNoRoute++;
+      if (socket) this.host.noRoute("udp", socket.address);
+      else this.host.counters.udpNoRoute++;
       return;
     }
     const route = table.match(from.address, socket.address.address, undefined);
     if (!route) {
-      this.host.counters.udpNoRoute++;
+      this.host.noRoute("udp", socket.address);
       return;
     }
     if (this.sessions.size >= this.host.udpMaxSessions) {
