@@ -17,6 +17,7 @@ import { directTarget } from "./targets/direct.ts";
 import { haproxyTarget } from "./targets/haproxy.ts";
 import { nginxTarget } from "./targets/nginx.ts";
 import { sluiceTarget } from "./targets/sluice.ts";
+import { sluiceGatewayTarget } from "./targets/sluice-gateway.ts";
 import type { RunningTarget, Target } from "./targets/target.ts";
 import { publishWorkload, routeScaleWorkload } from "./workloads/control-plane.ts";
 import { dnsWorkload } from "./workloads/dns.ts";
@@ -36,6 +37,14 @@ const TARGETS: Target[] = [
   sluiceTarget("sluice-bun-node-compat", "bun", "node-compat"),
   sluiceTarget("sluice-deno-native", "deno", "native"),
   sluiceTarget("sluice-deno-node-compat", "deno", "node-compat"),
+];
+/** Opt-in with --only: the data plane alone (`sluice gateway --config`), without admin API and PGlite. */
+const EXTRA_TARGETS: Target[] = [
+  sluiceGatewayTarget("sluice-node-gateway", "node"),
+  sluiceGatewayTarget("sluice-bun-native-gateway", "bun", "native"),
+  sluiceGatewayTarget("sluice-bun-node-compat-gateway", "bun", "node-compat"),
+  sluiceGatewayTarget("sluice-deno-native-gateway", "deno", "native"),
+  sluiceGatewayTarget("sluice-deno-node-compat-gateway", "deno", "node-compat"),
 ];
 const QUICK_TARGETS = ["direct", "nginx-16k", "sluice-node"];
 
@@ -110,7 +119,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(
-      `npm run bench -- [--quick] [--only ${TARGETS.map((t) => t.name).join(",")}] [--runs N] [--workloads ${WORKLOADS.map((w) => w.key).join(",")}] [--profile] [--routes N (default 10000)]\n`,
+      `npm run bench -- [--quick] [--only ${[...TARGETS, ...EXTRA_TARGETS].map((t) => t.name).join(",")}] [--runs N] [--workloads ${WORKLOADS.map((w) => w.key).join(",")}] [--profile] [--routes N (default 10000)]\n`,
     );
     return;
   }
@@ -164,10 +173,12 @@ async function main(): Promise<void> {
     await running?.stop().catch(() => undefined);
     await backends?.stop().catch(() => undefined);
   };
-  process.once("SIGINT", () => {
-    log("interrupted: stopping every process the harness started");
-    void stopAll().then(() => process.exit(130));
-  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping every process the harness started`);
+      void stopAll().then(() => process.exit(130));
+    });
+  }
 
   const outcomes: TargetOutcome[] = targets.map((t) => ({
     name: t.name,

@@ -16,11 +16,11 @@ import type { Target } from "./target.ts";
 export type SluiceRuntime = "node" | "bun" | "deno";
 export type SluiceAdapter = "native" | "node-compat";
 
-const REPO = join(import.meta.dirname, "..", "..");
+export const REPO = join(import.meta.dirname, "..", "..");
 const SCRIPT_OF: Record<SluiceRuntime, string> = { node: "start", bun: "start:bun", deno: "start:deno" };
 
 /** The start script's command line, with `node`/`bun`/`deno` resolved to this Node and node_modules/.bin. */
-function startCommand(runtime: SluiceRuntime, profile?: string): { command: string; args: string[] } {
+export function startCommand(runtime: SluiceRuntime, profile?: string): { command: string; args: string[] } {
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
   const script = pkg.scripts[SCRIPT_OF[runtime]];
   if (!script) throw new Error(`package.json has no "${SCRIPT_OF[runtime]}" script`);
@@ -153,7 +153,7 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
   };
 }
 
-async function waitForReady(statusAddr: string, exited: Promise<string>, output: () => string): Promise<void> {
+export async function waitForReady(statusAddr: string, exited: Promise<string>, output: () => string): Promise<void> {
   let exitCode: string | undefined;
   void exited.then((code) => {
     exitCode = code;

@@ -37,6 +37,7 @@ export const idleMemoryWorkload: Workload = {
   figures: [
     { id: "idle_bytes_per_conn", label: "idle conn memory", unit: "B/conn", better: "lower" },
     { id: "idle_conns", label: "idle conns held", unit: "conns", better: "higher" },
+    { id: "idle_conns_lost", label: "idle conns not reaching backend", unit: "conns", better: "lower" },
     { id: "rss_fresh_mib", label: "RSS after start", unit: "MiB", better: "lower" },
     { id: "rss_idle_half_mib", label: "RSS with N/2 idle conns", unit: "MiB", better: "lower" },
     { id: "rss_idle_full_mib", label: "RSS with N idle conns", unit: "MiB", better: "lower" },
@@ -52,13 +53,18 @@ export const idleMemoryWorkload: Workload = {
     const baseHeld = ctx.backends.holdCount();
     const fresh = await settledRss(pid);
     const sockets: Socket[] = [];
+    let lost = 0;
     const open = async (total: number) => {
       const opener = async () => {
         while (sockets.length < total) {
           const socket = new Socket();
           sockets.push(socket);
           await new Promise<void>((resolve, reject) => {
-            socket.once("connect", resolve);
+            socket.setTimeout(10_000, () => reject(new Error("connect to the proxy timed out after 10 s")));
+            socket.once("connect", () => {
+              socket.setTimeout(0);
+              resolve();
+            });
             socket.once("error", reject);
             socket.connect(ctx.target.ports.hold, "127.0.0.1");
           });
@@ -69,7 +75,12 @@ export const idleMemoryWorkload: Workload = {
       const deadline = Date.now() + 60_000;
       while (ctx.backends.holdCount() < baseHeld + total) {
         if (Date.now() > deadline) {
-          throw new Error(`only ${ctx.backends.holdCount() - baseHeld} of ${total} connections reached the backend`);
+          const reached = ctx.backends.holdCount() - baseHeld;
+          // A proxy that accepted a connection but never connected it upstream is a finding worth a figure
+          // (idle_conns_lost), not a reason to lose the memory figure; more than 1% lost is an error.
+          if (reached < total * 0.99) throw new Error(`only ${reached} of ${total} connections reached the backend`);
+          lost = Math.max(lost, total - reached);
+          break;
         }
         await delay(100);
       }
@@ -92,6 +103,7 @@ export const idleMemoryWorkload: Workload = {
       return {
         idle_bytes_per_conn: (atFull - atHalf) / (count - half),
         idle_conns: count,
+        idle_conns_lost: lost,
         rss_fresh_mib: fresh / 2 ** 20,
         rss_idle_half_mib: atHalf / 2 ** 20,
         rss_idle_full_mib: atFull / 2 ** 20,

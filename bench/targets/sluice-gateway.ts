@@ -1,0 +1,96 @@
+/**
+ * Sluice's data plane alone: `sluice gateway --config FILE` (DESIGN.md §2, standalone) serving the same
+ * services from a declarative (ADC-format) file, without the admin API and the embedded database that
+ * `sluice start` carries. It separates what the proxy costs (RSS, CPU) from what the control plane in the
+ * same process costs. No control-plane figures: there is no admin API to publish through.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, startProcess, tail, waitForTcp } from "../processes.ts";
+import { waitForDnsAnswer } from "../workloads/dns-query.ts";
+import { REPO, type SluiceAdapter, type SluiceRuntime, startCommand, waitForReady } from "./sluice.ts";
+import type { Target } from "./target.ts";
+
+function service(name: string, scheme: "tcp" | "udp", backendPort: number, listenPort: number): string {
+  return [
+    `  - name: bench-${name}`,
+    "    upstream:",
+    `      scheme: ${scheme}`,
+    "      type: roundrobin",
+    "      nodes:",
+    `        - { host: 127.0.0.1, port: ${backendPort}, weight: 1 }`,
+    "    stream_routes:",
+    `      - name: bench-${name}`,
+    `        server_port: ${listenPort}`,
+  ].join("\n");
+}
+
+export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter): Target {
+  return {
+    name,
+    kind: "sluice",
+    async start(backends, options) {
+      const dir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
+      const ports = {
+        redis: await freePort(),
+        iperf: await freePort(),
+        hold: await freePort(),
+        pg: backends.pgDatabase ? await freePort() : undefined,
+        dns: await freePort(),
+      };
+      const file = join(dir, "sluice.yaml");
+      writeFileSync(
+        file,
+        `${[
+          "services:",
+          service("redis", "tcp", backends.redisPort, ports.redis),
+          service("iperf", "tcp", backends.iperfPort, ports.iperf),
+          service("hold", "tcp", backends.holdPort, ports.hold),
+          ...(ports.pg ? [service("pg", "tcp", backends.pgPort, ports.pg)] : []),
+          service("dns", "udp", backends.dnsPort, ports.dns),
+        ].join("\n")}\n`,
+      );
+      const statusAddr = `127.0.0.1:${await freePort()}`;
+      const profile = options.profileDir ? join(options.profileDir, `${name}-${Date.now()}`) : undefined;
+      const { command, args } = startCommand(runtime, profile);
+      const proc = startProcess(
+        name,
+        command,
+        [
+          ...args,
+          "gateway",
+          "--config",
+          file,
+          "--status-addr",
+          statusAddr,
+          "--data-dir",
+          join(dir, "data"),
+          "--listen-addr",
+          "127.0.0.1",
+          "--log-level",
+          process.env.SLUICE_BENCH_LOG_LEVEL ?? "warn",
+          ...(adapter ? ["--runtime-adapter", adapter] : []),
+        ],
+        { cwd: REPO },
+      );
+      const cleanup = async () => {
+        await proc.stop();
+        rmSync(dir, { recursive: true, force: true });
+      };
+      try {
+        await waitForReady(statusAddr, proc.exited, () => proc.output());
+        for (const port of [ports.redis, ports.iperf, ports.hold, ...(ports.pg ? [ports.pg] : [])]) {
+          await waitForTcp(port, 15_000, proc);
+        }
+        if (!(await waitForDnsAnswer(ports.dns, 15_000)))
+          throw new Error(`udp route on ${ports.dns} gave no DNS answer`);
+      } catch (err) {
+        const output = proc.output();
+        await cleanup();
+        throw new Error(`${(err as Error).message}${output ? `\n  ${name} output: ${tail(output, 400)}` : ""}`);
+      }
+      return { ports, pid: proc.pid, controlPlane: undefined, output: () => proc.output(), stop: cleanup };
+    },
+  };
+}
