@@ -132,10 +132,11 @@ async function main(): Promise<void> {
       ?.split(",")
       .map((s) => s.trim())
       .filter(Boolean) ?? (quick ? QUICK_TARGETS : undefined);
-  const unknown = (only ?? []).filter((n) => !TARGETS.some((t) => t.name === n));
+  const known = [...TARGETS, ...EXTRA_TARGETS];
+  const unknown = (only ?? []).filter((n) => !known.some((t) => t.name === n));
   if (unknown.length)
-    throw new Error(`unknown target(s) ${unknown.join(", ")}; known: ${TARGETS.map((t) => t.name).join(", ")}`);
-  const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
+    throw new Error(`unknown target(s) ${unknown.join(", ")}; known: ${known.map((t) => t.name).join(", ")}`);
+  const targets = only ? known.filter((t) => only.includes(t.name)) : TARGETS;
   const keys = values.workloads
     ?.split(",")
     .map((s) => s.trim())
