@@ -4,9 +4,9 @@
  * the `default` group. Logging is at `warn` so no target pays for an access log (the peers have none).
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { canConnect, delay, freePort, startProcess, tail, waitForTcp } from "../processes.ts";
 import { waitForDnsAnswer } from "../workloads/dns-query.ts";
@@ -27,16 +27,17 @@ export function startCommand(runtime: SluiceRuntime, profile?: string): { comman
   const [tool, ...args] = script.split(/\s+/).filter(Boolean) as [string, ...string[]];
   const command = tool === "node" ? process.execPath : join(REPO, "node_modules", ".bin", tool);
   if (!profile) return { command, args };
-  // Profiles are written when the process exits on SIGTERM; open them in Chrome DevTools / speedscope, or
-  // for Deno's V8 log: node --prof-process FILE.
+  // `profile` is a directory of its own: Node writes one profile per thread (tsx's loader worker too),
+  // named by pid and thread, so a fixed file name would let the worker's profile overwrite the main one.
+  // Open .cpuprofile in Chrome DevTools / speedscope or summarise with bench/profile-summary.ts; for
+  // Deno's V8 log: node --prof-process FILE.
+  mkdirSync(profile, { recursive: true });
   if (runtime === "deno") {
     const at = args.indexOf("run") + 1;
-    args.splice(at, 0, `--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${profile}.v8.log`);
+    args.splice(at, 0, `--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${join(profile, "deno.v8.log")}`);
     return { command, args };
   }
-  const dir = dirname(profile);
-  const prof = [`--cpu-prof`, `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${basename(profile)}.cpuprofile`];
-  return { command, args: [...prof, ...args] };
+  return { command, args: ["--cpu-prof", `--cpu-prof-dir=${profile}`, ...args] };
 }
 
 export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter): Target {
