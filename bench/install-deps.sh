@@ -15,8 +15,8 @@ have redis-server || missing+=(redis-server)
 have dnsmasq || missing+=(dnsmasq-base)
 have pgbench || missing+=(postgresql-client)
 if ! have dnsperf; then
-  # dnsperf is in Debian 12 (bookworm) main; on a release without it the harness falls back to its own
-  # bounded UDP load generator (bench/workloads/dns-load.ts).
+  # dnsperf is in Debian 12 (bookworm) main; on a release without it the harness reports the UDP DNS
+  # figure as a workload error and carries on.
   if apt-cache show dnsperf >/dev/null 2>&1; then missing+=(dnsperf); fi
 fi
 if [ "${#missing[@]}" -eq 0 ]; then

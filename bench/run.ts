@@ -125,8 +125,10 @@ async function main(): Promise<void> {
   }
   reexecWithFileLimit();
   const quick = values.quick ?? false;
-  const extraRoutes = Math.max(1, Number(values.routes ?? 10_000));
-  const runs = Math.max(1, Number(values.runs ?? (quick ? 1 : 3)));
+  const extraRoutes = Number(values.routes ?? 10_000);
+  if (!Number.isInteger(extraRoutes) || extraRoutes < 1) throw new Error(`--routes must be a positive integer`);
+  const runs = Number(values.runs ?? (quick ? 1 : 3));
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not "${values.runs}"`);
   const only =
     values.only
       ?.split(",")
