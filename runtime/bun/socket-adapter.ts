@@ -3,8 +3,8 @@
  *
  * Bun's `socket.write` hands bytes straight to the kernel and returns how many it took; it keeps
  * nothing. So this adapter keeps the unsent tail itself (a copy of only that tail: the caller's chunk
- * is valid only during the call), returns false, and flushes the tail on Bun's `drain` before calling
- * `onDrain`. Flow control uses `socket.pause()`/`resume()` (Bun ≥ 1.2), which stop reading from the
+ * is valid only during the call), returns false once more than its high-water mark is held, and flushes
+ * on Bun's `drain` before calling `onDrain`. Flow control uses `socket.pause()`/`resume()` (Bun ≥ 1.2), which stop reading from the
  * kernel, so a slow reader pushes back on the sender through TCP instead of growing a buffer here.
  */
 /// <reference path="./bun-api.d.ts" />
@@ -24,6 +24,13 @@ import {
 } from "../../src/proxy/adapter.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
+
+/**
+ * Unsent bytes held before `write` says stop. Stopping at the first partial write costs a pause, a
+ * drain event and a resume per kernel-buffer-full moment; a small allowance keeps the source reading
+ * (as node:net's writable high-water mark does) while still bounding memory per connection.
+ */
+const WRITE_HIGH_WATER_BYTES = 64 * 1024;
 
 /** an error with the errno-style `code` the pipeline switches on */
 function codedError(message: string, code: string, cause?: unknown): Error {
@@ -103,6 +110,7 @@ class BunTcpConnection implements TcpConnection {
       this.queue.push(chunk.slice());
       this.queued += chunk.length;
     }
+    if (this.queued <= WRITE_HIGH_WATER_BYTES) return true;
     this.drainWanted = true;
     return false;
   }
