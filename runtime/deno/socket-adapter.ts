@@ -47,6 +47,16 @@ function codedError(message: string, code: string): Error {
   return error;
 }
 
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return joined;
+}
+
 function addressInfo(address: Deno.Addr): AddressInfo {
   const net = address as Deno.NetAddr;
   const normalised = normaliseAddress(net.hostname);
@@ -154,6 +164,8 @@ class DenoTcpConnection implements TcpConnection {
     const queue = this.queue;
     try {
       while (queue.length > 0 && !this.closed) {
+        // One write op for everything queued meanwhile: each Deno write is an async op round trip.
+        if (queue.length > 1) queue.splice(0, queue.length, concat(queue, this.queued));
         const head = queue[0]!;
         const written = await this.conn.write(head);
         this.queued -= written;
