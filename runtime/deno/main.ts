@@ -1,6 +1,6 @@
 /**
- * `sluice` on Deno: `deno run -A --unstable-net runtime/deno/main.ts ARGS` (npm run start:deno -- ARGS,
- * or `deno task start ARGS`). Packages come from the project's node_modules (deno.json
+ * `sluice` on Deno: `deno run -A --unstable-net runtime/deno/main.ts ARGS` (`npm run start:deno -- ARGS`).
+ * Packages come from the project's node_modules (deno.json
  * `"nodeModulesDir": "manual"`), so nothing is downloaded at run time.
  */
 import { runCli } from "../../src/cli/main.ts";

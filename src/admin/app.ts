@@ -3,6 +3,7 @@
  * OpenAPI document, and APISIX-style `{"error_msg"}` errors (400/401/404/405/409/413).
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { StoreError } from "../store/errors.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
@@ -59,18 +60,13 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     return next();
   });
 
-  app.use("*", async (c, next) => {
-    const declared = Number(c.req.header("content-length") ?? 0);
-    if (declared > maxBody) return c.json({ error_msg: `request body too large: limit is ${maxBody} bytes` }, 413);
-    if (c.req.raw.body && !c.req.header("content-length")) {
-      // chunked: buffer up to the limit, so a handler never reads more than maxBody bytes
-      const buffered = await readLimited(c.req.raw, maxBody);
-      if (buffered === undefined)
-        return c.json({ error_msg: `request body too large: limit is ${maxBody} bytes` }, 413);
-      c.req.raw = new Request(c.req.raw, { body: buffered });
-    }
-    return next();
-  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: (c) => c.json({ error_msg: `request body too large: limit is ${maxBody} bytes` }, 413),
+    }),
+  );
 
   for (const extra of options.publicRoutes ?? []) app.route("/", extra);
 
@@ -107,29 +103,6 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
 
   return app;
-}
-
-async function readLimited(request: Request, max: number): Promise<Uint8Array | undefined> {
-  const reader = request.body!.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }
 
 /** both drivers expose the SQLSTATE as `code`, postgres.js sometimes on a wrapped `cause` */
