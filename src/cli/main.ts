@@ -50,9 +50,14 @@ export async function runCli(argv: string[], edge: RuntimeEdge, hooks: StartHook
     console.error(`sluice: unknown command '${first}'\n\n${usage(commands)}`);
     edge.exit(2);
   }
+  const args = named ? rest : argv;
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(command.help);
+    edge.exit(0);
+  }
   let code: number | undefined;
   try {
-    code = await command.run(named ? rest : argv, context);
+    code = await command.run(args, context);
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`sluice ${command.name}: ${error.message}\nRun 'sluice ${command.name} --help' for the options.`);

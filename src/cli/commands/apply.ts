@@ -5,11 +5,10 @@
  * schemas and the group's port ranges) before the first write.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { AdminClient } from "../../declarative/admin-client.ts";
 import { describeStep, executePlan, loadSnapshot, planApply, portRangeProblems } from "../../declarative/apply-plan.ts";
 import { DeclarativeError, parseDeclarative } from "../../declarative/file-format.ts";
-import { type CliCommand, UsageError } from "../command.ts";
+import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 
 export const APPLY_HELP = `Usage: sluice apply -f sluice.yaml [--diff] [options]
 
@@ -31,17 +30,7 @@ export const applyCommand: CliCommand = {
 };
 
 async function runApplyCommand(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(APPLY_HELP);
-    return 0;
-  }
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseOptions(argv);
   if (!values.file) throw new UsageError("sluice apply needs -f FILE");
   const text = values.file === "-" ? await readStdin() : await readFile(values.file, "utf8");
   let file: ReturnType<typeof parseDeclarative>;
@@ -85,17 +74,12 @@ async function readStdin(): Promise<string> {
 }
 
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      file: { type: "string", short: "f" },
-      diff: { type: "boolean" },
-      group: { type: "string" },
-      "gateway-group": { type: "string" },
-      "admin-url": { type: "string" },
-      "admin-key": { type: "string" },
-    },
+  return parseFlags(argv, {
+    file: { type: "string", short: "f" },
+    diff: { type: "boolean" },
+    group: { type: "string" },
+    "gateway-group": { type: "string" },
+    "admin-url": { type: "string" },
+    "admin-key": { type: "string" },
   });
 }

@@ -53,10 +53,6 @@ export function controlPlaneCommand(hooks: StartHooks = {}): CliCommand {
     summary: "admin API only, on PostgreSQL (DATABASE_URL); run several as replicas",
     help: CONTROL_PLANE_HELP,
     async run(argv, context) {
-      if (argv.includes("--help") || argv.includes("-h")) {
-        console.log(CONTROL_PLANE_HELP);
-        return 0;
-      }
       const url = process.env.DATABASE_URL ?? "";
       if (!/^postgres(ql)?:\/\//.test(url)) {
         throw new UsageError(

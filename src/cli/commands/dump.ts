@@ -1,10 +1,9 @@
 /** `sluice dump`: print a control plane's stream services and routes as a declarative (ADC-format) YAML file. */
 import { writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { AdminClient } from "../../declarative/admin-client.ts";
 import { loadSnapshot } from "../../declarative/apply-plan.ts";
 import { dumpSnapshot } from "../../declarative/dump.ts";
-import { type CliCommand, UsageError } from "../command.ts";
+import { type CliCommand, parseFlags } from "../command.ts";
 
 export const DUMP_HELP = `Usage: sluice dump [-o FILE] [options]
 
@@ -23,17 +22,7 @@ export const dumpCommand: CliCommand = {
 };
 
 async function runDumpCommand(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(DUMP_HELP);
-    return 0;
-  }
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseOptions(argv);
   const client = new AdminClient(
     values["admin-url"] ?? process.env.SLUICE_ADMIN_URL ?? "http://127.0.0.1:9180",
     values["admin-key"] ?? process.env.SLUICE_ADMIN_KEY,
@@ -45,16 +34,11 @@ async function runDumpCommand(argv: string[]): Promise<number> {
 }
 
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      output: { type: "string", short: "o" },
-      group: { type: "string" },
-      "gateway-group": { type: "string" },
-      "admin-url": { type: "string" },
-      "admin-key": { type: "string" },
-    },
+  return parseFlags(argv, {
+    output: { type: "string", short: "o" },
+    group: { type: "string" },
+    "gateway-group": { type: "string" },
+    "admin-url": { type: "string" },
+    "admin-key": { type: "string" },
   });
 }

@@ -4,7 +4,6 @@
  *   plane(s) (src/sync/), caches the last good one in `<data-dir>/config-cache.json`, heartbeats;
  * - `--config sluice.yaml`: standalone, from a declarative file, reloaded when it changes.
  */
-import { parseArgs } from "node:util";
 import type { GatewayConfig } from "../../config/types.ts";
 import { DeclarativeError } from "../../declarative/file-format.ts";
 import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
@@ -13,7 +12,7 @@ import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { parseHostPort } from "../addresses.ts";
-import { type CliCommand, UsageError } from "../command.ts";
+import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 import { createGatewayStack } from "../gateway-stack.ts";
 import type { RuntimeEdge } from "../runtime-edge.ts";
 
@@ -46,17 +45,7 @@ export const gatewayCommand: CliCommand = {
 };
 
 async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: string): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(GATEWAY_HELP);
-    return;
-  }
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(argv);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseOptions(argv);
   const env = process.env;
   const controlPlanes = (values["control-plane"] ?? env.SLUICE_CONTROL_PLANE ?? "")
     .split(",")
@@ -175,22 +164,17 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
 }
 
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      "control-plane": { type: "string" },
-      group: { type: "string" },
-      token: { type: "string" },
-      config: { type: "string", short: "c" },
-      "data-dir": { type: "string" },
-      "status-addr": { type: "string" },
-      "listen-addr": { type: "string" },
-      "reuse-port": { type: "boolean" },
-      "drain-timeout": { type: "string" },
-      "runtime-adapter": { type: "string" },
-      "log-level": { type: "string" },
-    },
+  return parseFlags(argv, {
+    "control-plane": { type: "string" },
+    group: { type: "string" },
+    token: { type: "string" },
+    config: { type: "string", short: "c" },
+    "data-dir": { type: "string" },
+    "status-addr": { type: "string" },
+    "listen-addr": { type: "string" },
+    "reuse-port": { type: "boolean" },
+    "drain-timeout": { type: "string" },
+    "runtime-adapter": { type: "string" },
+    "log-level": { type: "string" },
   });
 }
