@@ -3,7 +3,9 @@
  * wins, compared field by field in this order: a `server_addr` beats none; a longer `remote_addr` prefix
  * beats a shorter one (a plain address is /32 or /128, no `remote_addr` is below /0); an exact `sni`
  * beats a `*.` wildcard (longer suffix first), which beats none. The order is computed once per port at
- * apply; a connection walks the sorted list and takes the first match.
+ * apply; a connection walks the sorted list and takes the first match. Routes whose `remote_addr` is a
+ * single address (the common "this client goes there" route, possibly thousands on one port) are also
+ * indexed by that address, so they cost a map lookup per connection instead of a walk.
  */
 import ipaddr from "ipaddr.js";
 import type { PluginInstance } from "./plugins/types.ts";
@@ -109,12 +111,40 @@ export class PortRoutes {
   readonly needsClientAddress: boolean;
   /** some route has `server_addr`: the local address must be canonical */
   readonly serverAddrRoutes: boolean;
+  /** routes whose `remote_addr` is one address, by that address (canonical text), each list in `routes` order */
+  readonly byClient: ReadonlyMap<string, readonly RouteEntry[]>;
+  /** the other routes, in `routes` order, and the position of each in `routes` (lower is more specific) */
+  readonly unindexed: readonly RouteEntry[];
+  readonly unindexedRank: readonly number[];
+  /** position of each route in `routes` */
+  readonly rank: ReadonlyMap<RouteEntry, number>;
 
   constructor(routes: readonly RouteEntry[]) {
     this.routes = [...routes].sort((a, b) => compareSpecificity(a.match, b.match));
     this.hasSniRoutes = routes.some((r) => r.match.sni !== undefined);
     this.needsClientAddress = routes.some((r) => r.match.remote !== undefined);
     this.serverAddrRoutes = routes.some((r) => r.match.serverAddr !== undefined);
+    const byClient = new Map<string, RouteEntry[]>();
+    const unindexed: RouteEntry[] = [];
+    const unindexedRank: number[] = [];
+    const rank = new Map<RouteEntry, number>();
+    this.routes.forEach((r, i) => {
+      rank.set(r, i);
+      const remote = r.match.remote;
+      if (remote && remote.bits === (remote.range.kind() === "ipv4" ? 32 : 128)) {
+        const key = remote.range.toString();
+        const list = byClient.get(key);
+        if (list) list.push(r);
+        else byClient.set(key, [r]);
+      } else {
+        unindexed.push(r);
+        unindexedRank.push(i);
+      }
+    });
+    this.byClient = byClient;
+    this.unindexed = unindexed;
+    this.unindexedRank = unindexedRank;
+    this.rank = rank;
   }
 
   /** whether a connection from `client` to `server` could match a route with `sni` (then peek) */
@@ -143,10 +173,33 @@ export function matchRoute(
 ): RouteEntry | undefined {
   const parsed = table.needsClientAddress ? parseClient(client) : undefined;
   const serverAddr = table.serverAddrRoutes ? canonicalAddress(server) : server;
-  for (const r of table.routes) {
-    if (!addressMatches(r.match, parsed, serverAddr)) continue;
-    if (r.match.sni !== undefined && (sni === undefined || !sniMatches(r.match.sni, sni))) continue;
-    return r;
+  const exact = table.byClient.size > 0 && parsed ? table.byClient.get(parsed.toString()) : undefined;
+  const fromIndex = exact ? firstMatch(exact, parsed, serverAddr, sni) : undefined;
+  // an unindexed route can only win if it is more specific than the indexed match
+  const limit = fromIndex ? table.rank.get(fromIndex)! : Number.POSITIVE_INFINITY;
+  const { unindexed, unindexedRank } = table;
+  for (let i = 0; i < unindexed.length && unindexedRank[i]! < limit; i++) {
+    if (routeMatches(unindexed[i]!, parsed, serverAddr, sni)) return unindexed[i];
   }
+  return fromIndex;
+}
+
+function routeMatches(
+  r: RouteEntry,
+  client: ipaddr.IPv4 | ipaddr.IPv6 | undefined,
+  server: string,
+  sni: string | undefined,
+): boolean {
+  if (!addressMatches(r.match, client, server)) return false;
+  return r.match.sni === undefined || (sni !== undefined && sniMatches(r.match.sni, sni));
+}
+
+function firstMatch(
+  routes: readonly RouteEntry[],
+  client: ipaddr.IPv4 | ipaddr.IPv6 | undefined,
+  server: string,
+  sni: string | undefined,
+): RouteEntry | undefined {
+  for (const r of routes) if (routeMatches(r, client, server, sni)) return r;
   return undefined;
 }

@@ -65,6 +65,27 @@ describe("router", () => {
     assert.equal(m("10.9.9.9", "127.0.0.1", "other.org"), "lan");
   });
 
+  test("thousands of single-address routes on one port keep the same precedence as a walk", () => {
+    const many = [
+      route("any", {}),
+      route("lan", { remote_addr: "10.0.0.0/8" }),
+      route("addr", { server_addr: "192.168.1.1" }),
+    ];
+    for (let i = 0; i < 10_000; i++) many.push(route(`h${i}`, { remote_addr: `10.${(i >> 8) & 255}.${i & 255}.7` }));
+    many.push(route("h-sni", { remote_addr: "10.0.5.7", sni: "db.example.com" }));
+    many.push(route("v6-host", { remote_addr: "2001:db8::1" }));
+    const big = new PortRoutes(many);
+    const m = (client: string, server: string, sni?: string) => big.match(client, server, sni)?.id;
+    assert.equal(m("10.0.5.7", "127.0.0.1"), "h5");
+    assert.equal(m("10.39.15.7", "127.0.0.1"), "h9999");
+    assert.equal(m("::ffff:10.0.5.7", "127.0.0.1"), "h5", "IPv4-mapped clients find their indexed route");
+    assert.equal(m("10.0.5.7", "127.0.0.1", "db.example.com"), "h-sni", "same address, sni is more specific");
+    assert.equal(m("10.0.5.7", "192.168.1.1"), "addr", "server_addr still beats an indexed address");
+    assert.equal(m("10.0.5.8", "127.0.0.1"), "lan");
+    assert.equal(m("2001:0db8:0000::1", "::1"), "v6-host", "IPv6 written differently is the same address");
+    assert.equal(m("192.0.2.1", "127.0.0.1"), "any");
+  });
+
   test("peeking for SNI only when an sni route could match the connection", () => {
     const noSni = new PortRoutes([route("a", {}), route("b", { remote_addr: "10.0.0.0/8" })]);
     assert.equal(noSni.wantsSni("10.0.0.1", "127.0.0.1"), false);
