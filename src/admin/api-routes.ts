@@ -13,6 +13,8 @@ export interface ApiRoute {
   body?: z.ZodType;
   /** 201 for creating POSTs, else 200 */
   status?: 200 | 201;
+  /** who calls it: admins with `X-API-KEY` (default) or gateways with their group's `X-Gateway-Token` */
+  auth?: "admin" | "gateway";
 }
 
 export class ApiRouteList {
@@ -47,7 +49,7 @@ export class ApiRouteList {
         summary: r.summary,
         tags: [r.tag],
         parameters: params,
-        security: [{ apiKey: [] }],
+        security: [r.auth === "gateway" ? { gatewayToken: [] } : { apiKey: [] }],
         responses: {
           [String(r.status ?? 200)]: { description: "success" },
           "400": { description: "invalid input", content: errorContent },
@@ -68,7 +70,12 @@ export class ApiRouteList {
     return {
       openapi: "3.1.0",
       info: { title: "Sluice admin API", version },
-      components: { securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-KEY" } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: "apiKey", in: "header", name: "X-API-KEY" },
+          gatewayToken: { type: "apiKey", in: "header", name: "X-Gateway-Token" },
+        },
+      },
       paths,
     };
   }

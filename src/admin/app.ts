@@ -7,7 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { StoreError } from "../store/errors.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
-import { ApiRouteList } from "./api-routes.ts";
+import { type ApiRoute, ApiRouteList } from "./api-routes.ts";
 import { registerGatewayGroups } from "./gateway-groups.ts";
 import { registerPublications } from "./publications.ts";
 import { RequestError } from "./request.ts";
@@ -27,6 +27,8 @@ export interface AdminAppOptions {
   adminRoutes?: Hono[];
   /** path prefixes that skip the admin key check, for `publicRoutes` */
   publicPrefixes?: string[];
+  /** how `publicRoutes` and `adminRoutes` appear in /openapi.json and in 405 answers */
+  routeDocs?: ApiRoute[];
 }
 
 export function createAdminApp(options: AdminAppOptions): Hono {
@@ -75,6 +77,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   registerStreamRoutes(app, store, routes);
   registerPublications(app, store, routes);
   for (const extra of options.adminRoutes ?? []) app.route("/", extra);
+  for (const doc of options.routeDocs ?? []) routes.add(doc);
 
   app.get("/openapi.json", (c) => c.json(routes.openApiDocument(options.version)));
 

@@ -106,6 +106,26 @@ it("starts on free ports, prints the key once, keeps data across a restart and s
   const ready = await fetch(`http://${first.statusAddr}/readyz`);
   assert.equal(ready.status, 200);
   assert.equal((await fetch(`http://${first.statusAddr}/metrics`)).status, 200);
+
+  // the in-process gateway is a listed instance, and the gateway-facing routes are documented
+  const instances = await fetch(`${base}/api/gateway_groups/default/instances`, { headers: { "x-api-key": key } });
+  const listed = (await instances.json()) as { list: { status: string; runtime: string }[] };
+  assert.equal(listed.list.length, 1, "sluice start's own gateway heartbeats into the instances list");
+  assert.equal(listed.list[0]!.status, "healthy");
+  assert.match(listed.list[0]!.runtime, /^node /);
+  const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, object> };
+  for (const path of [
+    "/api/gateway_groups/{gid}/healthcheck",
+    "/api/gateway_groups/{gid}/instances",
+    "/api/gateway/config/stream",
+  ]) {
+    assert.ok(path in doc.paths, `${path} is in /openapi.json`);
+  }
+  const wrongMethod = await fetch(`${base}/api/gateway_groups/default/healthcheck`, {
+    method: "POST",
+    headers: { "x-api-key": key },
+  });
+  assert.equal(wrongMethod.status, 405);
   const requestLog = first.lines.find((l) => l.msg === "admin request" && l.method === "POST");
   assert.ok(requestLog, "one log line per admin request");
   assert.equal(requestLog.status, 201);

@@ -1,20 +1,22 @@
 /**
  * The same gateway on every runtime and adapter: `sluice gateway --config FILE` started under node, bun
  * (native and node-compat) and deno (native and node-compat), from this one test code. Each must proxy a
- * MariaDB session, a 4 MiB Redis value both ways (backpressure through the pipeline), and UDP datagrams,
- * and say which runtime and adapter run in its startup log and /readyz.
+ * MariaDB session, a 4 MiB Redis value both ways (backpressure through the pipeline), UDP datagrams and
+ * DNS queries to a real dnsmasq; run the four plugins (ip-restriction, limit-conn, prometheus, syslog)
+ * alike; and say which runtime and adapter run in its startup log and /readyz.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { Dnsmasq, freeUdpPort } from "../health/fixtures/servers.ts";
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -39,6 +41,10 @@ let dir = "";
 const children: ChildProcess[] = [];
 const udpEcho = createSocket("udp4");
 let udpEchoPort = 0;
+/** what the syslog plugin sends, as a syslog server over UDP receives it */
+const syslogServer = createSocket("udp4");
+const syslogLines: string[] = [];
+let dnsmasq: Dnsmasq | undefined;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "sluice-runtimes-"));
@@ -47,11 +53,17 @@ before(async () => {
   );
   await new Promise<void>((ready) => udpEcho.bind(0, "127.0.0.1", ready));
   udpEchoPort = udpEcho.address().port;
+  syslogServer.on("message", (message) => syslogLines.push(message.toString()));
+  await new Promise<void>((ready) => syslogServer.bind(0, "127.0.0.1", ready));
+  dnsmasq = new Dnsmasq(await freeUdpPort());
+  await dnsmasq.start();
 });
 
 after(async () => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   udpEcho.close();
+  syslogServer.close();
+  await dnsmasq?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -66,22 +78,85 @@ function freePort(): Promise<number> {
   });
 }
 
-function gatewayFile(ports: { mariadb: number; redis: number; udp: number }): string {
+interface GatewayPorts {
+  mariadb: number;
+  redis: number;
+  udp: number;
+  dns: number;
+  officeOnly: number;
+  oneAtATime: number;
+}
+
+function gatewayFile(ports: GatewayPorts): string {
   return `
 services:
   - name: mariadb
     upstream: { scheme: tcp, nodes: [{ host: 127.0.0.1, port: 3306, weight: 1 }] }
+    plugins:
+      syslog: { host: 127.0.0.1, port: ${syslogServer.address().port}, sock_type: udp, batch_max_size: 1 }
     stream_routes:
       - { name: mariadb, server_port: ${ports.mariadb} }
   - name: redis
     upstream: { scheme: tcp, nodes: [{ host: 127.0.0.1, port: 6379, weight: 1 }] }
+    plugins:
+      prometheus: { prefer_name: true }
     stream_routes:
       - { name: redis, server_port: ${ports.redis} }
+      - name: redis-office-only
+        server_port: ${ports.officeOnly}
+        plugins: { ip-restriction: { whitelist: ["127.0.0.2"] } }
+      - name: redis-one-at-a-time
+        server_port: ${ports.oneAtATime}
+        plugins: { limit-conn: { conn: 1, burst: 0, default_conn_delay: 0.1, key: remote_addr } }
   - name: udp-echo
     upstream: { scheme: udp, nodes: [{ host: 127.0.0.1, port: ${udpEchoPort}, weight: 1 }] }
     stream_routes:
       - { name: udp-echo, server_port: ${ports.udp} }
+  - name: dns
+    upstream: { scheme: udp, nodes: [{ host: 127.0.0.1, port: ${dnsmasq!.port}, weight: 1 }] }
+    stream_routes:
+      - { name: dns, server_port: ${ports.dns} }
 `;
+}
+
+/** Opens a connection from `localAddress`, sends a Redis PING, and gives the first reply line, or "closed". */
+function redisPing(port: number, localAddress = "127.0.0.1", keepOpen?: (close: () => void) => void): Promise<string> {
+  return new Promise((done) => {
+    const socket = connect({ port, host: "127.0.0.1", localAddress });
+    let got = "";
+    const finish = (answer: string) => {
+      clearTimeout(timer);
+      done(answer);
+      if (keepOpen && answer === "+PONG") keepOpen(() => socket.destroy());
+      else socket.destroy();
+    };
+    const timer = setTimeout(() => finish(got || "timeout"), 5_000);
+    socket.on("data", (data) => {
+      got += data;
+      if (got.includes("\r\n")) finish(got.trim());
+    });
+    socket.on("error", () => finish(got.trim() || "closed"));
+    socket.on("close", () => finish(got.trim() || "closed"));
+    socket.write("PING\r\n");
+  });
+}
+
+async function dig(port: number, name: string): Promise<string> {
+  const { stdout } = await run("dig", ["@127.0.0.1", "-p", String(port), name, "+short", "+time=2", "+tries=3"], {
+    timeout: 20_000,
+  }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new Error("dig is missing: run scripts/deps/proxy.sh");
+    throw error;
+  });
+  return stdout.trim();
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((wake) => setTimeout(wake, 50));
+  }
 }
 
 /** Starts the gateway and resolves with its status address once it logged it. */
@@ -156,8 +231,16 @@ async function udpRoundTrip(port: number): Promise<string> {
 }
 
 for (const target of runtimes) {
-  test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, runtime shown`, async () => {
-    const ports = { mariadb: await freePort(), redis: await freePort(), udp: await freePort() };
+  test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the four plugins, runtime shown`, async () => {
+    const ports: GatewayPorts = {
+      mariadb: await freePort(),
+      redis: await freePort(),
+      udp: await freePort(),
+      dns: await freeUdpPort(),
+      officeOnly: await freePort(),
+      oneAtATime: await freePort(),
+    };
+    syslogLines.length = 0;
     const file = join(dir, `${target.adapter}.yaml`);
     await writeFile(file, gatewayFile(ports));
     const { child, status, log } = await startGateway(target.command, [
@@ -193,6 +276,36 @@ for (const target of runtimes) {
       }
 
       assert.equal(await udpRoundTrip(ports.udp), "echo:ping");
+      assert.equal(await dig(ports.dns, "probe.test"), "127.0.0.9", "dnsmasq answers through the udp route");
+
+      // ip-restriction: only 127.0.0.2 may use this route; others are closed before reaching Redis
+      assert.equal(await redisPing(ports.officeOnly, "127.0.0.1"), "closed");
+      assert.equal(await redisPing(ports.officeOnly, "127.0.0.2"), "+PONG");
+
+      // limit-conn: one connection per client address; a second is closed, and the count comes back
+      let closeFirst: () => void = () => {};
+      assert.equal(
+        await redisPing(ports.oneAtATime, "127.0.0.1", (close) => {
+          closeFirst = close;
+        }),
+        "+PONG",
+      );
+      assert.equal(await redisPing(ports.oneAtATime), "closed", "a second concurrent connection is refused");
+      assert.equal(await redisPing(ports.oneAtATime, "127.0.0.3"), "+PONG", "the limit is per client address");
+      closeFirst();
+      await until("the first connection's count released", async () => (await redisPing(ports.oneAtATime)) === "+PONG");
+
+      // prometheus: the redis routes are counted by name
+      const metrics = await (await fetch(`http://${status}/metrics`)).text();
+      assert.match(metrics, /^sluice_stream_connection_total\{route="redis"\} [1-9]/m);
+      assert.match(metrics, /^sluice_stream_status_total\{[^}]*code="403"/m);
+      assert.match(metrics, /^sluice_stream_status_total\{[^}]*code="503"/m);
+
+      // syslog: the MariaDB session above was sent as an RFC 5424 line
+      await until("a syslog line for the mariadb route", () =>
+        syslogLines.some((l) => l.includes('"route_name":"mariadb"')),
+      );
+      assert.match(syslogLines.find((l) => l.includes('"route_name":"mariadb"'))!, /^<46>1 \S+ \S+ sluice /);
     } finally {
       child.kill("SIGTERM");
       if (child.exitCode === null) await new Promise<void>((exited) => child.once("exit", () => exited()));

@@ -41,6 +41,7 @@ export function withGatewaySync(hooks: StartHooks): StartHooks {
         publicRoutes: merge(own.publicRoutes, sync.publicRoutes),
         publicPrefixes: [...(own.publicPrefixes ?? []), ...sync.publicPrefixes],
         adminRoutes: merge(own.adminRoutes, sync.adminRoutes),
+        routeDocs: [...(own.routeDocs ?? []), ...sync.routeDocs],
       };
     },
   };

@@ -1,9 +1,8 @@
 /** `sluice migrate`: apply the schema migrations and exit (what `start` also does on its own). */
-import { parseArgs } from "node:util";
 import { createLogger } from "../../observability/logger.ts";
 import { openDatabase } from "../../store/database.ts";
 import { migrate } from "../../store/migrate.ts";
-import { type CliCommand, UsageError } from "../command.ts";
+import { type CliCommand, parseFlags } from "../command.ts";
 import { storageOptions } from "../storage-options.ts";
 
 export const MIGRATE_HELP = `Usage: sluice migrate [options]
@@ -22,25 +21,7 @@ export const migrateCommand: CliCommand = {
   summary: "apply the database migrations and exit",
   help: MIGRATE_HELP,
   async run(argv) {
-    let values: { "data-dir"?: string; "log-level"?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          "data-dir": { type: "string" },
-          "log-level": { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      }));
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    if (values.help) {
-      console.log(MIGRATE_HELP);
-      return 0;
-    }
+    const values = parseFlags(argv, { "data-dir": { type: "string" }, "log-level": { type: "string" } });
     const logger = createLogger(values["log-level"] ?? process.env.SLUICE_LOG_LEVEL ?? "info");
     const database = await openDatabase(storageOptions(values["data-dir"], process.env));
     try {

@@ -3,16 +3,14 @@
  * the status server and, once the lead plugs it in through `StartHooks.dataPlane`, the gateway of group
  * `default`.
  */
-import { parseArgs } from "node:util";
-import type { Hono } from "hono";
 import { register } from "prom-client";
-import { createAdminApp } from "../../admin/app.ts";
+import { type AdminAppOptions, createAdminApp } from "../../admin/app.ts";
 import { createLogger, type Logger } from "../../observability/logger.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { type ControlPlaneStore, openStore } from "../../store/index.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { parseHostPort } from "../addresses.ts";
-import { type CliCommand, type CommandContext, UsageError } from "../command.ts";
+import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
 import { type AttachedDataPlane, attachDataPlane, type DataPlane } from "../data-plane.ts";
 import type { HttpServerHandle } from "../runtime-edge.ts";
 import { storageOptions } from "../storage-options.ts";
@@ -56,30 +54,22 @@ export interface StartHooks {
   /** builds the in-process gateway; absent = admin API only */
   dataPlane?: (ctx: DataPlaneContext) => Promise<DataPlane>;
   /** more routes for the admin server: gateway-facing (own auth) and admin (behind the key) */
-  extraRoutes?: (ctx: DataPlaneContext) => { publicRoutes?: Hono[]; publicPrefixes?: string[]; adminRoutes?: Hono[] };
+  extraRoutes?: (
+    ctx: DataPlaneContext,
+  ) => Pick<AdminAppOptions, "publicRoutes" | "publicPrefixes" | "adminRoutes" | "routeDocs">;
 }
 
 export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "admin-addr": { type: "string" },
-        "status-addr": { type: "string" },
-        "data-dir": { type: "string" },
-        "listen-addr": { type: "string" },
-        "drain-timeout": { type: "string" },
-        "runtime-adapter": { type: "string" },
-        "log-level": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values: Record<string, string | boolean | undefined> = parseFlags(argv, {
+    "admin-addr": { type: "string" },
+    "status-addr": { type: "string" },
+    "data-dir": { type: "string" },
+    "listen-addr": { type: "string" },
+    "drain-timeout": { type: "string" },
+    "runtime-adapter": { type: "string" },
+    "log-level": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help) return "help";
   const str = (flag: string, envName: string, fallback: string): string =>
     (values[flag] as string | undefined) ?? env[envName] ?? fallback;
