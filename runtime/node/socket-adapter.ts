@@ -36,17 +36,26 @@ function addressOf(address: string | undefined, port: number | undefined): Addre
 }
 
 class NodeTcpConnection implements TcpConnection {
-  readonly local: AddressInfo;
-  readonly remote: AddressInfo;
+  // read on first use: each is a getsockname/getpeername syscall, and an upstream socket's are rarely needed
+  private localInfo: AddressInfo | undefined;
+  private remoteInfo: AddressInfo | undefined;
   private handlers: TcpHandlers | undefined;
   /** events seen before `setHandlers`; only ever used in the first tick of a connection */
   private early: EarlyEvent[] | undefined = [];
   private error: Error | undefined;
   private closed = false;
 
+  get local(): AddressInfo {
+    this.localInfo ??= addressOf(this.socket.localAddress, this.socket.localPort);
+    return this.localInfo;
+  }
+
+  get remote(): AddressInfo {
+    this.remoteInfo ??= addressOf(this.socket.remoteAddress, this.socket.remotePort);
+    return this.remoteInfo;
+  }
+
   constructor(private readonly socket: net.Socket) {
-    this.local = addressOf(socket.localAddress, socket.localPort);
-    this.remote = addressOf(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       const h = this.handlers;
