@@ -20,7 +20,7 @@ export interface RuntimeEdge {
   readonly runtimeVersion: string;
   /** builds the socket adapter asked for with `--runtime-adapter` (`native` | `node-compat`) */
   socketAdapter(kind: "native" | "node-compat"): Promise<SocketAdapter>;
-  /** serves HTTP with the runtime's own server (`@hono/node-server`, `Bun.serve`, `Deno.serve`) */
+  /** serves HTTP with the runtime's own server (Node's http module, Bun's and Deno's own `serve`) */
   serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle>;
   /** run `handler` once on SIGTERM or SIGINT */
   onShutdownSignal(handler: (signal: string) => void): void;

@@ -1,7 +1,7 @@
 /**
  * The socket adapter: everything the pipeline needs from a runtime, and nothing more. Each runtime
- * implements it once in `runtime/<name>/socket-adapter.ts` (Node `net`/`dgram`, Bun `Bun.listen`/
- * `Bun.connect`/`Bun.udpSocket`, Deno `Deno.listen`/`Deno.connect`/`Deno.listenDatagram`). Nothing in
+ * implements it once in `runtime/<name>/socket-adapter.ts` (Node `net`/`dgram`, Bun's `listen`/
+ * `connect`/`udpSocket`, Deno's `listen`/`connect`/`listenDatagram`). Nothing in
  * `src/` touches a runtime API directly. The interface is owned by the pipeline (it lives here, not in
  * `runtime/`) so that `src/` never imports from `runtime/`; runtimes depend on the pipeline, not the
  * other way round.
