@@ -11,8 +11,8 @@ import { createLogger } from "../../observability/logger.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
-import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
+import { dataPlaneFlags, parseDataPlaneSettings } from "../data-plane-settings.ts";
 import { createGatewayStack } from "../gateway-stack.ts";
 import type { RuntimeEdge } from "../runtime-edge.ts";
 
@@ -66,23 +66,16 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
     if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
   }
   const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
-  const status = parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr");
-  const listenAddr = values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0";
-  const drainSeconds = Number(values["drain-timeout"] ?? env.SLUICE_DRAIN_TIMEOUT ?? 30);
-  if (!(drainSeconds >= 0)) throw new UsageError("--drain-timeout must be a number of seconds");
-  const adapterKind = values["runtime-adapter"] ?? env.SLUICE_RUNTIME_ADAPTER ?? "native";
-  if (adapterKind !== "native" && adapterKind !== "node-compat") {
-    throw new UsageError("--runtime-adapter must be 'native' or 'node-compat'");
-  }
-  const logger = createLogger(values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info");
+  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel } = parseDataPlaneSettings(values, env);
+  const logger = createLogger(logLevel);
 
   const stack = await createGatewayStack({
     edge,
-    adapterKind,
+    adapterKind: runtimeAdapter,
     logger,
     sluiceVersion,
     gatewayGroup: file ? "standalone" : group,
-    drainTimeoutMs: drainSeconds * 1000,
+    drainTimeoutMs: drainTimeoutSeconds * 1000,
     listenAddr,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
   });
@@ -170,11 +163,7 @@ function parseOptions(argv: string[]) {
     token: { type: "string" },
     config: { type: "string", short: "c" },
     "data-dir": { type: "string" },
-    "status-addr": { type: "string" },
-    "listen-addr": { type: "string" },
     "reuse-port": { type: "boolean" },
-    "drain-timeout": { type: "string" },
-    "runtime-adapter": { type: "string" },
-    "log-level": { type: "string" },
+    ...dataPlaneFlags,
   });
 }

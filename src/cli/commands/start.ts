@@ -10,8 +10,9 @@ import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { type ControlPlaneStore, openStore } from "../../store/index.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { parseHostPort } from "../addresses.ts";
-import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
+import { type CliCommand, type CommandContext, parseFlags } from "../command.ts";
 import { type AttachedDataPlane, attachDataPlane, type DataPlane } from "../data-plane.ts";
+import { type DataPlaneSettings, dataPlaneFlags, parseDataPlaneSettings } from "../data-plane-settings.ts";
 import type { HttpServerHandle } from "../runtime-edge.ts";
 import { storageOptions } from "../storage-options.ts";
 
@@ -32,14 +33,9 @@ Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGl
 SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once).
 `;
 
-export interface StartSettings {
+export interface StartSettings extends DataPlaneSettings {
   admin: { host: string; port: number };
-  status: { host: string; port: number };
   dataDir: string | undefined;
-  listenAddr: string;
-  drainTimeoutSeconds: number;
-  runtimeAdapter: "native" | "node-compat";
-  logLevel: string;
 }
 
 /** what the in-process gateway gets to build itself */
@@ -59,40 +55,16 @@ export interface StartHooks {
   ) => Pick<AdminAppOptions, "publicRoutes" | "publicPrefixes" | "adminRoutes" | "routeDocs">;
 }
 
-export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings | "help" {
-  const values: Record<string, string | boolean | undefined> = parseFlags(argv, {
+export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings {
+  const values = parseFlags(argv, {
+    ...dataPlaneFlags,
     "admin-addr": { type: "string" },
-    "status-addr": { type: "string" },
     "data-dir": { type: "string" },
-    "listen-addr": { type: "string" },
-    "drain-timeout": { type: "string" },
-    "runtime-adapter": { type: "string" },
-    "log-level": { type: "string" },
-    help: { type: "boolean", short: "h" },
   });
-  if (values.help) return "help";
-  const str = (flag: string, envName: string, fallback: string): string =>
-    (values[flag] as string | undefined) ?? env[envName] ?? fallback;
-  const drain = Number(str("drain-timeout", "SLUICE_DRAIN_TIMEOUT", "30"));
-  if (!Number.isFinite(drain) || drain < 0) throw new UsageError("--drain-timeout must be a number of seconds >= 0");
-  const adapter = str("runtime-adapter", "SLUICE_RUNTIME_ADAPTER", "native");
-  if (adapter !== "native" && adapter !== "node-compat") {
-    throw new UsageError(`--runtime-adapter must be 'native' or 'node-compat', got '${adapter}'`);
-  }
-  const logLevel = str("log-level", "SLUICE_LOG_LEVEL", "info");
-  if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(logLevel)) {
-    throw new UsageError(
-      `--log-level must be one of trace, debug, info, warn, error, fatal, silent; got '${logLevel}'`,
-    );
-  }
   return {
-    admin: parseHostPort(str("admin-addr", "SLUICE_ADMIN_ADDR", "127.0.0.1:9180"), "--admin-addr"),
-    status: parseHostPort(str("status-addr", "SLUICE_STATUS_ADDR", "127.0.0.1:9091"), "--status-addr"),
-    dataDir: (values["data-dir"] as string | undefined) ?? env.SLUICE_DATA_DIR,
-    listenAddr: str("listen-addr", "SLUICE_LISTEN_ADDR", "0.0.0.0"),
-    drainTimeoutSeconds: drain,
-    runtimeAdapter: adapter,
-    logLevel,
+    ...parseDataPlaneSettings(values, env),
+    admin: parseHostPort(values["admin-addr"] ?? env.SLUICE_ADMIN_ADDR ?? "127.0.0.1:9180", "--admin-addr"),
+    dataDir: values["data-dir"] ?? env.SLUICE_DATA_DIR,
   };
 }
 
@@ -104,10 +76,6 @@ export function startCommand(hooks: StartHooks = {}): CliCommand {
     async run(argv, context) {
       const env = process.env;
       const settings = parseStartArgs(argv, env);
-      if (settings === "help") {
-        console.log(START_HELP);
-        return 0;
-      }
       await startAll(settings, context, hooks, env);
       return undefined;
     },

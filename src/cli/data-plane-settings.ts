@@ -1,0 +1,47 @@
+/**
+ * The flags every process with a data plane takes (`start`, `gateway`): parsed and checked once, with
+ * their environment variables and defaults (DESIGN.md §2).
+ */
+import { parseHostPort } from "./addresses.ts";
+import { UsageError } from "./command.ts";
+
+export const dataPlaneFlags = {
+  "status-addr": { type: "string" },
+  "listen-addr": { type: "string" },
+  "drain-timeout": { type: "string" },
+  "runtime-adapter": { type: "string" },
+  "log-level": { type: "string" },
+} as const;
+
+export interface DataPlaneSettings {
+  status: { host: string; port: number };
+  listenAddr: string;
+  drainTimeoutSeconds: number;
+  runtimeAdapter: "native" | "node-compat";
+  logLevel: string;
+}
+
+const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+export function parseDataPlaneSettings(
+  values: { [flag in keyof typeof dataPlaneFlags]?: string },
+  env: Record<string, string | undefined>,
+): DataPlaneSettings {
+  const drain = Number(values["drain-timeout"] ?? env.SLUICE_DRAIN_TIMEOUT ?? "30");
+  if (!Number.isFinite(drain) || drain < 0) throw new UsageError("--drain-timeout must be a number of seconds >= 0");
+  const adapter = values["runtime-adapter"] ?? env.SLUICE_RUNTIME_ADAPTER ?? "native";
+  if (adapter !== "native" && adapter !== "node-compat") {
+    throw new UsageError(`--runtime-adapter must be 'native' or 'node-compat', got '${adapter}'`);
+  }
+  const logLevel = values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info";
+  if (!logLevels.includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got '${logLevel}'`);
+  }
+  return {
+    status: parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr"),
+    listenAddr: values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0",
+    drainTimeoutSeconds: drain,
+    runtimeAdapter: adapter,
+    logLevel,
+  };
+}
