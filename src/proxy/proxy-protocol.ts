@@ -6,6 +6,7 @@
  * the header Sluice sends to an upstream.
  */
 import ipaddr from "ipaddr.js";
+import { complete, type FirstBytesResult, refuse as fail, hexByte as hex, NEED_MORE } from "./first-bytes.ts";
 
 /** a v1 line is at most 107 bytes with its CRLF (spec §2.1: "PROXY UNKNOWN" + two IPv6 + two ports) */
 export const PROXY_V1_MAX_BYTES = 107;
@@ -42,21 +43,17 @@ export type ProxyHeader =
   /** v2 LOCAL: the proxy's own connection (a health check); the connection's own addresses apply */
   | { version: 2; command: "local" };
 
-export type ProxyDecodeResult =
-  | { kind: "need-more" }
-  /**
-   * `consumed`: the header's length, counted from the connection's first byte. `rest`: the bytes of the
-   * last chunk after the header (a view, not a copy), to be handled as the client's first payload.
-   */
-  | { kind: "done"; header: ProxyHeader; consumed: number; rest: Uint8Array }
-  | { kind: "error"; reason: string };
+export type ProxyDecodeResult = FirstBytesResult<{
+  header: ProxyHeader;
+  /** the bytes of the last chunk after the header (a view, not a copy): the client's first payload */
+  rest: Uint8Array;
+}>;
 
 export interface ProxyDecoderOptions {
   /** the largest v2 header accepted, TLVs included (default 232; at most 16 + 65535) */
   maxV2Bytes?: number;
 }
 
-const NEED_MORE: ProxyDecodeResult = { kind: "need-more" };
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -159,17 +156,7 @@ export class ProxyHeaderDecoder {
  * or a buffer a caller gathered. Truncation is an error here.
  */
 export function decodeProxyHeader(bytes: Uint8Array, options?: ProxyDecoderOptions): ProxyDecodeResult {
-  const result = new ProxyHeaderDecoder(options).push(bytes);
-  if (result.kind !== "need-more") return result;
-  return fail(`truncated PROXY header: ${bytes.byteLength} bytes`);
-}
-
-function fail(reason: string): ProxyDecodeResult & { kind: "error" } {
-  return { kind: "error", reason };
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
+  return complete(new ProxyHeaderDecoder(options).push(bytes), bytes.byteLength, "PROXY header");
 }
 
 // ---- version 1 ----

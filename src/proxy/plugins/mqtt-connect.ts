@@ -5,6 +5,7 @@
  * most the packet's own bytes into one buffer sized once from its Remaining Length (bounded by
  * `maxPacketBytes`), and parses the packet once when it is complete, so the work per byte is constant.
  */
+import { complete, type FirstBytesResult, refuse as fail, hexByte as hex, NEED_MORE } from "../first-bytes.ts";
 
 /** the default limit for a CONNECT packet, fixed header included */
 export const MQTT_CONNECT_DEFAULT_MAX_BYTES = 16 * 1024;
@@ -23,18 +24,12 @@ export interface MqttConnect {
   keepAliveSeconds: number;
 }
 
-export type MqttConnectResult =
-  | { kind: "need-more" }
-  /** `consumed`: the CONNECT packet's length, counted from the connection's first byte */
-  | { kind: "done"; connect: MqttConnect; consumed: number }
-  | { kind: "error"; reason: string };
+export type MqttConnectResult = FirstBytesResult<{ connect: MqttConnect }>;
 
 export interface MqttConnectReaderOptions {
   /** the largest CONNECT packet accepted (default 16 KiB) */
   maxPacketBytes?: number;
 }
-
-const NEED_MORE: MqttConnectResult = { kind: "need-more" };
 
 export class MqttConnectReader {
   readonly #max: number;
@@ -102,17 +97,7 @@ export class MqttConnectReader {
 
 /** Parses a CONNECT that must be complete in `bytes` (e.g. a buffer a caller gathered). */
 export function readMqttConnect(bytes: Uint8Array, options?: MqttConnectReaderOptions): MqttConnectResult {
-  const result = new MqttConnectReader(options).push(bytes);
-  if (result.kind !== "need-more") return result;
-  return fail(`truncated CONNECT packet: ${bytes.byteLength} bytes`);
-}
-
-function fail(reason: string): MqttConnectResult & { kind: "error" } {
-  return { kind: "error", reason };
-}
-
-function hex(byte: number): string {
-  return byte.toString(16).padStart(2, "0");
+  return complete(new MqttConnectReader(options).push(bytes), bytes.byteLength, "CONNECT packet");
 }
 
 /** thrown inside the parse only, turned into an `error` result */
