@@ -59,7 +59,7 @@ const EMPTY = new Uint8Array(0);
 /**
  * Decodes one PROXY header from a connection's first chunks. Each byte is looked at a bounded number of
  * times and at most the header's own bytes are copied (into one buffer of at most 107 bytes for v1, the
- * header's announced length for v2). After `done` or `error` the decoder answers the same again.
+ * header's announced length for v2). After an `error` the decoder answers it again.
  */
 export class ProxyHeaderDecoder {
   readonly #maxV2: number;
