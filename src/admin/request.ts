@@ -1,7 +1,10 @@
 /** Reading a request: JSON bodies validated with zod, and `page` / `page_size`. */
 import type { Context } from "hono";
 import type { z } from "zod";
-import { describeIssue } from "../config/issues.ts";
+import { apiMessage, describeIssue } from "../config/issues.ts";
+import { checkPlugins } from "../config/plugin-config.ts";
+import type { PluginMap } from "../config/schema.ts";
+import { streamPlugins } from "../proxy/plugins/index.ts";
 
 /** a 400/413 raised while reading a request */
 export class RequestError extends Error {
@@ -32,6 +35,13 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new RequestError(400, describeIssue(parsed.error.issues[0]!, prefix));
   return parsed.data;
+}
+
+/** a `plugins` map checked by each plugin's own schema, defaults filled */
+export function validPlugins(plugins: PluginMap): PluginMap {
+  const checked = checkPlugins(plugins, streamPlugins);
+  if (!checked.ok) throw new RequestError(400, apiMessage(checked.problems[0]!));
+  return checked.value;
 }
 
 export interface Page {

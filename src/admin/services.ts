@@ -1,11 +1,10 @@
 /** `/api/services`: service templates (`type` fixed at creation). */
 import type { Hono } from "hono";
-import { checkPlugins } from "../config/plugin-config.ts";
 import { upstream } from "../config/schema.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ServiceSpec } from "../store/schema.ts";
 import type { ApiRouteList } from "./api-routes.ts";
-import { listBody, parseWith, RequestError, readJson, readPage } from "./request.ts";
+import { listBody, parseWith, RequestError, readJson, readPage, validPlugins } from "./request.ts";
 import { serviceInput } from "./schemas.ts";
 
 export function registerServices(app: Hono, store: ControlPlaneStore, routes: ApiRouteList): void {
@@ -84,9 +83,7 @@ export function toServiceSpec(body: unknown): ServiceSpec {
     spec.upstream = parseWith(upstream, { nodes: [], ...input.upstream }, ["upstream"]);
   }
   if (input.plugins !== undefined) {
-    const plugins = checkPlugins(input.plugins);
-    if (!plugins.ok) throw new RequestError(400, plugins.error);
-    spec.plugins = plugins.value;
+    spec.plugins = validPlugins(input.plugins);
   }
   return spec;
 }

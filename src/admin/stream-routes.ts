@@ -1,10 +1,9 @@
 /** `/api/services/:id/stream_routes`: the stream routes of a stream service. */
 import type { Hono } from "hono";
-import { checkPlugins } from "../config/plugin-config.ts";
 import type { StreamRouteFields } from "../config/schema.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ApiRouteList } from "./api-routes.ts";
-import { listBody, parseWith, RequestError, readJson, readPage } from "./request.ts";
+import { listBody, parseWith, readJson, readPage, validPlugins } from "./request.ts";
 import { streamRouteInput } from "./schemas.ts";
 
 export function registerStreamRoutes(app: Hono, store: ControlPlaneStore, routes: ApiRouteList): void {
@@ -50,9 +49,7 @@ export function registerStreamRoutes(app: Hono, store: ControlPlaneStore, routes
 function toRouteSpec(body: unknown): StreamRouteFields {
   const spec = parseWith(streamRouteInput, body);
   if (spec.plugins !== undefined) {
-    const plugins = checkPlugins(spec.plugins);
-    if (!plugins.ok) throw new RequestError(400, plugins.error);
-    spec.plugins = plugins.value;
+    spec.plugins = validPlugins(spec.plugins);
   }
   return spec;
 }

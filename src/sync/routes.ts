@@ -11,6 +11,7 @@
  */
 import { Hono } from "hono";
 import type { Logger } from "pino";
+import { describeIssue } from "../config/issues.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { ConfigHub, ConfigReader } from "./config-hub.ts";
 import {
@@ -183,10 +184,7 @@ export function gatewayRoutes(deps: GatewayRoutesDeps): Hono {
       return c.json({ error_msg: "invalid JSON body" }, 400);
     }
     const parsed = heartbeatBody.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      return c.json({ error_msg: `invalid "${issue.path.join(".")}": ${issue.message}` }, 400);
-    }
+    if (!parsed.success) return c.json({ error_msg: describeIssue(parsed.error.issues[0]!) }, 400);
     await instances.heartbeat(group.id, parsed.data);
     const config = await readConfig(group.id);
     return c.json({ value: { config_version: config.version } });
