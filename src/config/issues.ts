@@ -12,7 +12,9 @@ type Issue = z.core.$ZodIssue;
 export type Problem =
   | { kind: "rule"; path: readonly PropertyKey[]; rule: string }
   | { kind: "unknown-fields"; path: readonly PropertyKey[]; keys: readonly string[] }
-  | { kind: "unknown-plugin"; path: readonly PropertyKey[]; name: string };
+  | { kind: "unknown-plugin"; path: readonly PropertyKey[]; name: string }
+  /** a refusal that reads as a whole sentence (`service type cannot be changed`) */
+  | { kind: "refused"; path: readonly PropertyKey[]; reason: string };
 
 export function issueProblem(issue: Issue, prefix: readonly PropertyKey[] = []): Problem {
   const path = [...prefix, ...issue.path];
@@ -33,6 +35,8 @@ export function apiMessage(problem: Problem): string {
       return `unknown field ${problem.keys.map((k) => `"${path ? `${path}.` : ""}${k}"`).join(", ")}`;
     case "unknown-plugin":
       return `unknown plugin [${problem.name}]`;
+    case "refused":
+      return problem.reason;
     case "rule":
       return `invalid ${path ? `"${path}"` : "body"}: ${problem.rule}`;
   }
@@ -46,6 +50,8 @@ export function fileMessage(problem: Problem): string {
       return `${at}: unknown field ${problem.keys.map((k) => `"${k}"`).join(", ")}`;
     case "unknown-plugin":
       return `${at}: unknown plugin [${problem.name}]`;
+    case "refused":
+      return `${at}: ${problem.reason}`;
     case "rule":
       return `${at}: ${problem.rule}`;
   }
