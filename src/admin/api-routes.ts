@@ -74,7 +74,9 @@ function documented(schema: z.ZodType): z.ZodType {
 }
 
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): unknown {
-  return z.toJSONSchema(documented(schema), { io, unrepresentable: "any" });
+  // the document is one JSON Schema dialect throughout (OpenAPI 3.1's), so no per-schema `$schema`
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(documented(schema), { io, unrepresentable: "any" });
+  return rest;
 }
 
 export function openApiDocument(routes: readonly ApiRoute[], version: string): Record<string, unknown> {

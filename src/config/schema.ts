@@ -144,6 +144,15 @@ export const upstream = z
     desc: z.string().max(256).optional(),
   })
   .superRefine((u, ctx) => {
+    if (u.checks?.active?.host !== undefined) {
+      // APISIX sends `host` as the Host header of HTTP checks; a tcp or udp probe has nowhere to put it
+      ctx.addIssue({
+        code: "custom",
+        path: ["checks", "active", "host"],
+        message:
+          "is for HTTP checks only: tcp and udp probes connect to each node's own address (use 'port' to probe another port)",
+      });
+    }
     if (u.scheme === "udp" && u.checks?.active?.type === "tcp" && u.checks.active !== undefined) {
       // A TCP probe of a UDP service says nothing about it; ask for the UDP probe instead.
       ctx.addIssue({ code: "custom", path: ["checks", "active", "type"], message: "must be 'udp' for a udp upstream" });
