@@ -2,7 +2,7 @@
 import type { ControlPlaneStore } from "../store/index.ts";
 import { type InstanceRegistry, mergeNodeHealth } from "../sync/instances.ts";
 import type { ApiRoute } from "./api-routes.ts";
-import { listBody, readPage } from "./request.ts";
+import { pageOf, readPage } from "./request.ts";
 import { instanceView, serviceNodeHealth } from "./responses.ts";
 
 export function instanceRoutes(store: ControlPlaneStore, instances: InstanceRegistry): ApiRoute[] {
@@ -19,8 +19,7 @@ export function instanceRoutes(store: ControlPlaneStore, instances: InstanceRegi
         const page = readPage(c);
         const gid = c.req.param("gid")!;
         await store.groups.get(gid);
-        const all = await instances.list(gid);
-        return c.json(listBody({ list: all.slice(page.offset, page.offset + page.pageSize), total: all.length }, page));
+        return c.json(pageOf(await instances.list(gid), page));
       },
     },
     {
@@ -34,8 +33,7 @@ export function instanceRoutes(store: ControlPlaneStore, instances: InstanceRegi
         const page = readPage(c);
         const gid = c.req.param("gid")!;
         await store.groups.get(gid);
-        const all = mergeNodeHealth(await instances.list(gid));
-        return c.json(listBody({ list: all.slice(page.offset, page.offset + page.pageSize), total: all.length }, page));
+        return c.json(pageOf(mergeNodeHealth(await instances.list(gid)), page));
       },
     },
   ];

@@ -66,6 +66,11 @@ function intQuery(c: Context, name: string, fallback: number, min: number, max: 
   return n;
 }
 
+/** one page of a list held whole in memory */
+export function pageOf<T>(all: readonly T[], page: Page) {
+  return listBody({ list: all.slice(page.offset, page.offset + page.pageSize), total: all.length }, page);
+}
+
 export function listBody<T>(result: { list: T[]; total: number }, page: Page) {
   return { list: result.list, total: result.total, page: page.page, page_size: page.pageSize };
 }
