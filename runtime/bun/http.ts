@@ -16,7 +16,7 @@ export async function serveHttpWithBun(fetch: FetchHandler, host: string, port: 
     },
   });
   const boundHost = server.hostname ?? host;
-  const addr = formatHostPort(boundHost, server.port);
+  const addr = formatHostPort(boundHost, server.port ?? port);
   return {
     addr,
     close: () => server.stop(true),
