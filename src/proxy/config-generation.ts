@@ -6,9 +6,10 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
+import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
-import type { PluginEnv, PluginInstance, StreamPlugin } from "./plugins/types.ts";
+import type { PluginEnv, PluginInstance, PluginScope, StreamPlugin } from "./plugins/types.ts";
 import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 
@@ -37,6 +38,7 @@ export interface GenerationDeps {
   sharedState: Map<string, Map<string, unknown>>;
   /** listen address for routes without `server_addr` */
   listenAddr: string;
+  metrics: GatewayMetrics;
 }
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
@@ -58,6 +60,11 @@ export class ConfigGeneration {
     private readonly instances: readonly { name: string; instance: PluginInstance }[],
     private readonly logger: Logger,
   ) {}
+
+  /** the route table of a listening port, for TCP accepts and new UDP sessions alike */
+  routesOn(protocol: "tcp" | "udp", port: number): PortRoutes | undefined {
+    return this.ports.get(portKey(protocol, port));
+  }
 
   acquire(): void {
     this.active++;
@@ -92,7 +99,7 @@ function inRanges(port: number, ranges: GatewayConfig["stream_port_ranges"]): bo
   return ranges.some((r) => port >= r.from && port <= r.to);
 }
 
-function pluginEnv(deps: GenerationDeps, name: string): PluginEnv {
+function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): PluginEnv {
   let shared = deps.sharedState.get(name);
   if (!shared) {
     shared = new Map();
@@ -102,6 +109,7 @@ function pluginEnv(deps: GenerationDeps, name: string): PluginEnv {
     logger: deps.logger.child({ plugin: name }),
     adapter: deps.adapter,
     gatewayGroup: deps.gatewayGroup,
+    metrics,
     shared,
   };
 }
@@ -130,7 +138,9 @@ export function compileGeneration(
           : new UpstreamPool(service.id, service.upstream, deps.health, deps.logger);
       pools.set(service.id, { fingerprint, pool });
       for (const route of service.stream_routes) {
-        const plugins = buildPlugins(service, route.plugins, route.id, deps, created);
+        const metrics = new RouteMetrics(deps.metrics);
+        const scope = { routeId: route.id, routeName: route.name, serviceId: service.id };
+        const plugins = buildPlugins(service, route.plugins, scope, metrics, deps, created);
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
@@ -139,6 +149,7 @@ export function compileGeneration(
           port: route.server_port,
           pool,
           plugins,
+          metrics,
           match: parseRouteMatch(route),
         };
         const key = portKey(entry.protocol, entry.port);
@@ -192,7 +203,8 @@ export function compileGeneration(
 function buildPlugins(
   service: PublishedService,
   routePlugins: PublishedService["plugins"],
-  routeId: string,
+  scope: PluginScope,
+  metrics: RouteMetrics,
   deps: GenerationDeps,
   created: { name: string; instance: PluginInstance }[],
 ): PluginSlot[] {
@@ -200,12 +212,12 @@ function buildPlugins(
   const slots: (PluginSlot & { priority: number })[] = [];
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
-    if (!plugin) throw new Error(`route ${routeId}: unknown stream plugin '${name}'`);
+    if (!plugin) throw new Error(`route ${scope.routeId}: unknown stream plugin '${name}'`);
     const parsed = plugin.schema.safeParse(rawConf);
     if (!parsed.success) {
-      throw new Error(`route ${routeId}: plugin '${name}' config is invalid: ${parsed.error.message}`);
+      throw new Error(`route ${scope.routeId}: plugin '${name}' config is invalid: ${parsed.error.message}`);
     }
-    const instance = plugin.create(parsed.data, pluginEnv(deps, name), { routeId, serviceId: service.id });
+    const instance = plugin.create(parsed.data, pluginEnv(deps, name, metrics), scope);
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }

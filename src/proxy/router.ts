@@ -8,6 +8,7 @@
  * indexed by that address, so they cost a map lookup per connection instead of a walk.
  */
 import ipaddr from "ipaddr.js";
+import type { RouteMetrics } from "../observability/metrics.ts";
 import type { PluginInstance } from "./plugins/types.ts";
 import type { UpstreamPool } from "./upstream-pool.ts";
 
@@ -25,6 +26,8 @@ export interface RouteEntry {
   readonly pool: UpstreamPool;
   /** by priority, highest first */
   readonly plugins: readonly PluginSlot[];
+  /** counts its sessions when a plugin (prometheus) exports them */
+  readonly metrics: RouteMetrics;
   readonly match: RouteMatch;
 }
 

@@ -4,6 +4,7 @@ import net from "node:net";
 import { describe, test } from "node:test";
 import tls from "node:tls";
 import type { UpstreamNode } from "../../src/config/schema.ts";
+import { GatewayMetrics, RouteMetrics } from "../../src/observability/metrics.ts";
 import { ConsistentHashBalancer } from "../../src/proxy/balancer/chash.ts";
 import { EwmaBalancer } from "../../src/proxy/balancer/ewma.ts";
 import { LeastConnBalancer } from "../../src/proxy/balancer/least-conn.ts";
@@ -24,6 +25,7 @@ function route(id: string, fields: { server_addr?: string; remote_addr?: string;
     port: 9000,
     pool: undefined as unknown as UpstreamPool,
     plugins: [],
+    metrics: new RouteMetrics(new GatewayMetrics()),
     match: parseRouteMatch(fields),
   };
 }
