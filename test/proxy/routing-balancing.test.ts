@@ -3,10 +3,11 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import tls from "node:tls";
-import type { UpstreamNode } from "../../src/config/schema.ts";
+import type { BalancerType, UpstreamNode } from "../../src/config/schema.ts";
 import { GatewayMetrics, RouteMetrics } from "../../src/observability/metrics.ts";
 import { ConsistentHashBalancer } from "../../src/proxy/balancer/chash.ts";
 import { EwmaBalancer } from "../../src/proxy/balancer/ewma.ts";
+import { createBalancer } from "../../src/proxy/balancer/index.ts";
 import { LeastConnBalancer } from "../../src/proxy/balancer/least-conn.ts";
 import { RoundRobinBalancer } from "../../src/proxy/balancer/roundrobin.ts";
 import type { BalanceContext } from "../../src/proxy/balancer/types.ts";
@@ -256,5 +257,16 @@ describe("apply", () => {
     assert.equal(gateway.status().version, 1);
     assert.equal(gateway.status().listeners[0]!.state, "listening");
     await gateway.stop();
+  });
+});
+
+describe("no silent fallback", () => {
+  test("an unknown balancer type is refused, not turned into round robin", () => {
+    const options = { key: "remote_addr", hashOn: "vars" as const };
+    assert.throws(
+      () => createBalancer("random" as unknown as BalancerType, nodes(1, 1), options),
+      /unknown balancer type 'random'/,
+    );
+    assert.ok(createBalancer("least_conn", nodes(1, 1), options) instanceof LeastConnBalancer);
   });
 });
