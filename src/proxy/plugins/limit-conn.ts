@@ -89,6 +89,7 @@ function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
         timeoutMs: conf.redis_timeout,
         keyTtlSeconds: conf.key_ttl,
       },
+      env.adapter,
       env.logger,
     );
     env.shared.set(id, counter);
