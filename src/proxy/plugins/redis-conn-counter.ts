@@ -10,15 +10,9 @@
  */
 import type { Logger } from "pino";
 import type { SocketAdapter } from "../adapter.ts";
-import { RespClient } from "./resp-client.ts";
+import { RespClient, type RespClientOptions } from "./resp-client.ts";
 
-export interface RedisCounterOptions {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  database: number;
-  timeoutMs: number;
+export interface RedisCounterOptions extends RespClientOptions {
   keyTtlSeconds: number;
 }
 
