@@ -94,6 +94,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   private pending: Uint8Array[] | undefined;
   private peekBuffer: Uint8Array | undefined;
   private peekLength = 0;
+  /** bytes that must have arrived before the ClientHello parse can give a different answer */
+  private peekNeed = 0;
   private peekTimer: ReturnType<typeof setTimeout> | undefined;
   private prereadRan = 0;
   private lastBytes = 0;
@@ -222,7 +224,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     }
     buffer.set(chunk, this.peekLength);
     this.peekLength = needed;
+    // Parse only once enough has arrived to change the answer: a client trickling bytes gets a
+    // bounded number of parses, not one per chunk.
+    if (this.peekLength < this.peekNeed && this.peekLength < SNI_PEEK_LIMIT) return;
     const hello = parseClientHello(buffer, this.peekLength);
+    if (hello.kind === "incomplete") this.peekNeed = hello.need;
     if (hello.kind === "incomplete" && this.peekLength < SNI_PEEK_LIMIT) return;
     this.routeWithSni(hello.kind === "client-hello" ? hello.serverName : undefined);
   }
