@@ -18,8 +18,10 @@ const mayImport: Record<string, readonly string[]> = {
   "src/net": [],
   // the compiled-config contract and the input rules (schemas, clash key, issue wording)
   "src/config": ["src/net"],
+  // APISIX and ADC names and rules (metric names, file coercions): pure tables and translations
+  "src/compat": ["src/config", "src/net"],
   // logger and metrics registry; knows nothing of the pipeline
-  "src/observability": ["src/net"],
+  "src/observability": ["src/compat", "src/net"],
   // the runtime-neutral data plane
   "src/proxy": ["src/config", "src/net", "src/observability"],
   // control plane ↔ gateway delivery and heartbeats; knows no storage and no admin API
@@ -27,12 +29,13 @@ const mayImport: Record<string, readonly string[]> = {
   // the database; records what the sync protocol reports, knows nothing of HTTP
   "src/store": ["src/config", "src/net", "src/sync"],
   // the declarative file (validated with the plugins' own schemas) and the admin-API client
-  "src/declarative": ["src/config", "src/net", "src/proxy"],
+  "src/declarative": ["src/compat", "src/config", "src/net", "src/proxy"],
   // the HTTP face of the control plane: maps store errors to statuses
-  "src/admin": ["src/config", "src/net", "src/observability", "src/proxy", "src/store", "src/sync"],
+  "src/admin": ["src/compat", "src/config", "src/net", "src/observability", "src/proxy", "src/store", "src/sync"],
   // composes everything
   "src/cli": [
     "src/admin",
+    "src/compat",
     "src/config",
     "src/declarative",
     "src/net",

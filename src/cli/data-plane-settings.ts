@@ -2,8 +2,9 @@
  * The flags every process with a data plane takes (`start`, `gateway`): parsed and checked once, with
  * their environment variables and defaults (DESIGN.md §2).
  */
+import type { MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
-import { UsageError } from "./command.ts";
+import { type CommandContext, UsageError } from "./command.ts";
 
 export const dataPlaneFlags = {
   "status-addr": { type: "string" },
@@ -23,6 +24,15 @@ export interface DataPlaneSettings {
 
 const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
+/** `--log-level` / `SLUICE_LOG_LEVEL`, every process's flag */
+export function parseLogLevel(flag: string | undefined, env: Record<string, string | undefined>): string {
+  const logLevel = flag ?? env.SLUICE_LOG_LEVEL ?? "info";
+  if (!logLevels.includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got '${logLevel}'`);
+  }
+  return logLevel;
+}
+
 export function parseDataPlaneSettings(
   values: { [flag in keyof typeof dataPlaneFlags]?: string },
   env: Record<string, string | undefined>,
@@ -33,15 +43,24 @@ export function parseDataPlaneSettings(
   if (adapter !== "native" && adapter !== "node-compat") {
     throw new UsageError(`--runtime-adapter must be 'native' or 'node-compat', got '${adapter}'`);
   }
-  const logLevel = values["log-level"] ?? env.SLUICE_LOG_LEVEL ?? "info";
-  if (!logLevels.includes(logLevel)) {
-    throw new UsageError(`--log-level must be one of ${logLevels.join(", ")}; got '${logLevel}'`);
-  }
+  const logLevel = parseLogLevel(values["log-level"], env);
   return {
     status: parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr"),
     listenAddr: values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0",
     drainTimeoutSeconds: drain,
     runtimeAdapter: adapter,
     logLevel,
+  };
+}
+
+/** The metrics' prefix (`SLUICE_METRICS_PREFIX`, `apisix_` for APISIX dashboards), version and runtime. */
+export function gatewayMetricsOptions(
+  context: CommandContext,
+  env: Record<string, string | undefined>,
+): MetricsOptions {
+  return {
+    prefix: env.SLUICE_METRICS_PREFIX,
+    version: context.version,
+    runtime: `${context.edge.runtime} ${context.edge.runtimeVersion}`,
   };
 }

@@ -5,19 +5,22 @@
 import type { CliCommand, CommandContext } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { applyCommand } from "./commands/apply.ts";
-import { controlPlaneCommand, withGatewaySync } from "./commands/control-plane.ts";
+import { controlPlaneCommand } from "./commands/control-plane.ts";
 import { dumpCommand } from "./commands/dump.ts";
 import { gatewayCommand } from "./commands/gateway.ts";
 import { migrateCommand } from "./commands/migrate.ts";
-import { type StartHooks, startCommand } from "./commands/start.ts";
-import { inProcessDataPlane } from "./gateway-stack.ts";
+import { startCommand } from "./commands/start.ts";
 import type { RuntimeEdge } from "./runtime-edge.ts";
 import { SLUICE_VERSION } from "./version.ts";
 
-export function cliCommands(hooks: StartHooks = {}): CliCommand[] {
-  const synced = withGatewaySync({ dataPlane: inProcessDataPlane, ...hooks });
-  return [startCommand(synced), migrateCommand, controlPlaneCommand(synced), gatewayCommand, applyCommand, dumpCommand];
-}
+export const cliCommands: readonly CliCommand[] = [
+  startCommand,
+  migrateCommand,
+  controlPlaneCommand,
+  gatewayCommand,
+  applyCommand,
+  dumpCommand,
+];
 
 export function usage(commands: readonly CliCommand[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -32,8 +35,8 @@ export function usage(commands: readonly CliCommand[]): string {
   ].join("\n");
 }
 
-export async function runCli(argv: string[], edge: RuntimeEdge, hooks: StartHooks = {}): Promise<void> {
-  const commands = cliCommands(hooks);
+export async function runCli(argv: string[], edge: RuntimeEdge): Promise<void> {
+  const commands = cliCommands;
   const context: CommandContext = { edge, version: SLUICE_VERSION };
   const [first, ...rest] = argv;
   if (first === "--version" || first === "-v" || first === "version") {

@@ -76,9 +76,13 @@ export const upstreamTimeout = z.strictObject({
   read: positiveSeconds.default(600),
 });
 
+/** The health-check types: each has its probe in `src/proxy/health/`, registered in `probe-registry.ts`. */
+export const healthCheckType = z.enum(["tcp", "udp"]);
+export type HealthCheckType = z.infer<typeof healthCheckType>;
+
 /** APISIX `checks.active` for stream upstreams, with `type: "udp"` added by Sluice. */
 export const activeCheck = z.strictObject({
-  type: z.enum(["tcp", "udp"]).default("tcp"),
+  type: healthCheckType.default("tcp"),
   timeout: z.number().positive().default(1),
   concurrency: z.number().int().min(1).default(10),
   host: nodeHost.optional(),
@@ -108,7 +112,7 @@ export const activeCheck = z.strictObject({
 });
 
 export const passiveCheck = z.strictObject({
-  type: z.enum(["tcp", "udp"]).default("tcp"),
+  type: healthCheckType.default("tcp"),
   healthy: z.strictObject({ successes: z.number().int().min(0).max(254).default(5) }).prefault({}),
   unhealthy: z
     .strictObject({
@@ -124,6 +128,7 @@ export const upstreamChecks = z
     message: "checks needs 'active' or 'passive'",
   });
 
+/** The balancer types: each has its file in `src/proxy/balancer/`, registered in its `index.ts`. */
 export const balancerType = z.enum(["roundrobin", "chash", "least_conn", "ewma"]);
 export type BalancerType = z.infer<typeof balancerType>;
 

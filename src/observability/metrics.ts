@@ -1,8 +1,9 @@
 /**
- * The gateway's Prometheus metrics (prom-client), DESIGN.md §4. One `GatewayMetrics` per process,
- * made by `configureMetrics` (the CLI calls it once with the configured prefix: `sluice_` by default,
- * `apisix_` for APISIX dashboards) and reached by the prometheus and syslog plugins through
- * `gatewayMetrics()`. The status server serves `metricsText()`.
+ * A gateway's Prometheus metrics (prom-client), DESIGN.md §4. Each gateway owns one `GatewayMetrics`
+ * with its own registry, so two gateways in one process share no counters. The pipeline counts every
+ * ended session itself (`RouteMetrics.sessionEnded`); plugins reach their route's `RouteMetrics` through
+ * their environment, and the `prometheus` plugin only marks which routes export per-session metrics, as
+ * in APISIX. The prefix is `sluice_` by default, `apisix_` for APISIX dashboards.
  *
  * Counters carry the `_total` suffix Prometheus naming asks for (`promtool check metrics` rejects a
  * counter without it), so the status family is `<prefix>stream_status_total` and the bandwidth family
@@ -10,7 +11,23 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { formatHostPort } from "../net/addresses.ts";
-import type { ServiceHealthSnapshot } from "../proxy/health/health-checks.ts";
+
+/** Node health as `upstream_status` shows it; the gateway's health checks provide it at scrape time. */
+export interface NodeHealthReport {
+  service_id: string;
+  nodes: readonly { node: string; healthy: boolean }[];
+}
+
+/** What the metrics read of an ended connection or UDP session (the pipeline's `StreamSession`). */
+export interface MeteredSession {
+  readonly server: { readonly address: string; readonly port: number };
+  readonly route: { readonly id: string; readonly name: string };
+  readonly code: number;
+  readonly node?: string;
+  readonly connectMs?: number;
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+}
 
 export interface MetricsOptions {
   /** metric name prefix, `sluice_` by default */
@@ -28,8 +45,23 @@ function detectRuntime(): string {
   return `node ${process.versions.node}`;
 }
 
+/**
+ * A registry of its own with `<prefix>build_info`: what a control-plane process serves on `/metrics`,
+ * and the base of every gateway's metrics.
+ */
+export function processRegistry(options: MetricsOptions = {}): Registry {
+  const registry = new Registry();
+  new Gauge({
+    name: `${options.prefix ?? "sluice_"}build_info`,
+    help: "Sluice version and runtime",
+    labelNames: ["version", "runtime"],
+    registers: [registry],
+  }).set({ version: options.version ?? "unknown", runtime: options.runtime ?? detectRuntime() }, 1);
+  return registry;
+}
+
 export class GatewayMetrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly prefix: string;
   /** connections / UDP sessions by route (id, or name with `prefer_name`) */
   readonly connections: Counter<"route">;
@@ -44,11 +76,12 @@ export class GatewayMetrics {
   /** syslog entries dropped after their retries, or because the buffer was full */
   readonly syslogDropped: Counter<"server">;
   private readonly configVersion: Gauge<"gateway_group">;
-  private healthSource: (() => ServiceHealthSnapshot[]) | undefined;
+  private healthSource: (() => readonly NodeHealthReport[]) | undefined;
 
   constructor(options: MetricsOptions = {}) {
     const p = options.prefix ?? "sluice_";
     this.prefix = p;
+    this.registry = processRegistry(options);
     const registers = [this.registry];
     this.connections = new Counter({
       name: `${p}stream_connection_total`,
@@ -112,31 +145,16 @@ export class GatewayMetrics {
         }
       },
     });
-    new Gauge({
-      name: `${p}build_info`,
-      help: "Sluice version and runtime",
-      labelNames: ["version", "runtime"],
-      registers,
-    }).set({ version: options.version ?? "unknown", runtime: options.runtime ?? detectRuntime() }, 1);
   }
 
-  /**
-   * A session a plugin rejected in `preread`. The pipeline runs a plugin's `log` only for sessions that
-   * reached its `preread`, so the prometheus plugin (priority 500) never sees what ip-restriction (3000)
-   * or limit-conn (1003) rejected: those plugins count their rejects here, on every route.
-   */
-  recordRejected(listenAddress: string, listenPort: number, code: number): void {
-    this.status.inc({ code: String(code), listen_addr: listenAddrLabel(listenAddress, listenPort), node: "" });
-  }
-
-  /** The lead's apply path calls this once a config version is applied. */
+  /** the config version this gateway serves */
   setConfigVersion(gatewayGroup: string, version: number): void {
     this.configVersion.reset();
     this.configVersion.set({ gateway_group: gatewayGroup }, version);
   }
 
-  /** Where `upstream_status` reads node health at scrape time (`HealthChecks.snapshot`). */
-  setHealthSource(source: (() => ServiceHealthSnapshot[]) | undefined): void {
+  /** Where `upstream_status` reads node health at scrape time. */
+  setHealthSource(source: (() => readonly NodeHealthReport[]) | undefined): void {
     this.healthSource = source;
   }
 
@@ -149,26 +167,53 @@ export class GatewayMetrics {
   }
 }
 
-let current: GatewayMetrics | undefined;
+/**
+ * The metrics scope of one route, lent to its plugins through their environment. Its sessions are
+ * exported (connections, status, bandwidth, connect time, active gauge) once a plugin asks for it with
+ * `exportSessions`, which is all the `prometheus` plugin does; the label is fixed when the route's
+ * config is compiled, before its first session, so the active gauge goes up and down in pairs.
+ */
+export class RouteMetrics {
+  private label: string | undefined;
 
-/** Makes the process's metrics (replacing any earlier ones); call before the first config is applied. */
-export function configureMetrics(options: MetricsOptions = {}): GatewayMetrics {
-  current = new GatewayMetrics(options);
-  return current;
+  constructor(readonly gateway: GatewayMetrics) {}
+
+  /** export this route's sessions, labelled `route` */
+  exportSessions(route: string): void {
+    this.label = route;
+  }
+
+  get exported(): boolean {
+    return this.label !== undefined;
+  }
+
+  /** a session of this route was routed (before its plugins ran) */
+  sessionStarted(session: MeteredSession): void {
+    if (this.label === undefined) return;
+    this.gateway.activeConnections.inc({ listen_addr: listenAddrLabel(session.server.address, session.server.port) });
+  }
+
+  /** a session of this route ended, however it ended (proxied, rejected, no upstream, error) */
+  sessionEnded(session: MeteredSession): void {
+    const route = this.label;
+    if (route === undefined) return;
+    const m = this.gateway;
+    const listen = listenAddrLabel(session.server.address, session.server.port);
+    m.activeConnections.dec({ listen_addr: listen });
+    m.connections.inc({ route });
+    m.status.inc({ code: String(session.code), listen_addr: listen, node: session.node ?? "" });
+    if (session.bytesFromClient > 0) {
+      m.bandwidth.inc({ listen_addr: listen, type: "ingress", side: "client" }, session.bytesFromClient);
+      if (session.node)
+        m.bandwidth.inc({ listen_addr: listen, type: "egress", side: "upstream" }, session.bytesFromClient);
+    }
+    if (session.bytesToClient > 0) {
+      m.bandwidth.inc({ listen_addr: listen, type: "egress", side: "client" }, session.bytesToClient);
+      m.bandwidth.inc({ listen_addr: listen, type: "ingress", side: "upstream" }, session.bytesToClient);
+    }
+    if (session.connectMs !== undefined) m.connectDuration.observe(session.connectMs / 1000);
+  }
 }
-
-/** The process's metrics, made with the defaults if `configureMetrics` was not called. */
-export function gatewayMetrics(): GatewayMetrics {
-  current ??= new GatewayMetrics();
-  return current;
-}
-
-/** The Prometheus text exposition, for `/metrics` and `/apisix/prometheus/metrics`. */
-export function metricsText(): Promise<string> {
-  return gatewayMetrics().text();
-}
-
-export const metricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 /** `host:port` of a listener, IPv6 in brackets, as the `listen_addr` label shows it. */
 export function listenAddrLabel(address: string, port: number): string {

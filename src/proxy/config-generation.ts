@@ -8,9 +8,10 @@ import type { Logger } from "pino";
 import { apiMessage } from "../config/issues.ts";
 import { checkPluginConfig } from "../config/plugin-config.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
+import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
-import type { PluginEnv, PluginInstance, StreamPlugin } from "./plugins/types.ts";
+import type { PluginEnv, PluginInstance, PluginScope, StreamPlugin } from "./plugins/types.ts";
 import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 
@@ -39,6 +40,7 @@ export interface GenerationDeps {
   sharedState: Map<string, Map<string, unknown>>;
   /** listen address for routes without `server_addr` */
   listenAddr: string;
+  metrics: GatewayMetrics;
 }
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
@@ -60,6 +62,11 @@ export class ConfigGeneration {
     private readonly instances: readonly { name: string; instance: PluginInstance }[],
     private readonly logger: Logger,
   ) {}
+
+  /** the route table of a listening port, for TCP accepts and new UDP sessions alike */
+  routesOn(protocol: "tcp" | "udp", port: number): PortRoutes | undefined {
+    return this.ports.get(portKey(protocol, port));
+  }
 
   acquire(): void {
     this.active++;
@@ -94,7 +101,7 @@ function inRanges(port: number, ranges: GatewayConfig["stream_port_ranges"]): bo
   return ranges.some((r) => port >= r.from && port <= r.to);
 }
 
-function pluginEnv(deps: GenerationDeps, name: string): PluginEnv {
+function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): PluginEnv {
   let shared = deps.sharedState.get(name);
   if (!shared) {
     shared = new Map();
@@ -104,6 +111,7 @@ function pluginEnv(deps: GenerationDeps, name: string): PluginEnv {
     logger: deps.logger.child({ plugin: name }),
     adapter: deps.adapter,
     gatewayGroup: deps.gatewayGroup,
+    metrics,
     shared,
   };
 }
@@ -132,7 +140,9 @@ export function compileGeneration(
           : new UpstreamPool(service.id, service.upstream, deps.health, deps.logger);
       pools.set(service.id, { fingerprint, pool });
       for (const route of service.stream_routes) {
-        const plugins = buildPlugins(service, route.plugins, route.id, deps, created);
+        const metrics = new RouteMetrics(deps.metrics);
+        const scope = { routeId: route.id, routeName: route.name, serviceId: service.id };
+        const plugins = buildPlugins(service, route.plugins, scope, metrics, deps, created);
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
@@ -141,6 +151,7 @@ export function compileGeneration(
           port: route.server_port,
           pool,
           plugins,
+          metrics,
           match: parseRouteMatch(route),
         };
         const key = portKey(entry.protocol, entry.port);
@@ -194,7 +205,8 @@ export function compileGeneration(
 function buildPlugins(
   service: PublishedService,
   routePlugins: PublishedService["plugins"],
-  routeId: string,
+  scope: PluginScope,
+  metrics: RouteMetrics,
   deps: GenerationDeps,
   created: { name: string; instance: PluginInstance }[],
 ): PluginSlot[] {
@@ -202,10 +214,10 @@ function buildPlugins(
   const slots: (PluginSlot & { priority: number })[] = [];
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
-    if (!plugin) throw new Error(`route ${routeId}: unknown stream plugin '${name}'`);
+    if (!plugin) throw new Error(`route ${scope.routeId}: unknown stream plugin '${name}'`);
     const checked = checkPluginConfig(name, rawConf, deps.plugins);
-    if (!checked.ok) throw new Error(`route ${routeId}: ${apiMessage(checked.problems[0]!)}`);
-    const instance = plugin.create(checked.value, pluginEnv(deps, name), { routeId, serviceId: service.id });
+    if (!checked.ok) throw new Error(`route ${scope.routeId}: ${apiMessage(checked.problems[0]!)}`);
+    const instance = plugin.create(checked.value, pluginEnv(deps, name, metrics), scope);
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }

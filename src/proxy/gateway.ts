@@ -1,6 +1,9 @@
 /**
- * The gateway: applies `GatewayConfig` versions live, owns the listeners, and runs the pipeline of
+ * The gateway: the whole data plane of one process. It applies `GatewayConfig` versions live, owns the
+ * listeners, its health checks, its metrics and the plugins' environment, and runs the pipeline of
  * DESIGN.md §4 for every connection and UDP session, on whatever runtime the `SocketAdapter` wraps.
+ * `sluice start` and `sluice gateway` both build one and feed it configs; nothing else is assembled
+ * around it.
  *
  * Apply is atomic: the new version is compiled next to the running one (plugins created, routes sorted,
  * upstream pools built) and swapped in with one assignment; only then are listeners opened and closed
@@ -10,21 +13,18 @@
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.ts";
 import { formatHostPort } from "../net/addresses.ts";
-import { gatewayMetrics, listenAddrLabel } from "../observability/metrics.ts";
+import { GatewayMetrics, listenAddrLabel, type MetricsOptions } from "../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter, TcpListener } from "./adapter.ts";
-import {
-  type ConfigGeneration,
-  compileGeneration,
-  type ListenerSpec,
-  listenerKey,
-  portKey,
-} from "./config-generation.ts";
-import { alwaysHealthy, type NodeHealth } from "./health/types.ts";
+import { type ConfigGeneration, compileGeneration, type ListenerSpec, listenerKey } from "./config-generation.ts";
+import { HealthChecks } from "./health/health-checks.ts";
+import type { NodeHealth } from "./health/types.ts";
+import { LatestWinsQueue } from "./latest-wins-queue.ts";
 import { streamPlugins } from "./plugins/index.ts";
 import type { StreamPlugin } from "./plugins/types.ts";
-import { emptyCounters, type ProxyCounters, type SweptSession } from "./proxy-host.ts";
+import type { PortRoutes } from "./router.ts";
+import { emptyCounters, type ProxyCounters, type SweptSession } from "./session-gateway.ts";
 import { acceptTcp } from "./tcp-session.ts";
-import { UdpListener, type UdpListenerHost } from "./udp-listener.ts";
+import { UdpListener, type UdpListenerGateway } from "./udp-listener.ts";
 
 export interface GatewayOptions {
   adapter: SocketAdapter;
@@ -34,7 +34,10 @@ export interface GatewayOptions {
   drainTimeoutMs?: number;
   /** listen address for routes without `server_addr`; default `0.0.0.0` */
   listenAddr?: string;
-  health?: NodeHealth;
+  /** what the balancers ask about node health; default the gateway's own `health` checks */
+  nodeHealth?: NodeHealth;
+  /** prefix, version and runtime of this gateway's metrics */
+  metrics?: MetricsOptions;
   reusePort?: boolean;
   /** the plugin registry; default the built-in `streamPlugins` */
   // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
@@ -83,6 +86,14 @@ export interface GatewayStatus {
   counters: ProxyCounters;
 }
 
+/** What heartbeats and the status endpoint say about this data plane. */
+export interface GatewayReport {
+  listeners: { protocol: string; addr: string; state: string; error?: string }[];
+  active_connections: number;
+  /** `{ serviceId: { "host:port": "healthy" | "unhealthy" } }` for services with checks */
+  health: Record<string, Record<string, string>>;
+}
+
 interface OpenListener {
   spec: ListenerSpec;
   state: ListenerState;
@@ -91,9 +102,13 @@ interface OpenListener {
   udp?: UdpListener;
 }
 
-export class Gateway implements UdpListenerHost {
+export class Gateway implements UdpListenerGateway {
   readonly adapter: SocketAdapter;
   readonly logger: Logger;
+  /** active and passive checks of the applied config's upstream nodes */
+  readonly health: HealthChecks;
+  /** this gateway's own registry: two gateways in one process share no counters */
+  readonly metrics: GatewayMetrics;
   readonly sniTimeoutMs: number;
   readonly udpMaxSessions: number;
   readonly counters: ProxyCounters = emptyCounters();
@@ -101,7 +116,7 @@ export class Gateway implements UdpListenerHost {
 
   private readonly drainTimeoutMs: number;
   private readonly listenAddr: string;
-  private readonly health: NodeHealth;
+  private readonly nodeHealth: NodeHealth;
   private readonly reusePort: boolean;
   // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
   private readonly plugins: ReadonlyMap<string, StreamPlugin<any>>;
@@ -116,7 +131,7 @@ export class Gateway implements UdpListenerHost {
   private tcpCount = 0;
   private udpCount = 0;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
-  private applying: Promise<unknown> = Promise.resolve();
+  private readonly applies = new LatestWinsQueue((config: GatewayConfig) => this.applyNow(config));
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -126,7 +141,10 @@ export class Gateway implements UdpListenerHost {
     this.gatewayGroup = options.gatewayGroup;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.listenAddr = options.listenAddr ?? "0.0.0.0";
-    this.health = options.health ?? alwaysHealthy;
+    this.health = new HealthChecks(options.adapter, options.logger);
+    this.nodeHealth = options.nodeHealth ?? this.health;
+    this.metrics = new GatewayMetrics(options.metrics);
+    this.metrics.setHealthSource(() => this.health.snapshot({ includeUnchecked: true }));
     this.reusePort = options.reusePort ?? false;
     this.plugins = options.plugins ?? streamPlugins;
     this.sniTimeoutMs = options.sniTimeoutMs ?? 5_000;
@@ -137,18 +155,23 @@ export class Gateway implements UdpListenerHost {
   noRoute(protocol: "tcp" | "udp", local: AddressInfo): void {
     if (protocol === "tcp") this.counters.tcpNoRoute++;
     else this.counters.udpNoRoute++;
-    gatewayMetrics().unmatched.inc({ listen_addr: listenAddrLabel(local.address, local.port) });
+    this.metrics.unmatched.inc({ listen_addr: listenAddrLabel(local.address, local.port) });
   }
 
-  currentGeneration(): ConfigGeneration | undefined {
-    return this.generation;
+  routesOn(protocol: "tcp" | "udp", port: number): { generation: ConfigGeneration; table: PortRoutes } | undefined {
+    const generation = this.generation;
+    const table = generation?.routesOn(protocol, port);
+    if (!generation || !table || this.stopping) return undefined;
+    return { generation, table };
   }
 
-  /** Applies a config; calls are serialised, in order. Rejects (changing nothing) when it cannot be compiled. */
+  /**
+   * Applies a config, one at a time: a config offered while another is being applied waits, and is
+   * skipped when a newer one arrives meanwhile (its promise then settles as the newer one's). Rejects,
+   * changing nothing, when it cannot be compiled.
+   */
   apply(config: GatewayConfig): Promise<ApplyReport> {
-    const run = this.applying.then(() => this.applyNow(config));
-    this.applying = run.catch(() => {});
-    return run;
+    return this.applies.offer(config);
   }
 
   private async applyNow(config: GatewayConfig): Promise<ApplyReport> {
@@ -160,8 +183,9 @@ export class Gateway implements UdpListenerHost {
         logger: this.logger,
         adapter: this.adapter,
         gatewayGroup: this.gatewayGroup,
-        health: this.health,
+        health: this.nodeHealth,
         plugins: this.plugins,
+        metrics: this.metrics,
         sharedState: this.sharedState,
         listenAddr: this.listenAddr,
       },
@@ -205,6 +229,8 @@ export class Gateway implements UdpListenerHost {
         else report.failed.push(this.describe(open));
       }),
     );
+    this.health.apply(config);
+    this.metrics.setConfigVersion(config.gateway_group.name, config.version);
     this.logger.info(
       {
         version: config.version,
@@ -230,18 +256,16 @@ export class Gateway implements UdpListenerHost {
   private async openListener(spec: ListenerSpec): Promise<OpenListener> {
     try {
       if (spec.protocol === "tcp") {
-        const key = portKey("tcp", spec.port);
         const tcp = await this.adapter.listenTcp(
           { host: spec.host, port: spec.port, reusePort: this.reusePort },
           (connection) => {
-            const generation = this.generation;
-            const table = generation?.ports.get(key);
-            if (!generation || !table || this.stopping) {
+            const routing = this.routesOn("tcp", spec.port);
+            if (!routing) {
               this.noRoute("tcp", connection.local);
               connection.destroy();
               return;
             }
-            acceptTcp(this, generation, table, connection);
+            acceptTcp(this, routing.generation, routing.table, connection);
           },
         );
         this.logger.info(
@@ -302,7 +326,7 @@ export class Gateway implements UdpListenerHost {
     check.unref?.();
   }
 
-  // ---- ProxyHost ----
+  // ---- SessionGateway ----
 
   sessionStarted(session: SweptSession): void {
     this.sessions.add(session);
@@ -351,11 +375,31 @@ export class Gateway implements UdpListenerHost {
     return status;
   }
 
-  /** Stops accepting, lets connections finish for up to the drain timeout, then closes the rest. */
+  report(): GatewayReport {
+    const health: GatewayReport["health"] = {};
+    for (const service of this.health.snapshot()) {
+      const nodes: Record<string, string> = {};
+      for (const n of service.nodes) nodes[n.node] = n.status;
+      health[service.service_id] = nodes;
+    }
+    return {
+      listeners: [...this.listeners.values()].map((l) => {
+        const { protocol, addr, state, error } = this.describe(l);
+        return error === undefined ? { protocol, addr, state } : { protocol, addr, state, error };
+      }),
+      active_connections: this.tcpCount,
+      health,
+    };
+  }
+
+  /**
+   * Stops accepting, lets connections finish for up to the drain timeout, then closes the rest and
+   * stops the health checks.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    await this.applying;
+    await this.applies.idle();
     for (const key of [...this.listeners.keys()]) await this.closeListener(key, undefined);
     if (this.sessions.size > 0) {
       const deadline = Date.now() + this.drainTimeoutMs;
@@ -376,6 +420,7 @@ export class Gateway implements UdpListenerHost {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.generation?.retire();
+    this.health.stop();
     this.logger.info({ version: this.generation?.version ?? -1 }, "gateway stopped");
   }
 }

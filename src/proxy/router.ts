@@ -9,6 +9,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { parseCidr } from "../net/addresses.ts";
+import type { RouteMetrics } from "../observability/metrics.ts";
 import type { PluginInstance } from "./plugins/types.ts";
 import type { UpstreamPool } from "./upstream-pool.ts";
 
@@ -26,6 +27,8 @@ export interface RouteEntry {
   readonly pool: UpstreamPool;
   /** by priority, highest first */
   readonly plugins: readonly PluginSlot[];
+  /** counts its sessions when a plugin (prometheus) exports them */
+  readonly metrics: RouteMetrics;
   readonly match: RouteMatch;
 }
 

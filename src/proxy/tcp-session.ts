@@ -12,8 +12,8 @@ import type { TcpConnection, TcpHandlers } from "./adapter.ts";
 import type { BalanceContext } from "./balancer/types.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
-import type { ProxyHost, SweptSession } from "./proxy-host.ts";
 import type { PortRoutes, RouteEntry } from "./router.ts";
+import type { SessionGateway, SweptSession } from "./session-gateway.ts";
 import { SessionRecord, writeAccessLog } from "./session-record.ts";
 import { parseClientHello, SNI_PEEK_LIMIT } from "./sni.ts";
 
@@ -42,13 +42,13 @@ function copyOf(chunk: Uint8Array): Uint8Array {
 
 /** Takes an accepted connection on a port whose routes are `table`. */
 export function acceptTcp(
-  host: ProxyHost,
+  gateway: SessionGateway,
   generation: ConfigGeneration,
   table: PortRoutes,
   client: TcpConnection,
 ): void {
-  host.counters.tcpAccepted++;
-  const session = new TcpProxySession(host, generation, table, client);
+  gateway.counters.tcpAccepted++;
+  const session = new TcpProxySession(gateway, generation, table, client);
   session.begin();
 }
 
@@ -94,6 +94,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   private pending: Uint8Array[] | undefined;
   private peekBuffer: Uint8Array | undefined;
   private peekLength = 0;
+  /** bytes that must have arrived before the ClientHello parse can give a different answer */
+  private peekNeed = 0;
   private peekTimer: ReturnType<typeof setTimeout> | undefined;
   private prereadRan = 0;
   private lastBytes = 0;
@@ -101,7 +103,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   private readonly acceptedAt = Date.now();
 
   constructor(
-    private readonly host: ProxyHost,
+    private readonly gateway: SessionGateway,
     private readonly generation: ConfigGeneration,
     private readonly table: PortRoutes,
     readonly client: TcpConnection,
@@ -114,11 +116,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   begin(): void {
     const client = this.client;
     this.generation.acquire();
-    this.host.sessionStarted(this);
+    this.gateway.sessionStarted(this);
     client.setHandlers(this);
     if (this.phase !== PEEK) return; // closed during setHandlers' replay
     if (this.table.wantsSni(client.remote.address, client.local.address)) {
-      this.peekTimer = setTimeout(() => this.routeWithSni(undefined), this.host.sniTimeoutMs);
+      this.peekTimer = setTimeout(() => this.routeWithSni(undefined), this.gateway.sniTimeoutMs);
       return;
     }
     client.pause();
@@ -222,7 +224,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     }
     buffer.set(chunk, this.peekLength);
     this.peekLength = needed;
+    // Parse only once enough has arrived to change the answer: a client trickling bytes gets a
+    // bounded number of parses, not one per chunk.
+    if (this.peekLength < this.peekNeed && this.peekLength < SNI_PEEK_LIMIT) return;
     const hello = parseClientHello(buffer, this.peekLength);
+    if (hello.kind === "incomplete") this.peekNeed = hello.need;
     if (hello.kind === "incomplete" && this.peekLength < SNI_PEEK_LIMIT) return;
     this.routeWithSni(hello.kind === "client-hello" ? hello.serverName : undefined);
   }
@@ -243,9 +249,9 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.peekBuffer = undefined;
     const route = this.table.match(client.remote.address, client.local.address, sni);
     if (!route) {
-      this.host.noRoute("tcp", client.local);
+      this.gateway.noRoute("tcp", client.local);
       this.phase = DONE;
-      this.host.logger.debug(
+      this.gateway.logger.debug(
         { client: client.remote.address, port: client.local.port, sni },
         "no stream route matched, connection closed",
       );
@@ -257,6 +263,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.route = route;
     this.phase = SETUP;
     this.record = new SessionRecord("tcp", client.remote, client.local, route, sni, this.acceptedAt);
+    route.metrics.sessionStarted(this.record);
     const progress = runPrereads(route.plugins, this.record, () => this.isAbandoned());
     if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
     else this.afterPreread(progress);
@@ -270,14 +277,14 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.prereadRan = progress.ran;
     const record = this.record!;
     if (progress.error) {
-      this.host.logger.error({ route: record.route.id, reason: progress.error.message }, "plugin preread failed");
+      this.gateway.logger.error({ route: record.route.id, reason: progress.error.message }, "plugin preread failed");
       record.code = 500;
       this.failSetup("plugin_error");
       return;
     }
     if (progress.reject !== undefined) {
       record.code = progress.reject;
-      this.host.counters.rejected++;
+      this.gateway.counters.rejected++;
       this.failSetup("rejected");
       return;
     }
@@ -286,7 +293,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       return;
     }
     this.connect().catch((error: unknown) => {
-      this.host.logger.error({ route: record.route.id, reason: (error as Error).message }, "connect failed");
+      this.gateway.logger.error({ route: record.route.id, reason: (error as Error).message }, "connect failed");
       this.failSetup("error");
     });
   }
@@ -324,12 +331,12 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       const t0 = Date.now();
       let upstream: TcpConnection;
       try {
-        upstream = await this.host.adapter.connectTcp({ host: node.host, port: node.port, timeoutMs });
+        upstream = await this.gateway.adapter.connectTcp({ host: node.host, port: node.port, timeoutMs });
       } catch (error) {
         const code = errorCode(error as Error);
         pool.failed(node, code === "ETIMEDOUT");
         pool.release(node);
-        this.host.logger.warn(
+        this.gateway.logger.warn(
           { route: route.id, node: pool.name(node), code, attempt: attempt + 1 },
           "upstream connect failed",
         );
@@ -349,7 +356,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       return;
     }
     this.record!.code = 502;
-    this.host.counters.upstreamFailures++;
+    this.gateway.counters.upstreamFailures++;
     this.failSetup("connect_failed");
   }
 
@@ -391,14 +398,15 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     record.closeReason = this.forcedReason ?? this.endReason ?? "closed";
     if (this.node) route.pool.release(this.node);
     runLogs(route.plugins, record, this.prereadRan, (plugin, error) =>
-      this.host.logger.error({ plugin, reason: error.message }, "plugin log failed"),
+      this.gateway.logger.error({ plugin, reason: error.message }, "plugin log failed"),
     );
-    writeAccessLog(this.host.logger, record);
+    route.metrics.sessionEnded(record);
+    writeAccessLog(this.gateway.logger, record);
     this.release();
   }
 
   private release(): void {
     this.generation.release();
-    this.host.sessionEnded(this);
+    this.gateway.sessionEnded(this);
   }
 }

@@ -11,18 +11,17 @@
 import type { UpstreamNode } from "../config/schema.ts";
 import type { AddressInfo, UdpSocket } from "./adapter.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
-import { portKey } from "./config-generation.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
-import type { ProxyHost, SweptSession } from "./proxy-host.ts";
-import type { RouteEntry } from "./router.ts";
+import type { PortRoutes, RouteEntry } from "./router.ts";
+import type { SessionGateway, SweptSession } from "./session-gateway.ts";
 import { SessionRecord, writeAccessLog } from "./session-record.ts";
 
 /** datagrams kept per session while its upstream socket is being opened */
 const MAX_PENDING_DATAGRAMS = 64;
 
-export interface UdpListenerHost extends ProxyHost {
-  /** the generation that routes new sessions */
-  currentGeneration(): ConfigGeneration | undefined;
+export interface UdpListenerGateway extends SessionGateway {
+  /** the generation that routes new sessions and its route table for this port; undefined when none routes */
+  routesOn(protocol: "tcp" | "udp", port: number): { generation: ConfigGeneration; table: PortRoutes } | undefined;
   /** sessions per listener */
   readonly udpMaxSessions: number;
   /** bumped by every sweep: the coarse clock of session recency */
@@ -34,7 +33,7 @@ export class UdpListener {
   readonly sessions = new Map<string, UdpProxySession>();
 
   constructor(
-    readonly host: UdpListenerHost,
+    readonly gateway: UdpListenerGateway,
     readonly port: number,
   ) {}
 
@@ -43,7 +42,7 @@ export class UdpListener {
     const key = `${from.address}|${from.port}`;
     const session = this.sessions.get(key);
     if (session !== undefined) {
-      const epoch = this.host.sweepEpoch;
+      const epoch = this.gateway.sweepEpoch;
       if (session.epoch !== epoch) {
         session.epoch = epoch;
         this.sessions.delete(key);
@@ -56,30 +55,30 @@ export class UdpListener {
   };
 
   private startSession(key: string, data: Uint8Array, from: AddressInfo): void {
-    const generation = this.host.currentGeneration();
-    const table = generation?.ports.get(portKey("udp", this.port));
     const socket = this.socket;
-    if (!generation || !table || !socket) {
-      if (socket) this.host.noRoute("udp", socket.address);
-      else this.host.counters.udpNoRoute++;
+    const routing = socket && this.gateway.routesOn("udp", this.port);
+    if (!routing) {
+      if (socket) this.gateway.noRoute("udp", socket.address);
+      else this.gateway.counters.udpNoRoute++;
       return;
     }
+    const { generation, table } = routing;
     const route = table.match(from.address, socket.address.address, undefined);
     if (!route) {
-      this.host.noRoute("udp", socket.address);
+      this.gateway.noRoute("udp", socket.address);
       return;
     }
-    if (this.sessions.size >= this.host.udpMaxSessions) {
+    if (this.sessions.size >= this.gateway.udpMaxSessions) {
       const oldest = this.sessions.values().next().value;
       if (oldest) {
-        this.host.counters.udpSessionsEvicted++;
+        this.gateway.counters.udpSessionsEvicted++;
         oldest.abort("evicted");
       }
     }
     const client: AddressInfo = { address: from.address, port: from.port, family: from.family };
     const session = new UdpProxySession(this, key, generation, route, client, socket.address);
     this.sessions.set(key, session);
-    this.host.counters.udpSessions++;
+    this.gateway.counters.udpSessions++;
     session.begin(data);
   }
 
@@ -116,7 +115,7 @@ export class UdpProxySession implements SweptSession {
     server: AddressInfo,
   ) {
     this.record = new SessionRecord("udp", client, server, route, undefined, Date.now());
-    this.epoch = listener.host.sweepEpoch;
+    this.epoch = listener.gateway.sweepEpoch;
   }
 
   get routeId(): string {
@@ -125,7 +124,8 @@ export class UdpProxySession implements SweptSession {
 
   begin(first: Uint8Array): void {
     this.generation.acquire();
-    this.listener.host.sessionStarted(this);
+    this.listener.gateway.sessionStarted(this);
+    this.route.metrics.sessionStarted(this.record);
     this.queue(first);
     const progress = runPrereads(this.route.plugins, this.record, () => this.state === DONE);
     if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
@@ -143,7 +143,7 @@ export class UdpProxySession implements SweptSession {
     if (!this.pending) this.pending = [];
     const pending = this.pending;
     if (pending.length >= MAX_PENDING_DATAGRAMS) {
-      this.listener.host.counters.udpDroppedPending++;
+      this.listener.gateway.counters.udpDroppedPending++;
       return;
     }
     const copy = new Uint8Array(data.byteLength);
@@ -154,16 +154,16 @@ export class UdpProxySession implements SweptSession {
   private afterPreread(progress: PrereadProgress): void {
     this.prereadRan = progress.ran;
     if (this.state === DONE) return;
-    const host = this.listener.host;
+    const gateway = this.listener.gateway;
     if (progress.error) {
-      host.logger.error({ route: this.route.id, reason: progress.error.message }, "plugin preread failed");
+      gateway.logger.error({ route: this.route.id, reason: progress.error.message }, "plugin preread failed");
       this.record.code = 500;
       this.finish("plugin_error");
       return;
     }
     if (progress.reject !== undefined) {
       this.record.code = progress.reject;
-      host.counters.rejected++;
+      gateway.counters.rejected++;
       this.finish("rejected");
       return;
     }
@@ -179,14 +179,14 @@ export class UdpProxySession implements SweptSession {
     );
     if (!node) {
       this.record.code = 502;
-      host.counters.upstreamFailures++;
+      gateway.counters.upstreamFailures++;
       this.finish("no_upstream");
       return;
     }
     this.node = node;
     this.record.node = pool.name(node);
     const wildcard = node.host.includes(":") ? "::" : "0.0.0.0";
-    host.adapter
+    gateway.adapter
       .bindUdp({ host: wildcard, port: 0 }, (data) => this.fromUpstream(data))
       .then(
         (socket) => {
@@ -201,7 +201,7 @@ export class UdpProxySession implements SweptSession {
           if (pending) for (const d of pending) this.fromClient(d);
         },
         (error: Error) => {
-          host.logger.error({ route: this.route.id, reason: error.message }, "udp upstream socket failed");
+          gateway.logger.error({ route: this.route.id, reason: error.message }, "udp upstream socket failed");
           this.record.code = 502;
           this.finish("error");
         },
@@ -244,12 +244,13 @@ export class UdpProxySession implements SweptSession {
     record.endedAt = Date.now();
     record.closeReason = this.reason;
     if (this.node) this.route.pool.release(this.node);
-    const host = this.listener.host;
+    const gateway = this.listener.gateway;
     runLogs(this.route.plugins, record, this.prereadRan, (plugin, error) =>
-      host.logger.error({ plugin, reason: error.message }, "plugin log failed"),
+      gateway.logger.error({ plugin, reason: error.message }, "plugin log failed"),
     );
-    writeAccessLog(host.logger, record);
+    this.route.metrics.sessionEnded(record);
+    writeAccessLog(gateway.logger, record);
     this.generation.release();
-    host.sessionEnded(this);
+    gateway.sessionEnded(this);
   }
 }

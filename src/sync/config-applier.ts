@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.ts";
+import { LatestWinsQueue } from "../proxy/latest-wins-queue.ts";
 
 export interface ConfigTarget {
   apply(config: GatewayConfig): Promise<unknown>;
@@ -17,8 +18,9 @@ export interface ApplyFailure {
 
 export class ConfigApplier {
   private current: GatewayConfig | undefined;
-  private pending: { config: GatewayConfig; source: string } | undefined;
-  private loop: Promise<void> | undefined;
+  private readonly queue = new LatestWinsQueue((offer: { config: GatewayConfig; source: string }) =>
+    this.applyOne(offer.config, offer.source),
+  );
   lastError: ApplyFailure | null = null;
 
   constructor(
@@ -37,13 +39,9 @@ export class ConfigApplier {
     return this.current;
   }
 
-  /** queue a config; resolves once the queue is drained (this config applied, skipped or superseded) */
+  /** queue a config; resolves once it was applied, skipped or superseded by a newer offer */
   offer(config: GatewayConfig, source: string): Promise<void> {
-    this.pending = { config, source };
-    this.loop ??= this.drain().finally(() => {
-      this.loop = undefined;
-    });
-    return this.loop;
+    return this.queue.offer({ config, source });
   }
 
   /** record a config that could not even be read (bad JSON from the control plane) */
@@ -52,29 +50,25 @@ export class ConfigApplier {
     this.logger.error({ version, reason: message }, "config rejected, previous config keeps serving");
   }
 
-  private async drain(): Promise<void> {
-    while (this.pending) {
-      const { config, source } = this.pending;
-      this.pending = undefined;
-      if (this.current && sameConfig(this.current, config)) continue;
-      const started = Date.now();
-      try {
-        await this.target.apply(config);
-      } catch (error) {
-        this.reject(config.version, (error as Error).message ?? String(error));
-        continue;
-      }
-      this.current = config;
-      if (this.lastError && this.lastError.version <= config.version) this.lastError = null;
-      this.logger.info(
-        { version: config.version, source, services: config.services.length, ms: Date.now() - started },
-        "config applied",
-      );
-      try {
-        await this.onApplied?.(config, source);
-      } catch (error) {
-        this.logger.warn({ reason: (error as Error).message }, "could not save the applied config");
-      }
+  private async applyOne(config: GatewayConfig, source: string): Promise<void> {
+    if (this.current && sameConfig(this.current, config)) return;
+    const started = Date.now();
+    try {
+      await this.target.apply(config);
+    } catch (error) {
+      this.reject(config.version, (error as Error).message ?? String(error));
+      return;
+    }
+    this.current = config;
+    if (this.lastError && this.lastError.version <= config.version) this.lastError = null;
+    this.logger.info(
+      { version: config.version, source, services: config.services.length, ms: Date.now() - started },
+      "config applied",
+    );
+    try {
+      await this.onApplied?.(config, source);
+    } catch (error) {
+      this.logger.warn({ reason: (error as Error).message }, "could not save the applied config");
     }
   }
 }

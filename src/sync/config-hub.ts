@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.ts";
+import { LatestWinsQueue } from "../proxy/latest-wins-queue.ts";
 
 export type ConfigReader = (groupId: string) => Promise<GatewayConfig>;
 export type ConfigListener = (config: GatewayConfig) => void;
@@ -14,8 +15,8 @@ export type ConfigListener = (config: GatewayConfig) => void;
 interface GroupState {
   listeners: Set<ConfigListener>;
   version: number;
-  reading: boolean;
-  again: boolean;
+  /** one re-read at a time; a change announced during one queues exactly one more */
+  rereads: LatestWinsQueue<void, void>;
 }
 
 export class ConfigHub {
@@ -37,7 +38,12 @@ export class ConfigHub {
   subscribe(groupId: string, listener: ConfigListener): () => void {
     let state = this.groups.get(groupId);
     if (!state) {
-      state = { listeners: new Set(), version: -1, reading: false, again: false };
+      const created: GroupState = {
+        listeners: new Set(),
+        version: -1,
+        rereads: new LatestWinsQueue(() => this.refresh(groupId, created)),
+      };
+      state = created;
       this.groups.set(groupId, state);
     }
     state.listeners.add(listener);
@@ -51,14 +57,7 @@ export class ConfigHub {
 
   /** the group's config may have changed: re-read it and push it if it did (no-op without streams) */
   changed(groupId: string): void {
-    const state = this.groups.get(groupId);
-    if (!state) return;
-    if (state.reading) {
-      state.again = true;
-      return;
-    }
-    state.reading = true;
-    void this.refresh(groupId, state);
+    void this.groups.get(groupId)?.rereads.offer();
   }
 
   stop(): void {
@@ -68,18 +67,13 @@ export class ConfigHub {
 
   private async refresh(groupId: string, state: GroupState): Promise<void> {
     try {
-      do {
-        state.again = false;
-        const config = await this.read(groupId);
-        if (config.version !== state.version) {
-          state.version = config.version;
-          for (const listener of state.listeners) listener(config);
-        }
-      } while (state.again);
+      const config = await this.read(groupId);
+      if (config.version !== state.version) {
+        state.version = config.version;
+        for (const listener of state.listeners) listener(config);
+      }
     } catch (error) {
       this.logger.warn({ gateway_group: groupId, reason: (error as Error).message }, "could not read group config");
-    } finally {
-      state.reading = false;
     }
   }
 }

@@ -4,23 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import pino from "pino";
-import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
-import {
-  freeTcpPort,
-  gatewayConfig,
-  nodeAdapter,
-  startGateway,
-  tcpExchange,
-  udpExchange,
-} from "../plugins/fixtures/gateway.ts";
+import { freeTcpPort, gatewayConfig, startGateway, tcpExchange, udpExchange } from "../plugins/fixtures/gateway.ts";
 import { Dnsmasq, dnsQueryHex, freeUdpPort, TcpBackend, UdpEcho, waitFor } from "./fixtures/servers.ts";
 
 describe("health checks through a gateway", () => {
   test("tcp: three backends, one stopped and restarted; no client connection fails", async () => {
     const backends = [new TcpBackend("a"), new TcpBackend("b"), new TcpBackend("c")];
     for (const b of backends) await b.start();
-    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     const port = await freeTcpPort();
     const config = gatewayConfig(1, {
       id: "s1",
@@ -38,8 +28,9 @@ describe("health checks through a gateway", () => {
       },
       routes: [{ id: "r1", server_port: port }],
     });
-    health.apply(config);
-    const gateway = await startGateway(config, { health });
+    // the gateway's own health checks, applied with the config
+    const gateway = await startGateway(config);
+    const health = gateway.health;
     const b = `127.0.0.1:${backends[1]!.port}`;
     try {
       const seen = async (n: number) => {
@@ -80,7 +71,6 @@ describe("health checks through a gateway", () => {
   test("udp: echo upstreams, one stopped and restarted; every session still gets its reply", async () => {
     const echoes = [new UdpEcho("x"), new UdpEcho("y")];
     for (const e of echoes) await e.start();
-    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     const port = await freeUdpPort();
     const config = gatewayConfig(1, {
       id: "u1",
@@ -99,8 +89,9 @@ describe("health checks through a gateway", () => {
       },
       routes: [{ id: "r1", server_port: port }],
     });
-    health.apply(config);
-    const gateway = await startGateway(config, { health });
+    // the gateway's own health checks, applied with the config
+    const gateway = await startGateway(config);
+    const health = gateway.health;
     const y = `127.0.0.1:${echoes[1]!.port}`;
     try {
       await echoes[1]!.stop();
@@ -123,7 +114,6 @@ describe("health checks through a gateway", () => {
 
   test("udp: two dnsmasq servers, one stopped; DNS answers keep coming through the gateway", async () => {
     const dns = [new Dnsmasq(await freeUdpPort()), new Dnsmasq(await freeUdpPort())];
-    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     const port = await freeUdpPort();
     const query = Buffer.from(dnsQueryHex, "hex");
     const config = gatewayConfig(1, {
@@ -146,8 +136,8 @@ describe("health checks through a gateway", () => {
     let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
     try {
       for (const d of dns) await d.start();
-      health.apply(config);
-      gateway = await startGateway(config, { health });
+      gateway = await startGateway(config);
+      const health = gateway.health;
       await dns[0]!.stop();
       await waitFor(
         "stopped dns server marked down",
@@ -162,7 +152,6 @@ describe("health checks through a gateway", () => {
       await waitFor("dns server back", () => health.isHealthy("dns", `127.0.0.1:${dns[0]!.port}`), 2500);
     } finally {
       await gateway?.stop();
-      health.stop();
       for (const d of dns) {
         await d.stop();
         d.cleanup();

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, describe, test } from "node:test";
 import pino from "pino";
+import { activeCheck, type HealthCheckType } from "../../src/config/schema.ts";
 import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
+import { createProbe } from "../../src/proxy/health/probe-registry.ts";
+import { TcpProbe } from "../../src/proxy/health/tcp-probe.ts";
 import { testAdapter } from "./fixtures/node-adapter.ts";
 import { Dnsmasq, dnsQueryHex, freeUdpPort, serviceConfig, TcpBackend, UdpEcho, waitFor } from "./fixtures/servers.ts";
 
@@ -220,5 +223,17 @@ describe("passive checks", () => {
     health.apply(serviceConfig(2, []));
     assert.deepEqual(health.snapshot({ includeUnchecked: true }), []);
     health.stop();
+  });
+});
+
+describe("no silent fallback", () => {
+  test("an unknown active check type is refused, not turned into a TCP probe", () => {
+    const check = activeCheck.parse({ type: "tcp" });
+    assert.throws(
+      () => createProbe(testAdapter, { ...check, type: "http" as unknown as HealthCheckType }),
+      /unknown active health check type 'http'/,
+    );
+    assert.throws(() => createProbe(testAdapter, { ...check, type: "udp" }), /checks.active.udp is required/);
+    assert.ok(createProbe(testAdapter, check) instanceof TcpProbe);
   });
 });

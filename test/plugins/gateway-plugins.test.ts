@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { configureMetrics, metricsText } from "../../src/observability/metrics.ts";
 import type { Gateway } from "../../src/proxy/gateway.ts";
 import { TcpBackend, waitFor } from "../health/fixtures/servers.ts";
 import { freeTcpPort, gatewayConfig, startGateway, tcpExchange } from "./fixtures/gateway.ts";
@@ -166,7 +165,6 @@ describe("limit-conn through a gateway", () => {
 
 describe("prometheus and syslog through a gateway", () => {
   test("a proxied and a denied connection show in the metrics and in rsyslog's file", async () => {
-    configureMetrics();
     const rsyslog = new Rsyslog();
     await rsyslog.start();
     const backend = await new TcpBackend("pong").start();
@@ -198,9 +196,10 @@ describe("prometheus and syslog through a gateway", () => {
       assert.equal(denied.client_addr, "127.0.0.3");
       assert.equal(denied.upstream_addr, undefined);
 
-      const text = await metricsText();
+      const text = await gateway.metrics.text();
       const listen = `listen_addr="127.0.0.1:${port}"`;
-      assert.ok(text.includes('sluice_stream_connection_total{route="r1"} 1'), text);
+      // the denied connection is one of r1's too: the session counts every way it ends
+      assert.ok(text.includes('sluice_stream_connection_total{route="r1"} 2'), text);
       assert.ok(text.includes(`sluice_stream_status_total{code="200",${listen},node="127.0.0.1:${backend.port}"} 1`));
       assert.ok(text.includes(`sluice_stream_status_total{code="403",${listen},node=""} 1`));
       assert.ok(text.includes(`sluice_stream_active_connections{${listen}} 0`));
@@ -210,6 +209,49 @@ describe("prometheus and syslog through a gateway", () => {
       await backend.stop();
       await rsyslog.stop();
       rsyslog.cleanup();
+    }
+  });
+});
+
+describe("metrics belong to each gateway", () => {
+  test("two gateways in one process share no counters; a route without prometheus exports none of its sessions", async () => {
+    const backend = await new TcpBackend("pong").start();
+    const [portA, portB] = [await freeTcpPort(), await freeTcpPort()];
+    const nodes = [{ host: "127.0.0.1", port: backend.port, weight: 1 }];
+    const a = await startGateway(
+      gatewayConfig(1, {
+        id: "s1",
+        upstream: { nodes },
+        plugins: { prometheus: {} },
+        routes: [{ id: "ra", server_port: portA }],
+      }),
+    );
+    const b = await startGateway(
+      gatewayConfig(1, {
+        id: "s1",
+        upstream: { nodes },
+        plugins: { "ip-restriction": { blacklist: ["127.0.0.3"] } },
+        routes: [{ id: "rb", server_port: portB }],
+      }),
+    );
+    try {
+      assert.equal((await tcpExchange(portA, { send: "ping" })).data, "pong");
+      assert.equal((await tcpExchange(portB, { send: "ping" })).data, "pong");
+      assert.equal((await tcpExchange(portB, { localAddress: "127.0.0.3" })).data, "");
+      await idle(a);
+      await idle(b);
+      const textA = await a.metrics.text();
+      const textB = await b.metrics.text();
+      assert.ok(textA.includes('sluice_stream_connection_total{route="ra"} 1'), textA);
+      assert.ok(!textA.includes('route="rb"'), "gateway a never counts gateway b's route");
+      assert.ok(!textB.includes("sluice_stream_connection_total{"), "no prometheus on rb: no per-session series");
+      assert.ok(!textB.includes('code="403"'), "a reject is exported only where the route enables prometheus");
+      assert.ok(!textB.includes('code="200"'), textB);
+      assert.ok(textB.includes('sluice_config_version{gateway_group="default"} 1'), textB);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await backend.stop();
     }
   });
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { Writable } from "node:stream";
@@ -221,5 +222,90 @@ describe("limit-conn, redis policy (real Redis on 127.0.0.1:6379)", () => {
     plugin.log!(ended(first, "client_closed"));
     assert.equal(await plugin.preread!(session()), undefined, "local counts are released too");
     assert.equal(lines.filter((l) => String(l.msg).includes("redis unreachable")).length, 1);
+  });
+});
+
+/** A redis-server of the test's own on a free port (never the shared one), restartable on that port. */
+class OwnRedis {
+  private child: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  async start(): Promise<void> {
+    const child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    this.child = child;
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
+      child.once("error", (e) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server must be installed (scripts/deps/proxy.sh): ${e.message}`));
+      });
+      child.stdout!.on("data", (d: Buffer) => {
+        output += String(d);
+        if (output.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+describe("limit-conn, redis policy across a Redis restart", () => {
+  test("releases of connections counted before the restart never drive the count negative", async (t) => {
+    const server = new OwnRedis(await closedPort());
+    await server.start();
+    const env = pluginEnv();
+    const conf = {
+      conn: 2,
+      burst: 0,
+      default_conn_delay: 1,
+      policy: "redis",
+      redis_host: "127.0.0.1",
+      redis_port: server.port,
+      redis_timeout: 500,
+    };
+    const { plugin } = instance(conf, env, `r-${randomUUID()}`);
+    t.after(async () => {
+      for (const [id, v] of env.shared) if (id.startsWith("redis:")) (v as RedisConnCounter).close();
+      await server.stop();
+    });
+    const before = [session(), session()];
+    for (const s of before) assert.equal(await plugin.preread!(s), undefined);
+    assert.deepEqual(await plugin.preread!(session()), { reject: 503 }, "the limit holds before the restart");
+
+    await server.stop();
+    await server.start(); // empty: the two open connections' counts are gone
+    // the client notices the restart on its next command; wait until Redis counts again
+    const counter = [...env.shared].find(([id]) => id.startsWith("redis:"))![1] as RedisConnCounter;
+    let back = false;
+    for (let i = 0; i < 50 && !back; i++) {
+      back = (await counter.acquire("sluice:test-probe")) !== undefined;
+      if (back) counter.release("sluice:test-probe");
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(back, "the counter reconnects to the restarted Redis");
+    for (const s of before) plugin.log!(ended(s, "client_closed"));
+    await new Promise((r) => setTimeout(r, 300)); // the releases reach Redis
+
+    const after = [session(), session(), session()];
+    const verdicts = [];
+    for (const s of after) verdicts.push(await plugin.preread!(s));
+    assert.deepEqual(verdicts, [undefined, undefined, { reject: 503 }], "conn: 2 lets exactly 2 in after the restart");
   });
 });

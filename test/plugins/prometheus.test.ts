@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import pino from "pino";
-import { configureMetrics, gatewayMetrics, metricsText } from "../../src/observability/metrics.ts";
+import { GatewayMetrics, type MetricsOptions, RouteMetrics } from "../../src/observability/metrics.ts";
 import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
 import { prometheus } from "../../src/proxy/plugins/prometheus.ts";
 import { testAdapter } from "../health/fixtures/node-adapter.ts";
@@ -22,23 +22,35 @@ function sample(text: string, name: string, labels: string): number | undefined 
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-const scope = { routeId: "r1", serviceId: "s1" };
+const scope = { routeId: "r1", routeName: "route-one", serviceId: "s1" };
+
+/** A gateway's metrics and one route's scope, as the pipeline lends it to the route's plugins. */
+function routeMetrics(options: MetricsOptions = {}) {
+  const gateway = new GatewayMetrics(options);
+  const route = new RouteMetrics(gateway);
+  return { metrics: gateway, route, metricsText: () => gateway.text(), env: pluginEnv(undefined, undefined, route) };
+}
+
+/** What the pipeline does for every session of the route: counted when routed and when ended. */
+function proxied(route: RouteMetrics, s: ReturnType<typeof session>) {
+  route.sessionStarted(s);
+  return () => route.sessionEnded(s);
+}
 
 describe("prometheus plugin and metrics", () => {
   test("records connections, status, bandwidth, connect time; active connections go up and down", async () => {
-    configureMetrics({ version: "9.9.9" });
-    const plugin = prometheus.create(prometheus.schema.parse({}), pluginEnv(), scope);
+    const { route, env, metricsText } = routeMetrics({ version: "9.9.9" });
+    prometheus.create(prometheus.schema.parse({}), env, scope);
     const a = session({ node: "127.0.0.1:9001" });
     const b = session({ node: "127.0.0.1:9001" });
-    plugin.preread!(a);
-    plugin.preread!(b);
+    const endA = proxied(route, a);
+    proxied(route, b);
     let text = await metricsText();
     assert.equal(sample(text, "sluice_stream_active_connections", 'listen_addr="127.0.0.1:9100"'), 2);
     Object.assign(a, { bytesFromClient: 100, bytesToClient: 2000, connectMs: 3, endedAt: Date.now() });
-    plugin.log!(a);
+    endA();
     const rejected = session({ code: 503 });
-    plugin.preread!(rejected);
-    plugin.log!(rejected);
+    proxied(route, rejected)();
     text = await metricsText();
     assert.equal(sample(text, "sluice_stream_active_connections", 'listen_addr="127.0.0.1:9100"'), 1);
     assert.equal(sample(text, "sluice_stream_connection_total", 'route="r1"'), 2);
@@ -65,18 +77,16 @@ describe("prometheus plugin and metrics", () => {
   });
 
   test("prefer_name labels routes by name", async () => {
-    configureMetrics();
-    const plugin = prometheus.create(prometheus.schema.parse({ prefer_name: true }), pluginEnv(), scope);
-    const s = session();
-    plugin.preread!(s);
-    plugin.log!(s);
+    const { route, env, metricsText } = routeMetrics();
+    prometheus.create(prometheus.schema.parse({ prefer_name: true }), env, scope);
+    proxied(route, session())();
     assert.equal(sample(await metricsText(), "sluice_stream_connection_total", 'route="route-one"'), 1);
     assert.equal(prometheus.schema.safeParse({ prefer_name: "yes" }).success, false);
   });
 
   test("upstream_status and config_version; the exposition passes promtool check metrics, with either prefix", async () => {
     for (const prefix of ["sluice_", "apisix_"]) {
-      const metrics = configureMetrics({ prefix });
+      const { metrics, route, env, metricsText } = routeMetrics({ prefix });
       const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
       try {
         const checks = { passive: { unhealthy: { tcp_failures: 1 } } };
@@ -88,11 +98,9 @@ describe("prometheus plugin and metrics", () => {
         health.reportConnect("svc", "127.0.0.1:1", "failure");
         metrics.setHealthSource(() => health.snapshot());
         metrics.setConfigVersion("default", 7);
-        const plugin = prometheus.create({ prefer_name: false }, pluginEnv(), scope);
-        const s = session({ node: "127.0.0.1:2", bytesFromClient: 5, bytesToClient: 5, connectMs: 1 });
-        plugin.preread!(s);
-        plugin.log!(s);
-        gatewayMetrics().syslogDropped.inc({ server: "udp://127.0.0.1:514" }, 3);
+        prometheus.create({ prefer_name: false }, env, scope);
+        proxied(route, session({ node: "127.0.0.1:2", bytesFromClient: 5, bytesToClient: 5, connectMs: 1 }))();
+        metrics.syslogDropped.inc({ server: "udp://127.0.0.1:514" }, 3);
         const text = await metricsText();
         assert.equal(sample(text, `${prefix}upstream_status`, 'service="svc",node="127.0.0.1:1"'), 0);
         assert.equal(sample(text, `${prefix}upstream_status`, 'service="svc",node="127.0.0.1:2"'), 1);
@@ -107,7 +115,7 @@ describe("prometheus plugin and metrics", () => {
   });
 
   test("upstream_status follows the health checks at scrape time", async () => {
-    const metrics = configureMetrics();
+    const { metrics, metricsText } = routeMetrics();
     const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
     try {
       const checks = { passive: { unhealthy: { tcp_failures: 1 }, healthy: { successes: 1 } } };

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { after, before, describe, test } from "node:test";
-import { configureMetrics, metricsText } from "../../src/observability/metrics.ts";
 import { syslog } from "../../src/proxy/plugins/syslog.ts";
 import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
 import type { PluginEnv } from "../../src/proxy/plugins/types.ts";
@@ -127,8 +126,8 @@ describe("syslog against a real rsyslog", () => {
 
 describe("syslog with the server down", () => {
   test("entries are retried, then dropped and counted; logging never blocks", async () => {
-    configureMetrics();
     const env = pluginEnv();
+    const metricsText = () => env.metrics.gateway.text();
     const server = new Rsyslog();
     await server.start();
     const port = server.tcpPort;

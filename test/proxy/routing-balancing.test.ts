@@ -3,15 +3,17 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import tls from "node:tls";
-import type { UpstreamNode } from "../../src/config/schema.ts";
+import type { BalancerType, UpstreamNode } from "../../src/config/schema.ts";
+import { GatewayMetrics, RouteMetrics } from "../../src/observability/metrics.ts";
 import { ConsistentHashBalancer } from "../../src/proxy/balancer/chash.ts";
 import { EwmaBalancer } from "../../src/proxy/balancer/ewma.ts";
+import { createBalancer } from "../../src/proxy/balancer/index.ts";
 import { LeastConnBalancer } from "../../src/proxy/balancer/least-conn.ts";
 import { RoundRobinBalancer } from "../../src/proxy/balancer/roundrobin.ts";
 import type { BalanceContext } from "../../src/proxy/balancer/types.ts";
 import { alwaysHealthy, type NodeHealth } from "../../src/proxy/health/types.ts";
 import { PortRoutes, parseRouteMatch, type RouteEntry } from "../../src/proxy/router.ts";
-import { parseClientHello } from "../../src/proxy/sni.ts";
+import { parseClientHello, SNI_PEEK_LIMIT } from "../../src/proxy/sni.ts";
 import { UpstreamPool } from "../../src/proxy/upstream-pool.ts";
 import { captureLogger, config, freePort, service, startGateway, upstream } from "./harness.ts";
 
@@ -24,6 +26,7 @@ function route(id: string, fields: { server_addr?: string; remote_addr?: string;
     port: 9000,
     pool: undefined as unknown as UpstreamPool,
     plugins: [],
+    metrics: new RouteMetrics(new GatewayMetrics()),
     match: parseRouteMatch(fields),
   };
 }
@@ -254,5 +257,61 @@ describe("apply", () => {
     assert.equal(gateway.status().version, 1);
     assert.equal(gateway.status().listeners[0]!.state, "listening");
     await gateway.stop();
+  });
+});
+
+describe("no silent fallback", () => {
+  test("an unknown balancer type is refused, not turned into round robin", () => {
+    const options = { key: "remote_addr", hashOn: "vars" as const };
+    assert.throws(
+      () => createBalancer("random" as unknown as BalancerType, nodes(1, 1), options),
+      /unknown balancer type 'random'/,
+    );
+    assert.ok(createBalancer("least_conn", nodes(1, 1), options) instanceof LeastConnBalancer);
+  });
+});
+
+describe("ClientHello parsing under hostile input", () => {
+  test("a declared 16 MB ClientHello allocates nothing and ends the peek after a bounded number of parses", () => {
+    const crafted = new Uint8Array(SNI_PEEK_LIMIT);
+    // record of 4 bytes holding a ClientHello header that declares a 16 MB message, then filler records
+    crafted.set([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0xff, 0xff, 0xff]);
+    for (let o = 9; o + 5 <= crafted.length; o += 5) crafted.set([0x16, 0x03, 0x01, 0x00, 0x00], o);
+    const Original = globalThis.Uint8Array;
+    let allocated = 0;
+    // Counts the bytes of every Uint8Array made while parsing: a deterministic measure, not a timing.
+    class Counting extends Original {
+      constructor(...args: ConstructorParameters<typeof Uint8Array>) {
+        super(...(args as unknown as [number]));
+        allocated += this.byteLength;
+      }
+    }
+    globalThis.Uint8Array = Counting as unknown as typeof Uint8Array;
+    let parses = 0;
+    let result: ReturnType<typeof parseClientHello> | undefined;
+    try {
+      // as the TCP session peeks: one byte at a time, parsing again only once `need` bytes are there
+      let need = 0;
+      for (let n = 1; n <= 4096; n++) {
+        if (n < need) continue;
+        parses++;
+        result = parseClientHello(crafted, n);
+        if (result.kind !== "incomplete") break;
+        need = (result as { need?: number }).need ?? 0;
+      }
+    } finally {
+      globalThis.Uint8Array = Original;
+    }
+    assert.equal(allocated, 0, "no allocation sized by the client");
+    assert.equal(result?.kind, "not-tls");
+    assert.ok(parses <= 4, `parses: ${parses}`);
+  });
+
+  test("a ClientHello trickled over many tiny records is refused once past the record bound", () => {
+    const body = new Uint8Array(4 + 200);
+    body.set([0x01, 0x00, 0x00, 200, 0x03, 0x03]);
+    const parts: number[] = [];
+    for (let i = 0; i < body.length; i += 10) parts.push(0x16, 0x03, 0x01, 0x00, 10, ...body.subarray(i, i + 10));
+    assert.equal(parseClientHello(Uint8Array.from(parts)).kind, "not-tls");
   });
 });

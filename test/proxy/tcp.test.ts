@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { z } from "zod";
-import { gatewayMetrics } from "../../src/observability/metrics.ts";
 import type { NodeHealth } from "../../src/proxy/health/types.ts";
 import type { StreamPlugin, StreamSession } from "../../src/proxy/plugins/types.ts";
 import {
@@ -60,7 +59,7 @@ describe("tcp proxy", () => {
       await assert.rejects(firstLine(port, "127.0.0.2"), /closed|ECONNRESET/);
       await waitFor("access lines", () => accessLines().length === 2);
       assert.equal(gateway.status().counters.tcpNoRoute, 1);
-      const unmatched = await gatewayMetrics().unmatched.get();
+      const unmatched = await gateway.metrics.unmatched.get();
       assert.equal(unmatched.values.find((v) => v.labels.listen_addr === `127.0.0.1:${port}`)?.value, 1);
       const line = accessLines()[1]!;
       assert.equal(line.route, "route-s1-0");
@@ -456,7 +455,7 @@ describe("tcp proxy", () => {
         isHealthy: () => true,
         reportConnect: (_service, node, outcome) => reports.push(`${node} ${outcome}`),
       };
-      const { gateway, accessLines } = startGateway({ health });
+      const { gateway, accessLines } = startGateway({ nodeHealth: health });
       const port = await freePort();
       await gateway.apply(
         config(1, [

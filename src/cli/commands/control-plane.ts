@@ -1,15 +1,15 @@
 /**
- * `sluice control-plane`: the admin API only, on PostgreSQL, for any number of replicas on one
- * database. It is `sluice start` without the in-process gateway, with `DATABASE_URL` required (PGlite is
- * one process's private store; replicas must share a server). Gateways connect to it with
- * `sluice gateway --control-plane URL`.
- *
- * `withGatewaySync` adds the gateway-facing routes (SSE config stream, heartbeats, instances) and the
- * cross-replica LISTEN/NOTIFY to an admin server; `main.ts` applies it to `start` and `control-plane`.
+ * `sluice control-plane`: the admin API and gateway config delivery only, on PostgreSQL, for any number
+ * of replicas on one database. `DATABASE_URL` is required (PGlite is one process's private store;
+ * replicas must share a server). Gateways connect to it with `sluice gateway --control-plane URL`.
  */
-import { createControlPlaneSync } from "../../admin/control-plane-sync.ts";
-import { type CliCommand, UsageError } from "../command.ts";
-import { type StartHooks, startCommand } from "./start.ts";
+import { createLogger } from "../../observability/logger.ts";
+import { processRegistry } from "../../observability/metrics.ts";
+import { statusApp } from "../../observability/status-app.ts";
+import { parseHostPort } from "../addresses.ts";
+import { type CliCommand, parseFlags, UsageError } from "../command.ts";
+import { startControlPlaneServer } from "../control-plane-server.ts";
+import { gatewayMetricsOptions, parseLogLevel } from "../data-plane-settings.ts";
 
 export const CONTROL_PLANE_HELP = `Usage: DATABASE_URL=postgres://… sluice control-plane [options]
 
@@ -23,38 +23,53 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
 Environment: DATABASE_URL (required), SLUICE_ADMIN_KEY.
 `;
 
-/** mounts the gateway sync routes on the admin server (and keeps any routes the caller had) */
-export function withGatewaySync(hooks: StartHooks): StartHooks {
-  return {
-    ...hooks,
-    extraRoutes(ctx) {
-      const own = hooks.extraRoutes?.(ctx) ?? {};
-      const sync = createControlPlaneSync(ctx.store, ctx.logger);
-      sync
-        .start()
-        .catch((error: Error) =>
-          ctx.logger.error({ reason: error.message }, "could not listen for other replicas' config changes"),
-        );
-      return { extraRoutes: [...(own.extraRoutes ?? []), ...sync.routes] };
-    },
-  };
-}
-
-export function controlPlaneCommand(hooks: StartHooks = {}): CliCommand {
-  const start = startCommand({ ...hooks, dataPlane: undefined });
-  return {
-    name: "control-plane",
-    summary: "admin API only, on PostgreSQL (DATABASE_URL); run several as replicas",
-    help: CONTROL_PLANE_HELP,
-    async run(argv, context) {
-      const url = process.env.DATABASE_URL ?? "";
-      if (!/^postgres(ql)?:\/\//.test(url)) {
-        throw new UsageError(
-          "DATABASE_URL=postgres://user@host:5432/db is required: replicas share one PostgreSQL database " +
-            "(for a single process with embedded storage use 'sluice start')",
-        );
-      }
-      return start.run(argv, context);
-    },
-  };
-}
+export const controlPlaneCommand: CliCommand = {
+  name: "control-plane",
+  summary: "admin API only, on PostgreSQL (DATABASE_URL); run several as replicas",
+  help: CONTROL_PLANE_HELP,
+  async run(argv, context) {
+    const env = process.env;
+    const values = parseFlags(argv, {
+      "admin-addr": { type: "string" },
+      "status-addr": { type: "string" },
+      "log-level": { type: "string" },
+    });
+    const url = env.DATABASE_URL ?? "";
+    if (!/^postgres(ql)?:\/\//.test(url)) {
+      throw new UsageError(
+        "DATABASE_URL=postgres://user@host:5432/db is required: replicas share one PostgreSQL database " +
+          "(for a single process with embedded storage use 'sluice start')",
+      );
+    }
+    const admin = parseHostPort(values["admin-addr"] ?? env.SLUICE_ADMIN_ADDR ?? "127.0.0.1:9180", "--admin-addr");
+    const statusAddr = parseHostPort(
+      values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091",
+      "--status-addr",
+    );
+    const logger = createLogger(parseLogLevel(values["log-level"], env));
+    const controlPlane = await startControlPlaneServer({ admin, dataDir: undefined, logger, context, env });
+    const registry = processRegistry(gatewayMetricsOptions(context, env));
+    let stopping = false;
+    const status = statusApp({
+      ready: () => !stopping,
+      status: () => ({ admin: !stopping, storage: controlPlane.store.database.kind }),
+      metricsText: () => registry.metrics(),
+      metricsContentType: registry.contentType,
+    });
+    const statusServer = await context.edge.serveHttp(status.fetch, statusAddr.host, statusAddr.port);
+    logger.info({ addr: statusServer.addr }, "status api listening");
+    context.edge.onShutdownSignal(async (signal) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "shutting down");
+      await controlPlane.closeApi().catch((e: Error) => logger.error({ reason: e.message }, "admin api close failed"));
+      await statusServer.close();
+      await controlPlane
+        .closeStorage()
+        .catch((e: Error) => logger.error({ reason: e.message }, "storage close failed"));
+      logger.info("stopped");
+      context.edge.exit(0);
+    });
+    return undefined;
+  },
+};

@@ -4,17 +4,15 @@
  *   plane(s) (src/sync/), caches the last good one in `<data-dir>/config-cache.json`, heartbeats;
  * - `--config sluice.yaml`: standalone, from a declarative file, reloaded when it changes.
  */
-import type { GatewayConfig } from "../../config/types.ts";
 import { DeclarativeError } from "../../declarative/file-format.ts";
 import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
 import { createLogger } from "../../observability/logger.ts";
-import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
+import { statusApp } from "../../observability/status-app.ts";
+import { Gateway } from "../../proxy/gateway.ts";
 import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
-import { type CliCommand, parseFlags, UsageError } from "../command.ts";
-import { dataPlaneFlags, parseDataPlaneSettings } from "../data-plane-settings.ts";
-import { createGatewayStack } from "../gateway-stack.ts";
-import type { RuntimeEdge } from "../runtime-edge.ts";
+import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
+import { dataPlaneFlags, gatewayMetricsOptions, parseDataPlaneSettings } from "../data-plane-settings.ts";
 
 export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
        sluice gateway --config sluice.yaml [options]
@@ -38,13 +36,14 @@ export const gatewayCommand: CliCommand = {
   name: "gateway",
   summary: "a data plane only: config from control planes (--control-plane) or a file (--config)",
   help: GATEWAY_HELP,
-  async run(argv, { edge, version }) {
-    await runGateway(argv, edge, version);
+  async run(argv, context) {
+    await runGateway(argv, context);
     return undefined;
   },
 };
 
-async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: string): Promise<void> {
+async function runGateway(argv: string[], context: CommandContext): Promise<void> {
+  const { edge, version: sluiceVersion } = context;
   const values = parseOptions(argv);
   const env = process.env;
   const controlPlanes = (values["control-plane"] ?? env.SLUICE_CONTROL_PLANE ?? "")
@@ -69,26 +68,27 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
   const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel } = parseDataPlaneSettings(values, env);
   const logger = createLogger(logLevel);
 
-  const stack = await createGatewayStack({
-    edge,
-    adapterKind: runtimeAdapter,
+  const adapter = await edge.socketAdapter(runtimeAdapter);
+  const gateway = new Gateway({
+    adapter,
     logger,
-    sluiceVersion,
     gatewayGroup: file ? "standalone" : group,
     drainTimeoutMs: drainTimeoutSeconds * 1000,
     listenAddr,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
+    metrics: gatewayMetricsOptions(context, env),
   });
-  const { adapter, gateway, metrics } = stack;
-  const dataPlane = { apply: (config: GatewayConfig) => stack.apply(config), report: () => stack.report() };
 
   let sync: GatewaySync | undefined;
   let watcher: DeclarativeFileWatcher | undefined;
   let ready = false;
+  let stopping = false;
   const statusServer = await edge.serveHttp(
-    gatewayStatusApp({
-      ready: () => ready,
-      metricsText: () => metrics.text(),
+    statusApp({
+      // not ready while shutting down: load balancers stop sending before the drain ends
+      ready: () => ready && !stopping,
+      metricsText: () => gateway.metrics.text(),
+      metricsContentType: gateway.metrics.contentType,
       status: () => ({
         mode: file ? "standalone" : "control-plane",
         gateway_group: file ? "standalone" : group,
@@ -104,20 +104,21 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
   );
   logger.info({ addr: statusServer.addr }, "status api listening");
 
-  let stopping = false;
   edge.onShutdownSignal(async (signal) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "gateway stopping");
     watcher?.stop();
     await sync?.stop();
-    await stack.stop();
+    await gateway.stop();
     await statusServer.close();
     edge.exit(0);
   });
 
   if (file) {
-    watcher = new DeclarativeFileWatcher(file, logger, (config) => dataPlane.apply(config));
+    watcher = new DeclarativeFileWatcher(file, logger, async (config) => {
+      await gateway.apply(config);
+    });
     try {
       await watcher.start();
     } catch (error) {
@@ -136,7 +137,7 @@ async function runGateway(argv: string[], edge: RuntimeEdge, sluiceVersion: stri
     group,
     token,
     dataDir,
-    dataPlane,
+    dataPlane: gateway,
     logger,
     identity: {
       id,

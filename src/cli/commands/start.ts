@@ -1,24 +1,28 @@
 /**
- * `sluice start`: everything in one process: storage (PGlite or PostgreSQL), migrations, the admin API,
- * the status server and, once the lead plugs it in through `StartHooks.dataPlane`, the gateway of group
- * `default`.
+ * `sluice start`: everything in one process: the control plane (storage, migrations, admin API, gateway
+ * sync routes), the gateway of group `default` fed straight from the local store, and the status server.
  */
-import { register } from "prom-client";
-import { type AdminAppOptions, createAdminApp } from "../../admin/app.ts";
-import { createLogger, type Logger } from "../../observability/logger.ts";
+import { createLogger } from "../../observability/logger.ts";
+import { statusApp } from "../../observability/status-app.ts";
+import { Gateway } from "../../proxy/gateway.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
-import { type ControlPlaneStore, openStore } from "../../store/index.ts";
-import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
+import { DbInstanceRegistry } from "../../store/instances.ts";
+import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
+import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody } from "../../sync/protocol.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, type CommandContext, parseFlags } from "../command.ts";
-import { type AttachedDataPlane, attachDataPlane, type DataPlane } from "../data-plane.ts";
-import { type DataPlaneSettings, dataPlaneFlags, parseDataPlaneSettings } from "../data-plane-settings.ts";
-import type { HttpServerHandle } from "../runtime-edge.ts";
-import { storageOptions } from "../storage-options.ts";
+import { startControlPlaneServer } from "../control-plane-server.ts";
+import { attachDataPlane } from "../data-plane.ts";
+import {
+  type DataPlaneSettings,
+  dataPlaneFlags,
+  gatewayMetricsOptions,
+  parseDataPlaneSettings,
+} from "../data-plane-settings.ts";
 
 export const START_HELP = `Usage: sluice start [options]
 
-All in one process: admin API, control plane storage and (soon) a gateway in group "default".
+All in one process: admin API, control plane storage and a gateway in group "default".
 
   --admin-addr ADDR       admin API (env SLUICE_ADMIN_ADDR, default 127.0.0.1:9180; port 0 = any free port)
   --status-addr ADDR      /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
@@ -38,21 +42,6 @@ export interface StartSettings extends DataPlaneSettings {
   dataDir: string | undefined;
 }
 
-/** what the in-process gateway gets to build itself */
-export interface DataPlaneContext {
-  settings: StartSettings;
-  context: CommandContext;
-  logger: Logger;
-  store: ControlPlaneStore;
-}
-
-export interface StartHooks {
-  /** builds the in-process gateway; absent = admin API only */
-  dataPlane?: (ctx: DataPlaneContext) => Promise<DataPlane>;
-  /** more routes for the admin server: gateway-facing (own auth) and admin (behind the key) */
-  extraRoutes?: (ctx: DataPlaneContext) => Pick<AdminAppOptions, "extraRoutes">;
-}
-
 export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings {
   const values = parseFlags(argv, {
     ...dataPlaneFlags,
@@ -66,89 +55,122 @@ export function parseStartArgs(argv: string[], env: Record<string, string | unde
   };
 }
 
-export function startCommand(hooks: StartHooks = {}): CliCommand {
-  return {
-    name: "start",
-    summary: "admin API, control plane and gateway in one process (the default)",
-    help: START_HELP,
-    async run(argv, context) {
-      const env = process.env;
-      const settings = parseStartArgs(argv, env);
-      await startAll(settings, context, hooks, env);
-      return undefined;
-    },
-  };
-}
+export const startCommand: CliCommand = {
+  name: "start",
+  summary: "admin API, control plane and gateway in one process (the default)",
+  help: START_HELP,
+  async run(argv, context) {
+    const env = process.env;
+    await startAll(parseStartArgs(argv, env), context, env);
+    return undefined;
+  },
+};
 
 async function startAll(
   settings: StartSettings,
   context: CommandContext,
-  hooks: StartHooks,
   env: Record<string, string | undefined>,
 ): Promise<void> {
   const { edge } = context;
   const logger = createLogger(settings.logLevel);
-  const storage = storageOptions(settings.dataDir, env);
-  const store = await openStore(storage);
-  logger.info({ storage: store.database.description, version: context.version }, "storage ready");
-
-  const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
-  if (keys.generated) {
-    // the only time this key is ever visible: only its hash is stored
-    logger.warn({ admin_key: keys.generated }, "generated an admin API key; it is shown only this once, keep it");
+  const controlPlane = await startControlPlaneServer({
+    admin: settings.admin,
+    dataDir: settings.dataDir,
+    logger,
+    context,
+    env,
+  });
+  const { store } = controlPlane;
+  let gateway: Gateway | undefined;
+  try {
+    const adapter = await edge.socketAdapter(settings.runtimeAdapter);
+    gateway = new Gateway({
+      adapter,
+      logger,
+      gatewayGroup: DEFAULT_GROUP_ID,
+      drainTimeoutMs: settings.drainTimeoutSeconds * 1000,
+      listenAddr: settings.listenAddr,
+      metrics: gatewayMetricsOptions(context, env),
+    });
+  } catch (error) {
+    await controlPlane.closeApi().catch(() => {});
+    await controlPlane.closeStorage().catch(() => {});
+    throw error;
   }
+  const plane = gateway;
+  const runtime = `${edge.runtime} ${edge.runtimeVersion}`;
+  logger.info({ runtime, adapter: plane.adapter.name }, "gateway started");
 
-  const hookContext: DataPlaneContext = { settings, context, logger, store };
-  let dataPlane: DataPlane | undefined;
-  let attached: AttachedDataPlane | undefined;
-  const servers: HttpServerHandle[] = [];
-  let adminUp = false;
+  // The in-process gateway records its own heartbeats, so it is listed in `instances` and `healthcheck`
+  // like any gateway.
+  const instances = new DbInstanceRegistry(store.database.db);
+  const identity = {
+    id: await loadInstanceId(settings.dataDir ?? env.SLUICE_DATA_DIR ?? "./data"),
+    hostname: hostName(),
+    address: advertisedAddress(settings.listenAddr),
+    runtime,
+    sluice_version: context.version,
+  };
+  let configError: HeartbeatBody["config_error"] = null;
+  const heartbeat = () =>
+    instances
+      .heartbeat(DEFAULT_GROUP_ID, {
+        ...identity,
+        config_version: attached.appliedVersion() ?? -1,
+        config_error: configError,
+        ...plane.report(),
+      })
+      .catch((error: Error) => logger.warn({ reason: error.message }, "could not record the gateway heartbeat"));
+  const attached = attachDataPlane(
+    store.feed,
+    store.groups,
+    DEFAULT_GROUP_ID,
+    {
+      async apply(config) {
+        try {
+          await plane.apply(config);
+          configError = null;
+        } catch (error) {
+          configError = { version: config.version, message: (error as Error).message };
+          throw error;
+        } finally {
+          void heartbeat();
+        }
+      },
+    },
+    logger,
+  );
+  const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
+
   let stopping = false;
+  const status = statusApp({
+    ready: () => !stopping && attached.ready(),
+    status: () => ({
+      admin: !stopping,
+      storage: store.database.kind,
+      config_version: attached.appliedVersion() ?? null,
+      data_plane: { adapter: plane.adapter.name, ...plane.report(), gateway: plane.status() },
+    }),
+    metricsText: () => plane.metrics.text(),
+    metricsContentType: plane.metrics.contentType,
+  });
+  const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
+  logger.info({ addr: statusServer.addr }, "status api listening");
 
-  const shutdown = async (signal: string) => {
+  edge.onShutdownSignal(async (signal) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
-    // stop accepting first, then let the data plane drain, then close storage
-    await Promise.allSettled(servers.map((s) => s.close()));
-    attached?.detach();
-    if (dataPlane)
-      await dataPlane.stop().catch((e: Error) => logger.error({ reason: e.message }, "data plane stop failed"));
-    await store.close().catch((e: Error) => logger.error({ reason: e.message }, "storage close failed"));
+    // Stop taking admin requests, then let the gateway drain (/readyz answers 503 meanwhile), then close
+    // the status server and the storage.
+    await controlPlane.closeApi().catch((e: Error) => logger.error({ reason: e.message }, "admin api close failed"));
+    attached.detach();
+    clearInterval(heartbeatTimer);
+    await attached.idle();
+    await plane.stop().catch((e: Error) => logger.error({ reason: e.message }, "gateway stop failed"));
+    await statusServer.close();
+    await controlPlane.closeStorage().catch((e: Error) => logger.error({ reason: e.message }, "storage close failed"));
     logger.info("stopped");
     edge.exit(0);
-  };
-  edge.onShutdownSignal((signal) => void shutdown(signal));
-
-  try {
-    const extra = hooks.extraRoutes?.(hookContext) ?? {};
-    const admin = createAdminApp({ store, logger, version: context.version, ...extra });
-    const adminServer = await edge.serveHttp(admin.fetch, settings.admin.host, settings.admin.port);
-    servers.push(adminServer);
-    adminUp = true;
-    logger.info({ addr: adminServer.addr }, "admin api listening");
-
-    if (hooks.dataPlane) {
-      dataPlane = await hooks.dataPlane(hookContext);
-      attached = attachDataPlane(store.feed, store.groups, DEFAULT_GROUP_ID, dataPlane, logger);
-    }
-    const plane = dataPlane;
-    const status = gatewayStatusApp({
-      ready: () => adminUp && !stopping && (attached ? attached.ready() : true),
-      status: () => ({
-        admin: adminUp,
-        storage: store.database.kind,
-        config_version: attached?.appliedVersion() ?? null,
-        data_plane: plane ? plane.status() : null,
-      }),
-      metricsText: plane ? () => plane.metricsText() : () => register.metrics(),
-    });
-    const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
-    servers.push(statusServer);
-    logger.info({ addr: statusServer.addr }, "status api listening");
-  } catch (error) {
-    await Promise.allSettled(servers.map((s) => s.close()));
-    await store.close().catch(() => {});
-    throw error;
-  }
+  });
 }

@@ -62,11 +62,6 @@ export class EwmaBalancer implements Balancer {
     if (s && s.active > 0) s.active--;
   }
 
-  /** the current average connect time of a node, ms */
-  average(node: UpstreamNode): number {
-    return this.stats.get(node)?.ewma ?? 0;
-  }
-
   private observe(node: UpstreamNode, ms: number): void {
     const s = this.stats.get(node);
     if (!s) return;

@@ -39,9 +39,4 @@ export class LeastConnBalancer implements Balancer {
     const count = this.active.get(node);
     if (count !== undefined && count > 0) this.active.set(node, count - 1);
   }
-
-  /** active connections per node, for tests and status */
-  activeCount(node: UpstreamNode): number {
-    return this.active.get(node) ?? 0;
-  }
 }

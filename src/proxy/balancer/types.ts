@@ -1,7 +1,7 @@
 /**
  * One balancer per file behind this interface. A balancer sees the nodes of one priority group of one
  * service for one config version; health, retries and priority groups are handled around it
- * (`node-picker.ts`), so a balancer only chooses among the nodes `usable` accepts.
+ * (`upstream-pool.ts`), so a balancer only chooses among the nodes `usable` accepts.
  */
 import type { UpstreamNode } from "../../config/schema.ts";
 

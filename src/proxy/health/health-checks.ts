@@ -6,17 +6,16 @@
  * dead node back).
  */
 import type { Logger } from "pino";
+import type { HealthCheckType } from "../../config/schema.ts";
 import type { GatewayConfig } from "../../config/types.ts";
 import type { SocketAdapter } from "../adapter.ts";
 import { nodeName } from "../upstream-pool.ts";
 import { ActiveChecker } from "./active-checker.ts";
 import { type NodeCounters, NodeState, type NodeStatus } from "./node-state.ts";
 import { PassiveChecker } from "./passive-checker.ts";
-import type { ActiveProbe } from "./probe.ts";
-import { TcpProbe } from "./tcp-probe.ts";
-import type { TrackedNode, TrackedService, UpstreamChecks } from "./tracked-service.ts";
+import { createProbe } from "./probe-registry.ts";
+import type { TrackedNode, TrackedService } from "./tracked-service.ts";
 import type { NodeHealth } from "./types.ts";
-import { UdpProbe } from "./udp-probe.ts";
 
 export interface NodeHealthSnapshot {
   /** `host:port` (`[v6]:port`), as the pipeline names nodes (`nodeName`) */
@@ -34,7 +33,7 @@ export interface ServiceHealthSnapshot {
   service_id: string;
   service_name: string;
   /** which checks run: `active` (`tcp`/`udp`), `passive` */
-  checks: { active?: "tcp" | "udp"; passive: boolean };
+  checks: { active?: HealthCheckType; passive: boolean };
   nodes: NodeHealthSnapshot[];
 }
 
@@ -94,7 +93,7 @@ export class HealthChecks implements NodeHealth {
       const entry: ServiceCheckers = { tracked, checksKey };
       if (checks.passive) entry.passive = new PassiveChecker(tracked, this.onFlip);
       if (checks.active) {
-        entry.active = new ActiveChecker(tracked, this.probeFor(checks.active), this.onFlip);
+        entry.active = new ActiveChecker(tracked, createProbe(this.adapter, checks.active), this.onFlip);
         entry.active.start();
       }
       this.services.set(service.id, entry);
@@ -159,12 +158,6 @@ export class HealthChecks implements NodeHealth {
       });
     }
     return out;
-  }
-
-  private probeFor(active: NonNullable<UpstreamChecks["active"]>): ActiveProbe {
-    const timeoutMs = active.timeout * 1000;
-    if (active.type === "udp") return new UdpProbe(this.adapter, timeoutMs, active.udp!);
-    return new TcpProbe(this.adapter, timeoutMs);
   }
 
   private readonly onFlip = (service: TrackedService, node: string, tracked: TrackedNode): void => {

@@ -8,7 +8,6 @@ import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { ipOrCidr } from "../../config/schema.ts";
 import { parseCidr } from "../../net/addresses.ts";
-import { gatewayMetrics } from "../../observability/metrics.ts";
 import type { StreamPlugin } from "./types.ts";
 
 const ipList = z.array(ipOrCidr).min(1);
@@ -62,9 +61,7 @@ export const ipRestriction: StreamPlugin<IpRestrictionConf> = {
     };
     return {
       preread(session) {
-        if (listed(session.client.address) === allow) return undefined;
-        gatewayMetrics().recordRejected(session.server.address, session.server.port, 403);
-        return { reject: 403 };
+        return listed(session.client.address) === allow ? undefined : { reject: 403 };
       },
     };
   },

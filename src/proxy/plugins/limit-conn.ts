@@ -10,7 +10,6 @@
  */
 import { z } from "zod";
 import { port } from "../../config/schema.ts";
-import { gatewayMetrics } from "../../observability/metrics.ts";
 import { RedisConnCounter } from "./redis-conn-counter.ts";
 import { expandTemplate, isSessionVariable, sessionVariable, templateVariables } from "./session-variables.ts";
 import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
@@ -90,6 +89,7 @@ function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
         timeoutMs: conf.redis_timeout,
         keyTtlSeconds: conf.key_ttl,
       },
+      env.adapter,
       env.logger,
     );
     env.shared.set(id, counter);
@@ -143,7 +143,6 @@ export const limitConn: StreamPlugin<LimitConnConf> = {
       if (n > max) {
         if (inRedis) redis!.release(key);
         else releaseLocal(key);
-        gatewayMetrics().recordRejected(session.server.address, session.server.port, conf.rejected_code);
         return { reject: conf.rejected_code };
       }
       const delayMs = n > conf.conn ? Math.round(unitDelaySeconds * Math.floor((n - 1) / conf.conn) * 1000) : 0;

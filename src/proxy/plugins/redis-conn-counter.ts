@@ -1,25 +1,27 @@
 /**
- * Cluster-wide connection counts for `limit-conn` with `policy: "redis"`: INCR on acquire, DECR on
- * release, on keys with a TTL that this gateway refreshes while it holds connections on them, so the
- * counts of a gateway that died expire instead of blocking the key for ever. Commands fail fast
- * (`redis_timeout`, no offline queue); the caller then counts locally. One counter per Redis server and
- * database, shared by every limit-conn instance of the gateway.
+ * Cluster-wide connection counts for `limit-conn` with `policy: "redis"`: an atomic INCR+EXPIRE on
+ * acquire and a DECR that never goes below zero on release, on keys with a TTL that this gateway
+ * refreshes while it holds connections on them, so the counts of a gateway that died expire instead of
+ * blocking the key for ever. A Redis restart loses the counts of connections still open; their releases
+ * then find the key at zero and leave it there, so the limit is never widened by a negative count.
+ * Commands fail fast (`redis_timeout`); the caller then counts locally. The client speaks RESP over the
+ * gateway's socket adapter. One counter per Redis server and database, shared by every limit-conn
+ * instance of the gateway.
  */
-import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { SocketAdapter } from "../adapter.ts";
+import { RespClient, type RespClientOptions } from "./resp-client.ts";
 
-export interface RedisCounterOptions {
-  host: string;
-  port: number;
-  username?: string;
-  password?: string;
-  database: number;
-  timeoutMs: number;
+export interface RedisCounterOptions extends RespClientOptions {
   keyTtlSeconds: number;
 }
 
+const ACQUIRE = "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return n";
+const RELEASE =
+  "local n = tonumber(redis.call('GET', KEYS[1]) or '0') if n > 0 then return redis.call('DECR', KEYS[1]) end return 0";
+
 export class RedisConnCounter {
-  private readonly client: Redis;
+  private readonly client: RespClient;
   /** keys this gateway holds connections on, with how many, for the TTL refresh */
   private readonly held = new Map<string, number>();
   private readonly refreshTimer: ReturnType<typeof setInterval>;
@@ -29,22 +31,10 @@ export class RedisConnCounter {
 
   constructor(
     private readonly options: RedisCounterOptions,
+    adapter: SocketAdapter,
     private readonly logger: Logger,
   ) {
-    this.client = new Redis({
-      host: options.host,
-      port: options.port,
-      username: options.username,
-      password: options.password,
-      db: options.database,
-      connectTimeout: options.timeoutMs,
-      commandTimeout: options.timeoutMs,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    });
-    // Errors surface through the failed commands; the event would otherwise crash the process.
-    this.client.on("error", () => {});
+    this.client = new RespClient(adapter, options);
     const refreshMs = Math.max(1000, (options.keyTtlSeconds * 1000) / 3);
     this.refreshTimer = setInterval(() => this.refreshTtls(), refreshMs);
     this.refreshTimer.unref?.();
@@ -53,9 +43,7 @@ export class RedisConnCounter {
   /** The count after this connection was added, or `undefined` when Redis cannot answer in time. */
   async acquire(key: string): Promise<number | undefined> {
     try {
-      await this.ready();
-      const result = await this.client.multi().incr(key).expire(key, this.options.keyTtlSeconds).exec();
-      const count = result?.[0]?.[1];
+      const count = await this.client.command(["EVAL", ACQUIRE, 1, key, this.options.keyTtlSeconds]);
       if (typeof count !== "number") throw new Error("unexpected INCR reply");
       this.held.set(key, (this.held.get(key) ?? 0) + 1);
       this.markUp();
@@ -66,33 +54,12 @@ export class RedisConnCounter {
     }
   }
 
-  /**
-   * Commands fail at once while the client is not connected (no offline queue), so the first
-   * connections after start wait for the connection in progress, up to `redis_timeout`. While Redis is
-   * known to be down (reconnecting) nothing waits.
-   */
-  private ready(): Promise<void> {
-    const status = this.client.status;
-    if (status !== "connecting" && status !== "connect") return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.client.off("ready", done);
-        this.client.off("error", done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.options.timeoutMs);
-      this.client.once("ready", done);
-      this.client.once("error", done);
-    });
-  }
-
   release(key: string): void {
     const left = (this.held.get(key) ?? 1) - 1;
     if (left > 0) this.held.set(key, left);
     else this.held.delete(key);
     // A DECR lost while Redis is down is corrected by the key's TTL.
-    this.client.decr(key).then(
+    this.client.command(["EVAL", RELEASE, 1, key]).then(
       () => this.markUp(),
       (error: unknown) => this.markDown(error),
     );
@@ -100,12 +67,12 @@ export class RedisConnCounter {
 
   close(): void {
     clearInterval(this.refreshTimer);
-    this.client.disconnect();
+    this.client.close();
   }
 
   private refreshTtls(): void {
     for (const key of this.held.keys()) {
-      this.client.expire(key, this.options.keyTtlSeconds).catch(() => {});
+      this.client.command(["EXPIRE", key, this.options.keyTtlSeconds]).catch(() => {});
     }
   }
 

@@ -31,8 +31,6 @@ const readers: Record<string, VariableReader> = {
   msec: () => Date.now() / 1000,
 };
 
-export const sessionVariableNames: readonly string[] = Object.keys(readers);
-
 export function isSessionVariable(name: string): boolean {
   return Object.hasOwn(readers, name);
 }

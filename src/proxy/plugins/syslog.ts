@@ -8,7 +8,6 @@
  */
 import { hostname } from "node:os";
 import { z } from "zod";
-import { gatewayMetrics } from "../../observability/metrics.ts";
 import { expandTemplate, isSessionVariable, sessionValue, templateVariables } from "./session-variables.ts";
 import { type BatchSettings, SyslogSender } from "./syslog-sender.ts";
 import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
@@ -113,7 +112,7 @@ function senderFor(env: PluginEnv, conf: SyslogConf): SyslogSender {
   const target = { host: conf.host, port: conf.port, sockType: conf.sock_type };
   const label = `${conf.sock_type}://${conf.host}:${conf.port}`;
   sender = new SyslogSender(target, settings, env.adapter, env.logger, (count) =>
-    gatewayMetrics().syslogDropped.inc({ server: label }, count),
+    env.metrics.gateway.syslogDropped.inc({ server: label }, count),
   );
   sender.users = 1;
   env.shared.set(id, sender);

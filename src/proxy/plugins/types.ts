@@ -7,6 +7,7 @@
 
 import type { Logger } from "pino";
 import type { z } from "zod";
+import type { RouteMetrics } from "../../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter } from "../adapter.ts";
 
 /** What a plugin sees of one proxied connection or UDP session. Mutable fields are filled as it goes. */
@@ -56,6 +57,8 @@ export interface PluginEnv {
   adapter: SocketAdapter;
   /** the gateway group this gateway belongs to */
   gatewayGroup: string;
+  /** the metrics of the route this instance serves (and, through `gateway`, of the whole gateway) */
+  metrics: RouteMetrics;
   /**
    * State that outlives config versions (limit-conn counters must survive a re-publish), one map per
    * plugin name, shared by all instances of that plugin in this gateway.
@@ -63,10 +66,18 @@ export interface PluginEnv {
   shared: Map<string, unknown>;
 }
 
+/** The route an instance is created for. */
+export interface PluginScope {
+  routeId: string;
+  /** for labels that prefer names */
+  routeName?: string;
+  serviceId: string;
+}
+
 export interface StreamPlugin<Conf = Record<string, unknown>> {
   readonly name: string;
   readonly priority: number;
   /** validates and fills defaults; the admin API reports its issues as 400s */
   readonly schema: z.ZodType<Conf>;
-  create(conf: Conf, env: PluginEnv, scope: { routeId: string; serviceId: string }): PluginInstance;
+  create(conf: Conf, env: PluginEnv, scope: PluginScope): PluginInstance;
 }

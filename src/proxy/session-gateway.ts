@@ -45,7 +45,7 @@ export interface SweptSession {
   readonly routeId: string | undefined;
 }
 
-export interface ProxyHost {
+export interface SessionGateway {
   readonly adapter: SocketAdapter;
   readonly logger: Logger;
   /** the most time a client gets to send its TLS ClientHello */

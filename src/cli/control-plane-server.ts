@@ -1,0 +1,67 @@
+/**
+ * The control plane as `sluice start` and `sluice control-plane` both run it: storage (PGlite or
+ * PostgreSQL, migrated), the admin key, and the admin API with the gateway-sync routes (config stream,
+ * heartbeats, instances) and, on PostgreSQL, the cross-replica change channel.
+ */
+import { createAdminApp } from "../admin/app.ts";
+import { createControlPlaneSync } from "../admin/control-plane-sync.ts";
+import type { Logger } from "../observability/logger.ts";
+import { type ControlPlaneStore, openStore } from "../store/index.ts";
+import type { CommandContext } from "./command.ts";
+import { storageOptions } from "./storage-options.ts";
+
+export interface ControlPlaneServerOptions {
+  admin: { host: string; port: number };
+  /** PGlite data when `DATABASE_URL` is unset */
+  dataDir: string | undefined;
+  logger: Logger;
+  context: CommandContext;
+  env: Record<string, string | undefined>;
+}
+
+export interface ControlPlaneServer {
+  readonly store: ControlPlaneStore;
+  /** stops serving the admin API and the gateways' streams */
+  closeApi(): Promise<void>;
+  /** closes the storage; after `closeApi` and after anything else that reads the store has stopped */
+  closeStorage(): Promise<void>;
+}
+
+export async function startControlPlaneServer(options: ControlPlaneServerOptions): Promise<ControlPlaneServer> {
+  const { logger, context, env } = options;
+  const store = await openStore(storageOptions(options.dataDir, env));
+  logger.info({ storage: store.database.description, version: context.version }, "storage ready");
+  const sync = createControlPlaneSync(store, logger);
+  try {
+    const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
+    if (keys.generated) {
+      // the only time this key is ever visible: only its hash is stored
+      logger.warn({ admin_key: keys.generated }, "generated an admin API key; it is shown only this once, keep it");
+    }
+    await sync
+      .start()
+      .catch((error: Error) =>
+        logger.error({ reason: error.message }, "could not listen for other replicas' config changes"),
+      );
+    const admin = createAdminApp({
+      store,
+      logger,
+      version: context.version,
+      extraRoutes: sync.routes,
+    });
+    const server = await context.edge.serveHttp(admin.fetch, options.admin.host, options.admin.port);
+    logger.info({ addr: server.addr }, "admin api listening");
+    return {
+      store,
+      async closeApi() {
+        await server.close();
+        await sync.stop();
+      },
+      closeStorage: () => store.close(),
+    };
+  } catch (error) {
+    await sync.stop().catch(() => {});
+    await store.close().catch(() => {});
+    throw error;
+  }
+}
