@@ -19,6 +19,7 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
@@ -249,14 +250,18 @@ class BunTcpListener implements TcpListener {
 
 class BunUdpSocket implements UdpSocket {
   readonly address: AddressInfo;
-  constructor(private readonly socket: BunApi.UdpSocket) {
+  constructor(
+    private readonly socket: BunApi.UdpSocket,
+    private readonly onError: UdpErrorHandler | undefined,
+  ) {
     this.address = addressInfo(socket.address.address, socket.address.port);
   }
   send(data: Uint8Array, port: number, host: string): void {
     try {
       this.socket.send(data, port, host);
-    } catch {
+    } catch (error) {
       // UDP semantics: a datagram that cannot be sent is dropped.
+      this.onError?.(withCode(error, "EINVAL"));
     }
   }
   close(): void {
@@ -319,7 +324,11 @@ export function createBunSocketAdapter(): SocketAdapter {
       });
     },
 
-    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    async bindUdp(
+      options: UdpBindOptions,
+      onMessage: UdpMessageHandler,
+      onError?: UdpErrorHandler,
+    ): Promise<UdpSocket> {
       // Bun.udpSocket has no SO_REUSEPORT option: `reusePort` is not honoured here (documented).
       try {
         const socket = await Bun.udpSocket({
@@ -329,9 +338,14 @@ export function createBunSocketAdapter(): SocketAdapter {
             data(_socket, data, port, address) {
               onMessage(data, addressInfo(address, port));
             },
+            // Bun reads ICMP errors (IP_RECVERR): a send to a closed port comes back as ECONNREFUSED on
+            // `recv`. Without this handler Bun throws it as an uncaught error and the process exits.
+            error(_socket, error) {
+              onError?.(withCode(error, "ECONNREFUSED"));
+            },
           },
         });
-        return new BunUdpSocket(socket);
+        return new BunUdpSocket(socket, onError);
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }

@@ -21,6 +21,7 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
@@ -290,7 +291,10 @@ class DenoTcpListener implements TcpListener {
 class DenoUdpSocket implements UdpSocket {
   readonly address: AddressInfo;
   private closed = false;
-  constructor(private readonly socket: Deno.DatagramConn) {
+  constructor(
+    private readonly socket: Deno.DatagramConn,
+    private readonly onError: UdpErrorHandler | undefined,
+  ) {
     this.address = addressInfo(socket.addr);
   }
   async receiveLoop(onMessage: UdpMessageHandler): Promise<void> {
@@ -302,14 +306,16 @@ class DenoUdpSocket implements UdpSocket {
       } catch (error) {
         if (this.closed || closedByUs(error)) return;
         // ICMP port unreachable from an earlier send shows up here on Linux: keep receiving.
+        this.onError?.(withCode(error, "ECONNREFUSED"));
       }
     }
   }
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
     // The send is asynchronous and the caller's bytes are valid only during this call.
-    this.socket.send(data.slice(), { transport: "udp", hostname: host, port }).catch(() => {
+    this.socket.send(data.slice(), { transport: "udp", hostname: host, port }).catch((error: unknown) => {
       // UDP semantics: a datagram that cannot be sent is dropped.
+      if (!this.closed && !closedByUs(error)) this.onError?.(withCode(error, "EINVAL"));
     });
   }
   close(): void {
@@ -370,7 +376,11 @@ export function createDenoSocketAdapter(): SocketAdapter {
       });
     },
 
-    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    async bindUdp(
+      options: UdpBindOptions,
+      onMessage: UdpMessageHandler,
+      onError?: UdpErrorHandler,
+    ): Promise<UdpSocket> {
       let socket: Deno.DatagramConn;
       try {
         socket = Deno.listenDatagram({
@@ -382,7 +392,7 @@ export function createDenoSocketAdapter(): SocketAdapter {
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }
-      const udpSocket = new DenoUdpSocket(socket);
+      const udpSocket = new DenoUdpSocket(socket, onError);
       void udpSocket.receiveLoop(onMessage);
       return udpSocket;
     },

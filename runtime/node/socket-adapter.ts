@@ -16,6 +16,7 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
@@ -159,12 +160,18 @@ class NodeUdpSocket implements UdpSocket {
   constructor(
     private readonly socket: dgram.Socket,
     readonly address: AddressInfo,
+    private readonly onError: UdpErrorHandler | undefined,
   ) {}
 
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
-    // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
-    this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
+    try {
+      // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
+      this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
+    } catch (error) {
+      // a bad port or address throws at once; like a failed send it loses one datagram, nothing more
+      this.onError?.(withCode(error));
+    }
   }
 
   close(): void {
@@ -245,7 +252,7 @@ export function createNodeSocketAdapter(): SocketAdapter {
       });
     },
 
-    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket> {
       return new Promise((resolve, reject) => {
         const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
         const socket = dgram.createSocket({ type, reuseAddr: options.reusePort === true });
@@ -264,9 +271,9 @@ export function createNodeSocketAdapter(): SocketAdapter {
         socket.bind({ port: options.port, address: options.host, exclusive: true }, () => {
           socket.off("error", onBindError);
           // send errors (EHOSTUNREACH, ECONNREFUSED from ICMP) drop the datagram, as UDP does.
-          socket.on("error", () => {});
+          socket.on("error", (error: Error) => onError?.(withCode(error)));
           const a = socket.address();
-          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port)));
+          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port), onError));
         });
       });
     },

@@ -94,6 +94,13 @@ export interface UdpSocket {
 /** Called for each datagram; `data` is valid only during the call. */
 export type UdpMessageHandler = (data: Uint8Array, from: AddressInfo) => void;
 
+/**
+ * Called for an error on a bound UDP socket: a send that failed, or an ICMP error for an earlier send
+ * (`ECONNREFUSED`: nothing listens on the port sent to), where the runtime reports those. The socket
+ * stays open and usable: the error concerns one datagram, never the process.
+ */
+export type UdpErrorHandler = (error: Error & { code?: string }) => void;
+
 export interface SocketAdapter {
   /** e.g. `node`, `bun-native`, `bun-node-compat`, `deno-native` */
   readonly name: string;
@@ -103,8 +110,11 @@ export interface SocketAdapter {
   listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void): Promise<TcpListener>;
   /** resolves once connected; rejects with an error with `code` (ECONNREFUSED, ETIMEDOUT, …) */
   connectTcp(options: TcpConnectOptions): Promise<TcpConnection>;
-  /** a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket) */
-  bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket>;
+  /**
+   * a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket); no
+   * error of the socket is ever thrown or left unhandled: each goes to `onError` (or is dropped without one)
+   */
+  bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket>;
 }
 
 /** Normalises a peer address as the pipeline expects it (IPv4-mapped IPv6 → IPv4). */

@@ -235,6 +235,15 @@ async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, s
   check(maxBuffered <= 4 * 1024 * 1024, `adapter buffered up to ${maxBuffered} bytes`);
 }
 
+/** A UDP port that was bound a moment ago and is closed now: nothing listens on it. */
+async function closedUdpPort(adapter: SocketAdapter): Promise<number> {
+  const socket = await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  const port = socket.address.port;
+  socket.close();
+  await sleep(20);
+  return port;
+}
+
 type Check = (adapter: SocketAdapter, options: SuiteOptions, scope: Scope) => Promise<void>;
 
 const checks: [string, Check][] = [
@@ -550,6 +559,112 @@ const checks: [string, Check][] = [
         equal(reply.from.port, server.address.port, "reply source port");
         equal(reply.from.address, "127.0.0.1", "reply source address");
       });
+    },
+  ],
+  [
+    "UDP: a send to a closed port leaves the socket (and the process) working; errors reach onError",
+    async (adapter, _options, scope) => {
+      const closedPort = await closedUdpPort(adapter);
+      const errors: (Error & { code?: string })[] = [];
+      const got = deferred<string>();
+      const client = scope.udpSocket(
+        await adapter.bindUdp(
+          { host: "127.0.0.1", port: 0 },
+          (data) => got.resolve(new TextDecoder().decode(data)),
+          (error) => errors.push(error),
+        ),
+      );
+      // ICMP port unreachable comes back for each of these; runtimes that read it (Bun) report it.
+      for (let i = 0; i < 3; i++) {
+        client.send(encode("nobody"), closedPort, "127.0.0.1");
+        await sleep(30);
+      }
+      const echo = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data, from) => echo.send(data, from.port, from.address)),
+      );
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(encode("still here"), echo.address.port, "127.0.0.1");
+        const reply = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (reply !== undefined) {
+          equal(reply, "still here", "echo after the refused sends");
+          for (const error of errors) equal(error.code, "ECONNREFUSED", "error code of a refused datagram");
+          return;
+        }
+      }
+      throw new Failure("the socket received nothing after sending to a closed port");
+    },
+  ],
+  [
+    "UDP: a datagram that cannot be sent (port 0) is reported to onError, not thrown",
+    async (adapter, _options, scope) => {
+      const failed = deferred<Error & { code?: string }>();
+      const socket = scope.udpSocket(
+        await adapter.bindUdp(
+          { host: "127.0.0.1", port: 0 },
+          () => {},
+          (error) => failed.resolve(error),
+        ),
+      );
+      socket.send(encode("nowhere"), 0, "127.0.0.1");
+      const error = await within(failed.promise, 2000, "onError for a send to port 0");
+      check(typeof error.code === "string", `error without a code: ${error.message}`);
+    },
+  ],
+  [
+    "TCP: the peer resets while our write is in flight: onClose with ECONNRESET or EPIPE, not a clean end",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      const serverSide = new Recorder(false);
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder(false);
+      client.setHandlers(clientSide);
+      // Bytes the server never reads make its close a reset (RST), on every runtime.
+      client.write(new Uint8Array(64 * 1024));
+      await within(serverSide.waitBytes(1), 5000, "first bytes at the server");
+      server.pause();
+      const reply = new Uint8Array(256 * 1024);
+      for (let i = 0; i < 64 && client.write(reply); i++);
+      await sleep(50);
+      server.destroy();
+      for (let attempt = 0; attempt < 100 && !clientSide.didClose; attempt++) {
+        client.write(reply);
+        await sleep(20);
+      }
+      const error = (await within(clientSide.closed.promise, 5000, "client onClose")) as
+        | (Error & { code?: string })
+        | undefined;
+      check(error !== undefined, `a reset was reported as a clean close (events: ${clientSide.order.join(",")})`);
+      check(error.code === "ECONNRESET" || error.code === "EPIPE", `error code ${error.code}`);
+      check(!clientSide.closedTwice, "onClose called twice");
+    },
+  ],
+  [
+    "destroy resets the connection: the peer's onClose carries ECONNRESET",
+    async (adapter, _options, scope) => {
+      const { listener, next } = await acceptor(adapter, scope);
+      const client = await connectTo(adapter, scope, listener.address);
+      const server = await next();
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      client.write(encode("abort me"));
+      await within(serverSide.waitBytes(8), 5000, "data before destroy");
+      server.write(encode("reply"));
+      await within(clientSide.waitBytes(5), 5000, "reply before destroy");
+      client.destroy();
+      if (adapter.name === "deno-native") {
+        // Deno cannot set SO_LINGER: the peer sees a FIN, and a reset on its next write (docs/runtimes.md).
+        await within(serverSide.ended.promise, 5000, "peer end");
+        return;
+      }
+      const error = (await within(serverSide.closed.promise, 5000, "peer onClose")) as
+        | (Error & { code?: string })
+        | undefined;
+      check(error !== undefined, `the peer saw a clean close, not a reset (events: ${serverSide.order.join(",")})`);
+      equal(error.code, "ECONNRESET", "peer error code");
     },
   ],
   [

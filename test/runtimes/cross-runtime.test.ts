@@ -79,6 +79,10 @@ function freePort(): Promise<number> {
 }
 
 interface GatewayPorts {
+  /** a UDP route to a node that is down, health-checked over UDP, logging to a syslog collector that is down */
+  udpDown: number;
+  /** nothing listens on this UDP port */
+  closedUdp: number;
   mariadb: number;
   redis: number;
   udp: number;
@@ -116,6 +120,21 @@ services:
     upstream: { scheme: udp, nodes: [{ host: 127.0.0.1, port: ${dnsmasq!.port}, weight: 1 }] }
     stream_routes:
       - { name: dns, server_port: ${ports.dns} }
+  - name: udp-down
+    upstream:
+      scheme: udp
+      nodes: [{ host: 127.0.0.1, port: ${ports.closedUdp}, weight: 1 }]
+      checks:
+        active:
+          type: udp
+          timeout: 0.2
+          udp: { send: ping }
+          healthy: { interval: 1, successes: 1 }
+          unhealthy: { interval: 1, timeouts: 1 }
+    plugins:
+      syslog: { host: 127.0.0.1, port: ${ports.closedUdp}, sock_type: udp, batch_max_size: 1 }
+    stream_routes:
+      - { name: udp-down, server_port: ${ports.udpDown} }
 `;
 }
 
@@ -211,6 +230,17 @@ async function mariadbThrough(port: number): Promise<string> {
   return stdout.trim();
 }
 
+async function sendDatagram(port: number, text: string): Promise<void> {
+  const socket = createSocket("udp4");
+  try {
+    await new Promise<void>((sent, failed) =>
+      socket.send(text, port, "127.0.0.1", (error) => (error ? failed(error) : sent())),
+    );
+  } finally {
+    socket.close();
+  }
+}
+
 async function udpRoundTrip(port: number): Promise<string> {
   const socket = createSocket("udp4");
   try {
@@ -233,6 +263,8 @@ async function udpRoundTrip(port: number): Promise<string> {
 for (const target of runtimes) {
   test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the four plugins, runtime shown`, async () => {
     const ports: GatewayPorts = {
+      udpDown: await freeUdpPort(),
+      closedUdp: await freeUdpPort(),
       mariadb: await freePort(),
       redis: await freePort(),
       udp: await freePort(),
@@ -274,6 +306,13 @@ for (const target of runtimes) {
       } finally {
         redis.disconnect();
       }
+
+      // A UDP node that is down (its port answers ICMP port unreachable), its active UDP check and a syslog
+      // collector that is down cost that route's datagrams, never the process: every other route still works.
+      for (let i = 0; i < 5; i++) await sendDatagram(ports.udpDown, `to a dead node ${i}`);
+      await new Promise((wake) => setTimeout(wake, 1500));
+      assert.equal(child.exitCode, null, `the gateway exited after datagrams to a dead node:\n${log()}`);
+      assert.equal((await fetch(`http://${status}/readyz`)).status, 200, "/readyz after datagrams to a dead node");
 
       assert.equal(await udpRoundTrip(ports.udp), "echo:ping");
       assert.equal(await dig(ports.dns, "probe.test"), "127.0.0.9", "dnsmasq answers through the udp route");
