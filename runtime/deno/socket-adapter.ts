@@ -14,6 +14,7 @@ import {
   type AddressInfo,
   addressFamily,
   normaliseAddress,
+  peerResetError,
   type SocketAdapter,
   type TcpConnection,
   type TcpConnectOptions,
@@ -195,7 +196,7 @@ class DenoTcpConnection implements TcpConnection {
         }
       }
     } catch (error) {
-      this.finish(closedByUs(error) ? undefined : withCode(error, "ECONNRESET"));
+      this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "ECONNRESET")));
     } finally {
       // The loop is over, so no read holds the buffer and no onData view of it outlives its call.
       returnReadBuffer(buffer);
@@ -220,7 +221,7 @@ class DenoTcpConnection implements TcpConnection {
         }
       }
     } catch (error) {
-      this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE"));
+      this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "EPIPE")));
       return;
     } finally {
       this.writing = false;
@@ -234,7 +235,7 @@ class DenoTcpConnection implements TcpConnection {
       () => {
         if (this.peerEnded) this.finish(undefined);
       },
-      (error: unknown) => this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE")),
+      (error: unknown) => this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "EPIPE"))),
     );
   }
 
@@ -355,11 +356,14 @@ export function createDenoSocketAdapter(): SocketAdapter {
       }
       return new Promise<TcpConnection>((resolve, reject) => {
         let timedOut = false;
+        // Aborting closes the connecting socket: without it a SYN nobody answers holds an fd for minutes.
+        const abort = new AbortController();
         const timer = setTimeout(() => {
           timedOut = true;
+          abort.abort();
           reject(codedError(`connect to ${options.host}:${options.port} timed out`, "ETIMEDOUT"));
         }, options.timeoutMs);
-        Deno.connect({ transport: "tcp", hostname: options.host, port: options.port }).then(
+        Deno.connect({ transport: "tcp", hostname: options.host, port: options.port, signal: abort.signal }).then(
           (conn) => {
             clearTimeout(timer);
             if (timedOut) {

@@ -9,6 +9,7 @@ import {
   type AddressInfo,
   addressFamily,
   normaliseAddress,
+  peerResetError,
   type SocketAdapter,
   type TcpConnection,
   type TcpConnectOptions,
@@ -73,7 +74,7 @@ class NodeTcpConnection implements TcpConnection {
       else this.early?.push({ kind: "drain" });
     });
     socket.on("error", (error: Error) => {
-      this.error ??= error;
+      this.error ??= peerResetError(error);
     });
     socket.on("close", () => {
       if (this.closed) return;

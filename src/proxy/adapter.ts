@@ -29,7 +29,11 @@ export interface TcpHandlers {
   onEnd(): void;
   /** the write buffer went below the high-water mark after `write` returned false */
   onDrain(): void;
-  /** the connection is gone (both directions), after an error or after both sides ended; called once */
+  /**
+   * the connection is gone (both directions), after an error or after both sides ended; called once.
+   * A reset by the peer has `code` `ECONNRESET` (also when a write found it first, which the kernel calls
+   * `EPIPE`), and so does a close that leaves bytes unsent: only a clean close has no error.
+   */
   onClose(error?: Error): void;
 }
 
@@ -115,6 +119,13 @@ export interface SocketAdapter {
    * error of the socket is ever thrown or left unhandled: each goes to `onError` (or is dropped without one)
    */
   bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket>;
+}
+
+/** The error a connection closes with: a write that met the peer's reset (`EPIPE`) is that reset. */
+export function peerResetError(error: Error): Error {
+  const coded = error as Error & { code?: string };
+  if (coded.code === "EPIPE") coded.code = "ECONNRESET";
+  return error;
 }
 
 /** Normalises a peer address as the pipeline expects it (IPv4-mapped IPv6 → IPv4). */
