@@ -38,6 +38,9 @@ const LARGE_READ_BUFFER_BYTES = 64 * 1024;
 const SHRINK_AFTER_READS = 8;
 const WRITE_HIGH_WATER_BYTES = 256 * 1024;
 const MAX_DATAGRAM_BYTES = 65_536;
+/** waits between failed accepts (EMFILE): short at first, bounded so a freed fd is used soon */
+const ACCEPT_RETRY_MIN_MS = 10;
+const ACCEPT_RETRY_MAX_MS = 500;
 
 /**
  * Read buffers of closed connections, reused by new ones: allocating (and zeroing) 64 KiB for each
@@ -268,16 +271,29 @@ class DenoTcpListener implements TcpListener {
     this.accepting = this.acceptLoop(onConnection);
   }
   private async acceptLoop(onConnection: (connection: TcpConnection) => void): Promise<void> {
+    let delay = 0;
     while (!this.closing) {
       let conn: Deno.TcpConn;
       try {
         conn = await this.listener.accept();
       } catch (error) {
         if (this.closing || closedByUs(error)) return;
-        // A failed accept (EMFILE, a reset before accept) must not stop the listener.
+        // A failed accept (EMFILE, a reset before accept) must not stop the listener, and must not spin
+        // either: at the fd limit every accept fails at once, so wait (growing, bounded) before the next.
+        delay = Math.min(Math.max(delay * 2, ACCEPT_RETRY_MIN_MS), ACCEPT_RETRY_MAX_MS);
+        await new Promise((resume) => setTimeout(resume, delay));
         continue;
       }
-      onConnection(new DenoTcpConnection(conn));
+      delay = 0;
+      let connection: DenoTcpConnection;
+      try {
+        connection = new DenoTcpConnection(conn);
+      } catch {
+        // reset between accept and here: no addresses, nothing to proxy
+        conn.close();
+        continue;
+      }
+      onConnection(connection);
     }
   }
   async close(): Promise<void> {
