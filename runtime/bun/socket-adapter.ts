@@ -279,7 +279,6 @@ export function createBunSocketAdapter(): SocketAdapter {
           port: options.port,
           allowHalfOpen: true,
           reusePort: options.reusePort === true,
-          backlog: options.backlog,
           socket: listenHandlers(onConnection),
         });
         return new BunTcpListener(listener);

@@ -365,11 +365,6 @@ export function createDenoSocketAdapter(): SocketAdapter {
     },
 
     connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
-      if (options.localAddress !== undefined) {
-        return Promise.reject(
-          codedError("deno-native cannot bind a local address; use --runtime-adapter node-compat", "ENOTSUP"),
-        );
-      }
       return new Promise<TcpConnection>((resolve, reject) => {
         let timedOut = false;
         // Aborting closes the connecting socket: without it a SYN nobody answers holds an fd for minutes.

@@ -206,16 +206,13 @@ export function createNodeSocketAdapter(): SocketAdapter {
         const onListenError = (error: Error) => reject(withCode(error));
         server.once("error", onListenError);
         // Node 20 ignores `reusePort` (added in 22.12); it is passed so newer Node honours it.
-        server.listen(
-          { host: options.host, port: options.port, backlog: options.backlog ?? 511, reusePort: options.reusePort },
-          () => {
-            server.off("error", onListenError);
-            // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
-            server.on("error", () => {});
-            const a = server.address() as net.AddressInfo;
-            resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
-          },
-        );
+        server.listen({ host: options.host, port: options.port, backlog: 511, reusePort: options.reusePort }, () => {
+          server.off("error", onListenError);
+          // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
+          server.on("error", () => {});
+          const a = server.address() as net.AddressInfo;
+          resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
+        });
       });
     },
 
@@ -224,7 +221,6 @@ export function createNodeSocketAdapter(): SocketAdapter {
         const socket = net.connect({
           host: options.host,
           port: options.port,
-          localAddress: options.localAddress,
           allowHalfOpen: true,
           noDelay: true,
         });

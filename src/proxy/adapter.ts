@@ -63,7 +63,6 @@ export interface TcpListenOptions {
   port: number;
   /** share the port with other processes (SO_REUSEPORT) where the runtime supports it */
   reusePort?: boolean;
-  backlog?: number;
 }
 
 export interface TcpListener {
@@ -78,8 +77,6 @@ export interface TcpConnectOptions {
   port: number;
   /** fail with an error whose `code` is `ETIMEDOUT` after this many milliseconds */
   timeoutMs: number;
-  /** local address to connect from (optional) */
-  localAddress?: string;
 }
 
 export interface UdpBindOptions {
