@@ -718,6 +718,27 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "UDP: a 60,000-byte datagram arrives whole",
+    async (adapter, _options, scope) => {
+      const got = deferred<Uint8Array>();
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => got.resolve(data.slice())),
+      );
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      const big = new Uint8Array(60_000);
+      for (let i = 0; i < big.length; i++) big[i] = i % 251;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(big, server.address.port, "127.0.0.1");
+        const data = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (data === undefined) continue;
+        equal(data.length, big.length, "datagram length");
+        for (let i = 0; i < data.length; i++) if (data[i] !== i % 251) throw new Failure(`byte ${i} differs`);
+        return;
+      }
+      throw new Failure("no 60,000-byte datagram arrived");
+    },
+  ],
+  [
     "UDP on IPv6 ::1",
     async (adapter, _options, scope) => {
       const got = deferred<AddressInfo>();
