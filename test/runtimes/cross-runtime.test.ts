@@ -285,6 +285,8 @@ for (const target of runtimes) {
       "127.0.0.1",
       "--runtime-adapter",
       target.flag,
+      "--drain-timeout",
+      "1",
     ]);
     try {
       const ready = JSON.stringify(await readyz(status));
@@ -345,6 +347,30 @@ for (const target of runtimes) {
         syslogLines.some((l) => l.includes('"route_name":"mariadb"')),
       );
       assert.match(syslogLines.find((l) => l.includes('"route_name":"mariadb"'))!, /^<46>1 \S+ \S+ sluice /);
+
+      // Shutdown: what is logged on the way out (the access line of a connection the stop cuts) reaches
+      // the log whole before the process exits.
+      let closeHeld: () => void = () => {};
+      assert.equal(
+        await redisPing(ports.redis, "127.0.0.1", (close) => {
+          closeHeld = close;
+        }),
+        "+PONG",
+      );
+      const exited = new Promise<void>((done) => child.once("exit", () => done()));
+      child.kill("SIGTERM");
+      await exited;
+      closeHeld();
+      const lines = log()
+        .split("\n")
+        .filter((line) => line.startsWith("{"));
+      for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a log line cut short: ${line}`);
+      const stopping = lines.findIndex((line) => line.includes('"gateway stopping"'));
+      assert.ok(stopping >= 0, `no "gateway stopping" line:\n${log()}`);
+      assert.ok(
+        lines.slice(stopping).some((line) => line.includes('"stream session closed"')),
+        `the access line of the connection cut at shutdown is missing:\n${log()}`,
+      );
     } finally {
       child.kill("SIGTERM");
       if (child.exitCode === null) await new Promise<void>((exited) => child.once("exit", () => exited()));
