@@ -173,6 +173,18 @@ async function connectTo(adapter: SocketAdapter, scope: Scope, address: AddressI
   return scope.connection(await adapter.connectTcp({ host, port: address.port, timeoutMs: 5000 }));
 }
 
+/** A connected pair through the adapter, each side's events recorded (`keep`: keep the bytes). */
+async function connectedPair(adapter: SocketAdapter, scope: Scope, keep = true) {
+  const { listener, next } = await acceptor(adapter, scope);
+  const client = await connectTo(adapter, scope, listener.address);
+  const server = await next();
+  const serverSide = new Recorder(keep);
+  server.setHandlers(serverSide);
+  const clientSide = new Recorder(keep);
+  client.setHandlers(clientSide);
+  return { listener, client, server, clientSide, serverSide };
+}
+
 /**
  * Writes `total` bytes to a reader that reads in short bursts and checks the pattern on arrival. With
  * `scribble`, the writer overwrites its chunk right after each `write`, as a pipeline reusing a read
@@ -371,13 +383,7 @@ const checks: [string, Check][] = [
   [
     "half-close: client ends first, server keeps writing",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       client.write(encode("request"));
       client.end();
       await within(serverSide.ended.promise, 5000, "server onEnd");
@@ -398,13 +404,7 @@ const checks: [string, Check][] = [
   [
     "half-close: server ends first, client keeps writing",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       server.write(encode("banner"));
       server.end();
       await within(clientSide.ended.promise, 5000, "client onEnd");
@@ -428,13 +428,7 @@ const checks: [string, Check][] = [
   [
     "destroy: the peer sees the connection go away",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       client.write(encode("bye"));
       await within(serverSide.waitBytes(3), 5000, "data before destroy");
       client.destroy();
@@ -654,13 +648,7 @@ const checks: [string, Check][] = [
     "TCP: the peer ends then resets while our write is in flight: onClose with ECONNRESET, not a clean close",
     async (adapter, _options, scope) => {
       // The accepted side writes (a gateway replying to its client); the connecting side is the client.
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder(false);
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder(false);
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope, false);
       // Bytes the client never reads make its close a reset (RST), on every runtime.
       server.write(new Uint8Array(64 * 1024));
       await within(clientSide.waitBytes(1), 5000, "first bytes at the client");
@@ -693,13 +681,7 @@ const checks: [string, Check][] = [
     "destroy resets the connection: the peer's onClose carries ECONNRESET",
     async (adapter, _options, scope) => {
       // The accepted side is destroyed (a gateway aborting a client connection).
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       client.write(encode("abort me"));
       await within(serverSide.waitBytes(8), 5000, "data before destroy");
       server.write(encode("reply"));
