@@ -8,6 +8,9 @@ import process from "node:process";
 import type { FetchHandler, HttpServerHandle } from "../../src/cli/runtime-edge.ts";
 import { adapterNamed } from "../conformance/adapters.ts";
 
+// As the entry points do at start-up: a signal handler registered later, at the fd limit, needs an fd
+// (Deno panics without one).
+process.on("SIGTERM", () => process.exit(0));
 const name = process.argv[2] ?? "";
 const adapter = await adapterNamed(name);
 const runtime = name.split("-")[0]!;
