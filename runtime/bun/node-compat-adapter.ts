@@ -13,6 +13,6 @@ export async function createBunNodeCompatAdapter(): Promise<SocketAdapter> {
     runtime: `bun ${Bun.version}`,
     listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
     connectTcp: (options) => node.connectTcp(options),
-    bindUdp: (options, onMessage) => node.bindUdp(options, onMessage),
+    bindUdp: (options, onMessage, onError) => node.bindUdp(options, onMessage, onError),
   };
 }

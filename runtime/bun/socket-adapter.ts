@@ -12,6 +12,7 @@ import {
   type AddressInfo,
   addressFamily,
   normaliseAddress,
+  peerResetError,
   type SocketAdapter,
   type TcpConnection,
   type TcpConnectOptions,
@@ -19,9 +20,11 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import { createNodeSocketAdapter } from "../node/socket-adapter.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
 
@@ -178,9 +181,14 @@ class BunTcpConnection implements TcpConnection {
   gone(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    let closeError = error === undefined ? undefined : peerResetError(withCode(error, "ECONNRESET"));
+    // Bun can report a peer's reset as `end` then a clean `close`: bytes still unsent prove it was not clean
+    // (a half-closed session would otherwise wait on this side until its idle timeout).
+    if (closeError === undefined && !this.destroyed && (this.queued > 0 || (this.endWanted && !this.finSent))) {
+      closeError = codedError(`connection reset by peer with ${this.queued} bytes unsent`, "ECONNRESET");
+    }
     this.queue.length = 0;
     this.queued = 0;
-    const closeError = error === undefined ? undefined : withCode(error, "ECONNRESET");
     // Bun reports a clean close without an `end` when our FIN went out first: the peer's FIN is implied.
     if (closeError === undefined && !this.peerEnded && !this.destroyed && this.finSent) this.peerFinished();
     if (this.handlers !== undefined) this.handlers.onClose(closeError);
@@ -226,16 +234,6 @@ function listenHandlers(
   };
 }
 
-const connectHandlers: BunApi.SocketHandler<BunTcpConnection | undefined> = {
-  ...tcpHandlers,
-  open(socket) {
-    socket.data = new BunTcpConnection(socket);
-  },
-  connectError() {
-    // The promise from Bun.connect rejects with the same error; nothing to do here.
-  },
-};
-
 class BunTcpListener implements TcpListener {
   readonly address: AddressInfo;
   constructor(private readonly listener: BunApi.TcpListener) {
@@ -249,14 +247,18 @@ class BunTcpListener implements TcpListener {
 
 class BunUdpSocket implements UdpSocket {
   readonly address: AddressInfo;
-  constructor(private readonly socket: BunApi.UdpSocket) {
+  constructor(
+    private readonly socket: BunApi.UdpSocket,
+    private readonly onError: UdpErrorHandler | undefined,
+  ) {
     this.address = addressInfo(socket.address.address, socket.address.port);
   }
   send(data: Uint8Array, port: number, host: string): void {
     try {
       this.socket.send(data, port, host);
-    } catch {
+    } catch (error) {
       // UDP semantics: a datagram that cannot be sent is dropped.
+      this.onError?.(withCode(error, "EINVAL"));
     }
   }
   close(): void {
@@ -265,6 +267,7 @@ class BunUdpSocket implements UdpSocket {
 }
 
 export function createBunSocketAdapter(): SocketAdapter {
+  const outbound = createNodeSocketAdapter();
   return {
     name: "bun-native",
     runtime: `bun ${Bun.version}`,
@@ -276,7 +279,6 @@ export function createBunSocketAdapter(): SocketAdapter {
           port: options.port,
           allowHalfOpen: true,
           reusePort: options.reusePort === true,
-          backlog: options.backlog,
           socket: listenHandlers(onConnection),
         });
         return new BunTcpListener(listener);
@@ -285,41 +287,16 @@ export function createBunSocketAdapter(): SocketAdapter {
       }
     },
 
-    connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
-      if (options.localAddress !== undefined) {
-        return Promise.reject(
-          codedError("bun-native cannot bind a local address; use --runtime-adapter node-compat", "ENOTSUP"),
-        );
-      }
-      return new Promise<TcpConnection>((resolve, reject) => {
-        let timedOut = false;
-        const timer = setTimeout(() => {
-          timedOut = true;
-          reject(codedError(`connect to ${options.host}:${options.port} timed out`, "ETIMEDOUT"));
-        }, options.timeoutMs);
-        Bun.connect<BunTcpConnection | undefined>({
-          hostname: options.host,
-          port: options.port,
-          allowHalfOpen: true,
-          socket: connectHandlers,
-        }).then(
-          (socket) => {
-            clearTimeout(timer);
-            if (timedOut || socket.data === undefined) {
-              socket.terminate();
-              return;
-            }
-            resolve(socket.data);
-          },
-          (error: unknown) => {
-            clearTimeout(timer);
-            if (!timedOut) reject(withCode(error, "ECONNREFUSED"));
-          },
-        );
-      });
-    },
+    // Bun.connect cannot be cancelled: a connect that timed out keeps its SYN-SENT socket and fd until the
+    // kernel gives up (~130 s), so a node that drops SYNs grows one fd per attempt or health check. Bun's
+    // node:net connect closes the socket on destroy, so outbound connections go through it.
+    connectTcp: (options: TcpConnectOptions): Promise<TcpConnection> => outbound.connectTcp(options),
 
-    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    async bindUdp(
+      options: UdpBindOptions,
+      onMessage: UdpMessageHandler,
+      onError?: UdpErrorHandler,
+    ): Promise<UdpSocket> {
       // Bun.udpSocket has no SO_REUSEPORT option: `reusePort` is not honoured here (documented).
       try {
         const socket = await Bun.udpSocket({
@@ -329,9 +306,14 @@ export function createBunSocketAdapter(): SocketAdapter {
             data(_socket, data, port, address) {
               onMessage(data, addressInfo(address, port));
             },
+            // Bun reads ICMP errors (IP_RECVERR): a send to a closed port comes back as ECONNREFUSED on
+            // `recv`. Without this handler Bun throws it as an uncaught error and the process exits.
+            error(_socket, error) {
+              onError?.(withCode(error, "ECONNREFUSED"));
+            },
           },
         });
-        return new BunUdpSocket(socket);
+        return new BunUdpSocket(socket, onError);
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }

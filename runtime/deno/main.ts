@@ -3,6 +3,7 @@
  * Packages come from the project's node_modules (deno.json
  * `"nodeModulesDir": "manual"`), so nothing is downloaded at run time.
  */
+import process from "node:process";
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
 import { serveHttpWithDeno } from "./http.ts";
@@ -27,7 +28,9 @@ const edge: RuntimeEdge = {
     Deno.addSignalListener("SIGINT", () => once("SIGINT"));
   },
   exit(code) {
-    Deno.exit(code);
+    // node:process's exit runs the `exit` listeners, where pino writes out its pending log lines;
+    // Deno.exit skips them and the last lines (the final access lines, `stopped`) are lost.
+    process.exit(code);
   },
 };
 

@@ -12,6 +12,6 @@ export async function createDenoNodeCompatAdapter(): Promise<SocketAdapter> {
     runtime: `deno ${Deno.version.deno}`,
     listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
     connectTcp: (options) => node.connectTcp(options),
-    bindUdp: (options, onMessage) => node.bindUdp(options, onMessage),
+    bindUdp: (options, onMessage, onError) => node.bindUdp(options, onMessage, onError),
   };
 }

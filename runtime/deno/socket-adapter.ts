@@ -14,6 +14,7 @@ import {
   type AddressInfo,
   addressFamily,
   normaliseAddress,
+  peerResetError,
   type SocketAdapter,
   type TcpConnection,
   type TcpConnectOptions,
@@ -21,6 +22,7 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
@@ -36,6 +38,9 @@ const LARGE_READ_BUFFER_BYTES = 64 * 1024;
 const SHRINK_AFTER_READS = 8;
 const WRITE_HIGH_WATER_BYTES = 256 * 1024;
 const MAX_DATAGRAM_BYTES = 65_536;
+/** waits between failed accepts (EMFILE): short at first, bounded so a freed fd is used soon */
+const ACCEPT_RETRY_MIN_MS = 10;
+const ACCEPT_RETRY_MAX_MS = 500;
 
 /**
  * Read buffers of closed connections, reused by new ones: allocating (and zeroing) 64 KiB for each
@@ -52,6 +57,45 @@ function takeReadBuffer(large: boolean): Uint8Array {
 function returnReadBuffer(buffer: Uint8Array): void {
   const pool = buffer.byteLength === LARGE_READ_BUFFER_BYTES ? spareReadBuffers.large : spareReadBuffers.small;
   if (pool.length < MAX_SPARE_READ_BUFFERS) pool.push(buffer);
+}
+
+/**
+ * UDP receive buffers. Every socket keeps one receive pending, and a receive needs room for the largest
+ * datagram (64 KiB): one `Uint8Array` each cost its full 64 KiB of RSS even on an idle session (3,000
+ * sessions: +205 MB). So each socket gets a 64 KiB slice of a slab that is one large allocation, which the
+ * C allocator maps fresh (mmap): its pages are not resident until the kernel writes a datagram into
+ * them, so a slice costs the pages its datagrams touched (4 KiB for a DNS answer), not 64 KiB. A slab is
+ * dropped, and its memory returned, once none of its slices is in use (the first slab stays).
+ */
+const SLICES_PER_SLAB = 1024;
+interface DatagramSlab {
+  readonly memory: ArrayBuffer;
+  readonly free: number[];
+}
+const datagramSlabs = new Map<ArrayBuffer, DatagramSlab>();
+
+function takeDatagramBuffer(): Uint8Array {
+  let slab: DatagramSlab | undefined;
+  for (const candidate of datagramSlabs.values()) {
+    if (candidate.free.length > 0) {
+      slab = candidate;
+      break;
+    }
+  }
+  if (slab === undefined) {
+    const memory = new ArrayBuffer(SLICES_PER_SLAB * MAX_DATAGRAM_BYTES);
+    slab = { memory, free: Array.from({ length: SLICES_PER_SLAB }, (_, i) => SLICES_PER_SLAB - 1 - i) };
+    datagramSlabs.set(memory, slab);
+  }
+  const index = slab.free.pop()!;
+  return new Uint8Array(slab.memory, index * MAX_DATAGRAM_BYTES, MAX_DATAGRAM_BYTES);
+}
+
+function releaseDatagramBuffer(buffer: Uint8Array): void {
+  const slab = datagramSlabs.get(buffer.buffer as ArrayBuffer);
+  if (slab === undefined) return;
+  slab.free.push(buffer.byteOffset / MAX_DATAGRAM_BYTES);
+  if (slab.free.length === SLICES_PER_SLAB && datagramSlabs.size > 1) datagramSlabs.delete(slab.memory);
 }
 
 /** Deno errors carry `code` (ECONNREFUSED, EADDRINUSE, …) already; make sure every error we pass on does. */
@@ -194,7 +238,7 @@ class DenoTcpConnection implements TcpConnection {
         }
       }
     } catch (error) {
-      this.finish(closedByUs(error) ? undefined : withCode(error, "ECONNRESET"));
+      this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "ECONNRESET")));
     } finally {
       // The loop is over, so no read holds the buffer and no onData view of it outlives its call.
       returnReadBuffer(buffer);
@@ -219,7 +263,7 @@ class DenoTcpConnection implements TcpConnection {
         }
       }
     } catch (error) {
-      this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE"));
+      this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "EPIPE")));
       return;
     } finally {
       this.writing = false;
@@ -233,7 +277,7 @@ class DenoTcpConnection implements TcpConnection {
       () => {
         if (this.peerEnded) this.finish(undefined);
       },
-      (error: unknown) => this.finish(closedByUs(error) ? undefined : withCode(error, "EPIPE")),
+      (error: unknown) => this.finish(closedByUs(error) ? undefined : peerResetError(withCode(error, "EPIPE"))),
     );
   }
 
@@ -266,16 +310,29 @@ class DenoTcpListener implements TcpListener {
     this.accepting = this.acceptLoop(onConnection);
   }
   private async acceptLoop(onConnection: (connection: TcpConnection) => void): Promise<void> {
+    let delay = 0;
     while (!this.closing) {
       let conn: Deno.TcpConn;
       try {
         conn = await this.listener.accept();
       } catch (error) {
         if (this.closing || closedByUs(error)) return;
-        // A failed accept (EMFILE, a reset before accept) must not stop the listener.
+        // A failed accept (EMFILE, a reset before accept) must not stop the listener, and must not spin
+        // either: at the fd limit every accept fails at once, so wait (growing, bounded) before the next.
+        delay = Math.min(Math.max(delay * 2, ACCEPT_RETRY_MIN_MS), ACCEPT_RETRY_MAX_MS);
+        await new Promise((resume) => setTimeout(resume, delay));
         continue;
       }
-      onConnection(new DenoTcpConnection(conn));
+      delay = 0;
+      let connection: DenoTcpConnection;
+      try {
+        connection = new DenoTcpConnection(conn);
+      } catch {
+        // reset between accept and here: no addresses, nothing to proxy
+        conn.close();
+        continue;
+      }
+      onConnection(connection);
     }
   }
   async close(): Promise<void> {
@@ -290,26 +347,36 @@ class DenoTcpListener implements TcpListener {
 class DenoUdpSocket implements UdpSocket {
   readonly address: AddressInfo;
   private closed = false;
-  constructor(private readonly socket: Deno.DatagramConn) {
+  constructor(
+    private readonly socket: Deno.DatagramConn,
+    private readonly onError: UdpErrorHandler | undefined,
+  ) {
     this.address = addressInfo(socket.addr);
   }
   async receiveLoop(onMessage: UdpMessageHandler): Promise<void> {
-    const buffer = new Uint8Array(MAX_DATAGRAM_BYTES);
-    while (!this.closed) {
-      try {
-        const [data, from] = await this.socket.receive(buffer);
-        onMessage(data, addressInfo(from));
-      } catch (error) {
-        if (this.closed || closedByUs(error)) return;
-        // ICMP port unreachable from an earlier send shows up here on Linux: keep receiving.
+    const buffer = takeDatagramBuffer();
+    try {
+      while (!this.closed) {
+        try {
+          const [data, from] = await this.socket.receive(buffer);
+          onMessage(data, addressInfo(from));
+        } catch (error) {
+          if (this.closed || closedByUs(error)) return;
+          // ICMP port unreachable from an earlier send shows up here on Linux: keep receiving.
+          this.onError?.(withCode(error, "ECONNREFUSED"));
+        }
       }
+    } finally {
+      // the loop is over, so no receive holds the buffer
+      releaseDatagramBuffer(buffer);
     }
   }
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
     // The send is asynchronous and the caller's bytes are valid only during this call.
-    this.socket.send(data.slice(), { transport: "udp", hostname: host, port }).catch(() => {
+    this.socket.send(data.slice(), { transport: "udp", hostname: host, port }).catch((error: unknown) => {
       // UDP semantics: a datagram that cannot be sent is dropped.
+      if (!this.closed && !closedByUs(error)) this.onError?.(withCode(error, "EINVAL"));
     });
   }
   close(): void {
@@ -342,18 +409,16 @@ export function createDenoSocketAdapter(): SocketAdapter {
     },
 
     connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
-      if (options.localAddress !== undefined) {
-        return Promise.reject(
-          codedError("deno-native cannot bind a local address; use --runtime-adapter node-compat", "ENOTSUP"),
-        );
-      }
       return new Promise<TcpConnection>((resolve, reject) => {
         let timedOut = false;
+        // Aborting closes the connecting socket: without it a SYN nobody answers holds an fd for minutes.
+        const abort = new AbortController();
         const timer = setTimeout(() => {
           timedOut = true;
+          abort.abort();
           reject(codedError(`connect to ${options.host}:${options.port} timed out`, "ETIMEDOUT"));
         }, options.timeoutMs);
-        Deno.connect({ transport: "tcp", hostname: options.host, port: options.port }).then(
+        Deno.connect({ transport: "tcp", hostname: options.host, port: options.port, signal: abort.signal }).then(
           (conn) => {
             clearTimeout(timer);
             if (timedOut) {
@@ -370,7 +435,11 @@ export function createDenoSocketAdapter(): SocketAdapter {
       });
     },
 
-    async bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    async bindUdp(
+      options: UdpBindOptions,
+      onMessage: UdpMessageHandler,
+      onError?: UdpErrorHandler,
+    ): Promise<UdpSocket> {
       let socket: Deno.DatagramConn;
       try {
         socket = Deno.listenDatagram({
@@ -382,7 +451,7 @@ export function createDenoSocketAdapter(): SocketAdapter {
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }
-      const udpSocket = new DenoUdpSocket(socket);
+      const udpSocket = new DenoUdpSocket(socket, onError);
       void udpSocket.receiveLoop(onMessage);
       return udpSocket;
     },

@@ -9,6 +9,7 @@ import {
   type AddressInfo,
   addressFamily,
   normaliseAddress,
+  peerResetError,
   type SocketAdapter,
   type TcpConnection,
   type TcpConnectOptions,
@@ -16,6 +17,7 @@ import {
   type TcpListener,
   type TcpListenOptions,
   type UdpBindOptions,
+  type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
@@ -72,7 +74,7 @@ class NodeTcpConnection implements TcpConnection {
       else this.early?.push({ kind: "drain" });
     });
     socket.on("error", (error: Error) => {
-      this.error ??= error;
+      this.error ??= peerResetError(error);
     });
     socket.on("close", () => {
       if (this.closed) return;
@@ -159,12 +161,18 @@ class NodeUdpSocket implements UdpSocket {
   constructor(
     private readonly socket: dgram.Socket,
     readonly address: AddressInfo,
+    private readonly onError: UdpErrorHandler | undefined,
   ) {}
 
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
-    // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
-    this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
+    try {
+      // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
+      this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
+    } catch (error) {
+      // a bad port or address throws at once; like a failed send it loses one datagram, nothing more
+      this.onError?.(withCode(error));
+    }
   }
 
   close(): void {
@@ -198,16 +206,13 @@ export function createNodeSocketAdapter(): SocketAdapter {
         const onListenError = (error: Error) => reject(withCode(error));
         server.once("error", onListenError);
         // Node 20 ignores `reusePort` (added in 22.12); it is passed so newer Node honours it.
-        server.listen(
-          { host: options.host, port: options.port, backlog: options.backlog ?? 511, reusePort: options.reusePort },
-          () => {
-            server.off("error", onListenError);
-            // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
-            server.on("error", () => {});
-            const a = server.address() as net.AddressInfo;
-            resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
-          },
-        );
+        server.listen({ host: options.host, port: options.port, backlog: 511, reusePort: options.reusePort }, () => {
+          server.off("error", onListenError);
+          // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
+          server.on("error", () => {});
+          const a = server.address() as net.AddressInfo;
+          resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
+        });
       });
     },
 
@@ -216,7 +221,6 @@ export function createNodeSocketAdapter(): SocketAdapter {
         const socket = net.connect({
           host: options.host,
           port: options.port,
-          localAddress: options.localAddress,
           allowHalfOpen: true,
           noDelay: true,
         });
@@ -245,7 +249,7 @@ export function createNodeSocketAdapter(): SocketAdapter {
       });
     },
 
-    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket> {
+    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket> {
       return new Promise((resolve, reject) => {
         const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
         const socket = dgram.createSocket({ type, reuseAddr: options.reusePort === true });
@@ -264,9 +268,9 @@ export function createNodeSocketAdapter(): SocketAdapter {
         socket.bind({ port: options.port, address: options.host, exclusive: true }, () => {
           socket.off("error", onBindError);
           // send errors (EHOSTUNREACH, ECONNREFUSED from ICMP) drop the datagram, as UDP does.
-          socket.on("error", () => {});
+          socket.on("error", (error: Error) => onError?.(withCode(error)));
           const a = socket.address();
-          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port)));
+          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port), onError));
         });
       });
     },

@@ -29,7 +29,11 @@ export interface TcpHandlers {
   onEnd(): void;
   /** the write buffer went below the high-water mark after `write` returned false */
   onDrain(): void;
-  /** the connection is gone (both directions), after an error or after both sides ended; called once */
+  /**
+   * the connection is gone (both directions), after an error or after both sides ended; called once.
+   * A reset by the peer has `code` `ECONNRESET` (also when a write found it first, which the kernel calls
+   * `EPIPE`), and so does a close that leaves bytes unsent: only a clean close has no error.
+   */
   onClose(error?: Error): void;
 }
 
@@ -59,7 +63,6 @@ export interface TcpListenOptions {
   port: number;
   /** share the port with other processes (SO_REUSEPORT) where the runtime supports it */
   reusePort?: boolean;
-  backlog?: number;
 }
 
 export interface TcpListener {
@@ -74,8 +77,6 @@ export interface TcpConnectOptions {
   port: number;
   /** fail with an error whose `code` is `ETIMEDOUT` after this many milliseconds */
   timeoutMs: number;
-  /** local address to connect from (optional) */
-  localAddress?: string;
 }
 
 export interface UdpBindOptions {
@@ -94,6 +95,13 @@ export interface UdpSocket {
 /** Called for each datagram; `data` is valid only during the call. */
 export type UdpMessageHandler = (data: Uint8Array, from: AddressInfo) => void;
 
+/**
+ * Called for an error on a bound UDP socket: a send that failed, or an ICMP error for an earlier send
+ * (`ECONNREFUSED`: nothing listens on the port sent to), where the runtime reports those. The socket
+ * stays open and usable: the error concerns one datagram, never the process.
+ */
+export type UdpErrorHandler = (error: Error & { code?: string }) => void;
+
 export interface SocketAdapter {
   /** e.g. `node`, `bun-native`, `bun-node-compat`, `deno-native` */
   readonly name: string;
@@ -103,8 +111,18 @@ export interface SocketAdapter {
   listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void): Promise<TcpListener>;
   /** resolves once connected; rejects with an error with `code` (ECONNREFUSED, ETIMEDOUT, …) */
   connectTcp(options: TcpConnectOptions): Promise<TcpConnection>;
-  /** a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket) */
-  bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler): Promise<UdpSocket>;
+  /**
+   * a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket); no
+   * error of the socket is ever thrown or left unhandled: each goes to `onError` (or is dropped without one)
+   */
+  bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket>;
+}
+
+/** The error a connection closes with: a write that met the peer's reset (`EPIPE`) is that reset. */
+export function peerResetError(error: Error): Error {
+  const coded = error as Error & { code?: string };
+  if (coded.code === "EPIPE") coded.code = "ECONNRESET";
+  return error;
 }
 
 /** Normalises a peer address as the pipeline expects it (IPv4-mapped IPv6 → IPv4). */

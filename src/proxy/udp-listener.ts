@@ -187,7 +187,11 @@ export class UdpProxySession implements SweptSession {
     this.record.node = pool.name(node);
     const wildcard = node.host.includes(":") ? "::" : "0.0.0.0";
     gateway.adapter
-      .bindUdp({ host: wildcard, port: 0 }, (data) => this.fromUpstream(data))
+      .bindUdp(
+        { host: wildcard, port: 0 },
+        (data) => this.fromUpstream(data),
+        (error) => this.upstreamFailed(error),
+      )
       .then(
         (socket) => {
           if (this.state === DONE) {
@@ -206,6 +210,19 @@ export class UdpProxySession implements SweptSession {
           this.finish("error");
         },
       );
+  }
+
+  /**
+   * The node refused a datagram (ICMP port unreachable, on runtimes that report it): the node is down,
+   * as a refused TCP connect says. Passive health hears of it and the session ends, so the client's next
+   * datagram starts a new session on a node the balancer still trusts.
+   */
+  private upstreamFailed(error: Error & { code?: string }): void {
+    if (this.state === DONE || this.node === undefined) return;
+    this.route.pool.failed(this.node, error.code === "ETIMEDOUT");
+    this.listener.gateway.counters.upstreamFailures++;
+    this.record.code = 502;
+    this.finish("upstream_error");
   }
 
   private fromUpstream(data: Uint8Array): void {

@@ -13,6 +13,13 @@ import { runConformance } from "./suite.ts";
 const name = process.argv[2] ?? "";
 const blackhole = Number(process.env.SLUICE_BLACKHOLE_PORT ?? "");
 const adapter = await adapterNamed(name);
+// An error no handler took (a socket error the adapter left unhandled) would crash a gateway: it fails the run.
+const uncaught: string[] = [];
+const recordUncaught = (error: unknown) => {
+  uncaught.push(error instanceof Error ? `${(error as { code?: string }).code ?? ""} ${error.message}` : String(error));
+};
+process.on("uncaughtException", recordUncaught);
+process.on("unhandledRejection", recordUncaught);
 console.log(`# ${adapter.name} on ${adapter.runtime}`);
 const results = await runConformance(
   adapter,
@@ -23,6 +30,10 @@ const results = await runConformance(
   },
   process.env.SLUICE_CONFORMANCE_ONLY || undefined,
 );
-const failed = results.filter((result) => !result.ok).length;
+let failed = results.filter((result) => !result.ok).length;
+if (uncaught.length > 0) {
+  failed++;
+  console.log(`not ok - no error left unhandled by the adapter: ${uncaught.join("; ")}`);
+}
 console.log(`# ${results.length - failed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -3,6 +3,7 @@
  * (both ends of each connection go through it). Runtime-neutral: it runs under node, bun and deno and
  * uses no test framework, only the tiny runner at the bottom (one line per check).
  */
+import { readFileSync } from "node:fs";
 import type {
   AddressInfo,
   SocketAdapter,
@@ -172,6 +173,18 @@ async function connectTo(adapter: SocketAdapter, scope: Scope, address: AddressI
   return scope.connection(await adapter.connectTcp({ host, port: address.port, timeoutMs: 5000 }));
 }
 
+/** A connected pair through the adapter, each side's events recorded (`keep`: keep the bytes). */
+async function connectedPair(adapter: SocketAdapter, scope: Scope, keep = true) {
+  const { listener, next } = await acceptor(adapter, scope);
+  const client = await connectTo(adapter, scope, listener.address);
+  const server = await next();
+  const serverSide = new Recorder(keep);
+  server.setHandlers(serverSide);
+  const clientSide = new Recorder(keep);
+  client.setHandlers(clientSide);
+  return { listener, client, server, clientSide, serverSide };
+}
+
 /**
  * Writes `total` bytes to a reader that reads in short bursts and checks the pattern on arrival. With
  * `scribble`, the writer overwrites its chunk right after each `write`, as a pipeline reusing a read
@@ -233,6 +246,27 @@ async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, s
   check(refusals > 0, "write never returned false although the reader was slow");
   check(clientSide.drains >= refusals, `onDrain fired ${clientSide.drains} times for ${refusals} refusals`);
   check(maxBuffered <= 4 * 1024 * 1024, `adapter buffered up to ${maxBuffered} bytes`);
+}
+
+/** How many loopback IPv4 sockets on this machine are in SYN-SENT towards `port` (Linux /proc/net/tcp). */
+function synSentTo(port: number): number {
+  const wanted = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let count = 0;
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // fields: sl local_address rem_address st …; st 02 is SYN_SENT
+    if (fields[2]?.endsWith(wanted) && fields[3] === "02") count++;
+  }
+  return count;
+}
+
+/** A UDP port that was bound a moment ago and is closed now: nothing listens on it. */
+async function closedUdpPort(adapter: SocketAdapter): Promise<number> {
+  const socket = await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  const port = socket.address.port;
+  socket.close();
+  await sleep(20);
+  return port;
 }
 
 type Check = (adapter: SocketAdapter, options: SuiteOptions, scope: Scope) => Promise<void>;
@@ -349,13 +383,7 @@ const checks: [string, Check][] = [
   [
     "half-close: client ends first, server keeps writing",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       client.write(encode("request"));
       client.end();
       await within(serverSide.ended.promise, 5000, "server onEnd");
@@ -376,13 +404,7 @@ const checks: [string, Check][] = [
   [
     "half-close: server ends first, client keeps writing",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       server.write(encode("banner"));
       server.end();
       await within(clientSide.ended.promise, 5000, "client onEnd");
@@ -406,13 +428,7 @@ const checks: [string, Check][] = [
   [
     "destroy: the peer sees the connection go away",
     async (adapter, _options, scope) => {
-      const { listener, next } = await acceptor(adapter, scope);
-      const client = await connectTo(adapter, scope, listener.address);
-      const server = await next();
-      const serverSide = new Recorder();
-      server.setHandlers(serverSide);
-      const clientSide = new Recorder();
-      client.setHandlers(clientSide);
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
       client.write(encode("bye"));
       await within(serverSide.waitBytes(3), 5000, "data before destroy");
       client.destroy();
@@ -465,6 +481,33 @@ const checks: [string, Check][] = [
       equal(error.code, "ETIMEDOUT", "error code");
       const elapsed = Date.now() - started;
       check(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
+    },
+  ],
+  [
+    "a connect that times out is cancelled: no socket stays in SYN-SENT",
+    async (adapter, options) => {
+      const port = options.blackholePort;
+      check(port !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
+      const before = synSentTo(port);
+      const attempts = 4;
+      const codes = await Promise.all(
+        Array.from({ length: attempts }, () =>
+          adapter.connectTcp({ host: "127.0.0.1", port, timeoutMs: 200 }).then(
+            (connection) => {
+              connection.destroy();
+              return "connected";
+            },
+            (error: unknown) => (error as { code?: string }).code,
+          ),
+        ),
+      );
+      equal(codes.join(","), Array(attempts).fill("ETIMEDOUT").join(","), "connect results");
+      let left = synSentTo(port) - before;
+      for (let wait = 0; wait < 20 && left > 0; wait++) {
+        await sleep(50);
+        left = synSentTo(port) - before;
+      }
+      check(left <= 0, `${left} sockets still connecting after their connect timed out`);
     },
   ],
   [
@@ -550,6 +593,131 @@ const checks: [string, Check][] = [
         equal(reply.from.port, server.address.port, "reply source port");
         equal(reply.from.address, "127.0.0.1", "reply source address");
       });
+    },
+  ],
+  [
+    "UDP: a send to a closed port leaves the socket (and the process) working; errors reach onError",
+    async (adapter, _options, scope) => {
+      const closedPort = await closedUdpPort(adapter);
+      const errors: (Error & { code?: string })[] = [];
+      const got = deferred<string>();
+      const client = scope.udpSocket(
+        await adapter.bindUdp(
+          { host: "127.0.0.1", port: 0 },
+          (data) => got.resolve(new TextDecoder().decode(data)),
+          (error) => errors.push(error),
+        ),
+      );
+      // ICMP port unreachable comes back for each of these; runtimes that read it (Bun) report it.
+      for (let i = 0; i < 3; i++) {
+        client.send(encode("nobody"), closedPort, "127.0.0.1");
+        await sleep(30);
+      }
+      const echo = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data, from) => echo.send(data, from.port, from.address)),
+      );
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(encode("still here"), echo.address.port, "127.0.0.1");
+        const reply = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (reply !== undefined) {
+          equal(reply, "still here", "echo after the refused sends");
+          for (const error of errors) equal(error.code, "ECONNREFUSED", "error code of a refused datagram");
+          return;
+        }
+      }
+      throw new Failure("the socket received nothing after sending to a closed port");
+    },
+  ],
+  [
+    "UDP: a datagram that cannot be sent (port 0) is reported to onError, not thrown",
+    async (adapter, _options, scope) => {
+      const failed = deferred<Error & { code?: string }>();
+      const socket = scope.udpSocket(
+        await adapter.bindUdp(
+          { host: "127.0.0.1", port: 0 },
+          () => {},
+          (error) => failed.resolve(error),
+        ),
+      );
+      socket.send(encode("nowhere"), 0, "127.0.0.1");
+      const error = await within(failed.promise, 2000, "onError for a send to port 0");
+      check(typeof error.code === "string", `error without a code: ${error.message}`);
+    },
+  ],
+  [
+    "TCP: the peer ends then resets while our write is in flight: onClose with ECONNRESET, not a clean close",
+    async (adapter, _options, scope) => {
+      // The accepted side writes (a gateway replying to its client); the connecting side is the client.
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope, false);
+      // Bytes the client never reads make its close a reset (RST), on every runtime.
+      server.write(new Uint8Array(64 * 1024));
+      await within(clientSide.waitBytes(1), 5000, "first bytes at the client");
+      client.pause();
+      // Fill the kernel buffers until the adapter holds unsent bytes, then reset: those bytes can never be
+      // delivered, so the close is an error whatever the runtime says about it.
+      const reply = new Uint8Array(256 * 1024);
+      for (let i = 0; i < 64; i++) {
+        server.write(reply);
+        await sleep(2);
+      }
+      await sleep(100);
+      check(server.bufferedAmount > 0, "the adapter holds no unsent bytes although the reader stopped");
+      // A client that half-closes, then aborts (FIN, then RST) is the case a runtime may report as a clean end.
+      server.pause();
+      client.end();
+      await sleep(50);
+      client.destroy();
+      await sleep(50);
+      server.resume();
+      const error = (await within(serverSide.closed.promise, 5000, "onClose of the writing side")) as
+        | (Error & { code?: string })
+        | undefined;
+      check(error !== undefined, `a reset was reported as a clean close (events: ${serverSide.order.join(",")})`);
+      equal(error.code, "ECONNRESET", "error code");
+      check(!serverSide.closedTwice, "onClose called twice");
+    },
+  ],
+  [
+    "destroy resets the connection: the peer's onClose carries ECONNRESET",
+    async (adapter, _options, scope) => {
+      // The accepted side is destroyed (a gateway aborting a client connection).
+      const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
+      client.write(encode("abort me"));
+      await within(serverSide.waitBytes(8), 5000, "data before destroy");
+      server.write(encode("reply"));
+      await within(clientSide.waitBytes(5), 5000, "reply before destroy");
+      server.destroy();
+      if (adapter.name === "deno-native") {
+        // Deno cannot set SO_LINGER: the peer sees a FIN, and a reset on its next write (docs/runtimes.md).
+        await within(clientSide.ended.promise, 5000, "peer end");
+        return;
+      }
+      const error = (await within(clientSide.closed.promise, 5000, "peer onClose")) as
+        | (Error & { code?: string })
+        | undefined;
+      check(error !== undefined, `the peer saw a clean close, not a reset (events: ${clientSide.order.join(",")})`);
+      equal(error.code, "ECONNRESET", "peer error code");
+    },
+  ],
+  [
+    "UDP: a 60,000-byte datagram arrives whole",
+    async (adapter, _options, scope) => {
+      const got = deferred<Uint8Array>();
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => got.resolve(data.slice())),
+      );
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      const big = new Uint8Array(60_000);
+      for (let i = 0; i < big.length; i++) big[i] = i % 251;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(big, server.address.port, "127.0.0.1");
+        const data = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (data === undefined) continue;
+        equal(data.length, big.length, "datagram length");
+        for (let i = 0; i < data.length; i++) if (data[i] !== i % 251) throw new Failure(`byte ${i} differs`);
+        return;
+      }
+      throw new Failure("no 60,000-byte datagram arrived");
     },
   ],
   [

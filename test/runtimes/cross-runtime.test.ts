@@ -79,6 +79,10 @@ function freePort(): Promise<number> {
 }
 
 interface GatewayPorts {
+  /** a UDP route to a node that is down, health-checked over UDP, logging to a syslog collector that is down */
+  udpDown: number;
+  /** nothing listens on this UDP port */
+  closedUdp: number;
   mariadb: number;
   redis: number;
   udp: number;
@@ -116,6 +120,21 @@ services:
     upstream: { scheme: udp, nodes: [{ host: 127.0.0.1, port: ${dnsmasq!.port}, weight: 1 }] }
     stream_routes:
       - { name: dns, server_port: ${ports.dns} }
+  - name: udp-down
+    upstream:
+      scheme: udp
+      nodes: [{ host: 127.0.0.1, port: ${ports.closedUdp}, weight: 1 }]
+      checks:
+        active:
+          type: udp
+          timeout: 0.2
+          udp: { send: ping }
+          healthy: { interval: 1, successes: 1 }
+          unhealthy: { interval: 1, timeouts: 1 }
+    plugins:
+      syslog: { host: 127.0.0.1, port: ${ports.closedUdp}, sock_type: udp, batch_max_size: 1 }
+    stream_routes:
+      - { name: udp-down, server_port: ${ports.udpDown} }
 `;
 }
 
@@ -211,6 +230,17 @@ async function mariadbThrough(port: number): Promise<string> {
   return stdout.trim();
 }
 
+async function sendDatagram(port: number, text: string): Promise<void> {
+  const socket = createSocket("udp4");
+  try {
+    await new Promise<void>((sent, failed) =>
+      socket.send(text, port, "127.0.0.1", (error) => (error ? failed(error) : sent())),
+    );
+  } finally {
+    socket.close();
+  }
+}
+
 async function udpRoundTrip(port: number): Promise<string> {
   const socket = createSocket("udp4");
   try {
@@ -233,6 +263,8 @@ async function udpRoundTrip(port: number): Promise<string> {
 for (const target of runtimes) {
   test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the four plugins, runtime shown`, async () => {
     const ports: GatewayPorts = {
+      udpDown: await freeUdpPort(),
+      closedUdp: await freeUdpPort(),
       mariadb: await freePort(),
       redis: await freePort(),
       udp: await freePort(),
@@ -253,6 +285,8 @@ for (const target of runtimes) {
       "127.0.0.1",
       "--runtime-adapter",
       target.flag,
+      "--drain-timeout",
+      "1",
     ]);
     try {
       const ready = JSON.stringify(await readyz(status));
@@ -274,6 +308,13 @@ for (const target of runtimes) {
       } finally {
         redis.disconnect();
       }
+
+      // A UDP node that is down (its port answers ICMP port unreachable), its active UDP check and a syslog
+      // collector that is down cost that route's datagrams, never the process: every other route still works.
+      for (let i = 0; i < 5; i++) await sendDatagram(ports.udpDown, `to a dead node ${i}`);
+      await new Promise((wake) => setTimeout(wake, 1500));
+      assert.equal(child.exitCode, null, `the gateway exited after datagrams to a dead node:\n${log()}`);
+      assert.equal((await fetch(`http://${status}/readyz`)).status, 200, "/readyz after datagrams to a dead node");
 
       assert.equal(await udpRoundTrip(ports.udp), "echo:ping");
       assert.equal(await dig(ports.dns, "probe.test"), "127.0.0.9", "dnsmasq answers through the udp route");
@@ -306,6 +347,30 @@ for (const target of runtimes) {
         syslogLines.some((l) => l.includes('"route_name":"mariadb"')),
       );
       assert.match(syslogLines.find((l) => l.includes('"route_name":"mariadb"'))!, /^<46>1 \S+ \S+ sluice /);
+
+      // Shutdown: what is logged on the way out (the access line of a connection the stop cuts) reaches
+      // the log whole before the process exits.
+      let closeHeld: () => void = () => {};
+      assert.equal(
+        await redisPing(ports.redis, "127.0.0.1", (close) => {
+          closeHeld = close;
+        }),
+        "+PONG",
+      );
+      const exited = new Promise<void>((done) => child.once("exit", () => done()));
+      child.kill("SIGTERM");
+      await exited;
+      closeHeld();
+      const lines = log()
+        .split("\n")
+        .filter((line) => line.startsWith("{"));
+      for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a log line cut short: ${line}`);
+      const stopping = lines.findIndex((line) => line.includes('"gateway stopping"'));
+      assert.ok(stopping >= 0, `no "gateway stopping" line:\n${log()}`);
+      assert.ok(
+        lines.slice(stopping).some((line) => line.includes('"stream session closed"')),
+        `the access line of the connection cut at shutdown is missing:\n${log()}`,
+      );
     } finally {
       child.kill("SIGTERM");
       if (child.exitCode === null) await new Promise<void>((exited) => child.once("exit", () => exited()));

@@ -42,10 +42,15 @@ export class UdpProbe implements ActiveProbe {
       const timer = setTimeout(() => finish("timeout"), this.timeoutMs);
       const bindHost = host.includes(":") ? "::" : "0.0.0.0";
       this.adapter
-        .bindUdp({ host: bindHost, port: 0 }, (data) => {
-          const expected = this.expected;
-          finish(expected === undefined || Buffer.from(data).includes(expected) ? "ok" : "failure");
-        })
+        .bindUdp(
+          { host: bindHost, port: 0 },
+          (data) => {
+            const expected = this.expected;
+            finish(expected === undefined || Buffer.from(data).includes(expected) ? "ok" : "failure");
+          },
+          // a refused probe (ICMP port unreachable, where the runtime reports it) fails at once
+          () => finish("failure"),
+        )
         .then(
           (bound) => {
             socket = bound;
