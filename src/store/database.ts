@@ -26,11 +26,28 @@ export async function openDatabase(options: StorageOptions): Promise<Database> {
   return openPglite(options.dataDir);
 }
 
+/**
+ * PostgreSQL settings for the embedded database, sized for a control plane's few small tables rather than
+ * PostgreSQL's server defaults. The WebAssembly memory PGlite runs in never shrinks, so whatever PostgreSQL
+ * touches at start (shared_buffers above all: 128 MB by default) stays resident for the life of the process;
+ * with these, an opened PGlite holds about 150 MiB instead of about 300.
+ */
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: "8MB",
+  wal_buffers: "256kB",
+  temp_buffers: "1MB",
+  work_mem: "1MB",
+  maintenance_work_mem: "4MB",
+  max_connections: "4",
+};
+
 async function openPglite(dataDir: string): Promise<Database> {
   await mkdir(dataDir, { recursive: true });
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
-  const client = await PGlite.create(dataDir);
+  // -c on the command line, after PGlite's own start parameters: leaves the data dir's postgresql.conf alone
+  const settings = Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
+  const client = await PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...settings] });
   const db = drizzle({ client }) as unknown as Db;
   return {
     db,
