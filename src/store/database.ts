@@ -3,7 +3,9 @@
  * PostgreSQL server through postgres.js when a `DATABASE_URL` is given. Both are driven through the same
  * Drizzle schema, so everything above this file is unaware of which one it talks to.
  */
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Sql } from "postgres";
 
@@ -41,13 +43,28 @@ export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
   max_connections: "4",
 };
 
+/** Runs a full collection where the runtime exposes one (Node with --expose-gc, as `npm start` runs it). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
+  const fresh = !existsSync(join(dataDir, "PG_VERSION"));
   await mkdir(dataDir, { recursive: true });
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   // -c on the command line, after PGlite's own start parameters: leaves the data dir's postgresql.conf alone
   const settings = Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
-  const client = await PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...settings] });
+  const open = () => PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...settings] });
+  let client = await open();
+  if (fresh) {
+    // initdb ran inside this instance's (never shrinking) WebAssembly memory and a second PGlite of its own:
+    // hundreds of MiB that only a new instance and a collection give back
+    await client.close();
+    collectGarbage();
+    client = await open();
+    collectGarbage();
+  }
   const db = drizzle({ client }) as unknown as Db;
   return {
     db,
