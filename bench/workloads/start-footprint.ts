@@ -16,7 +16,7 @@ import type { SluiceLaunch } from "../targets/target.ts";
 import type { Workload, WorkloadContext } from "./workload.ts";
 
 const IDLE_MS = 5_000;
-const READY_TIMEOUT_MS = 120_000;
+const READY_TIMEOUT_MS = 300_000;
 
 interface Measured {
   readyMs: number;
