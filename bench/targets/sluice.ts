@@ -60,8 +60,11 @@ export function startCommand(runtime: SluiceRuntime, profile?: string): { comman
   // Deno's V8 log: node --prof-process FILE.
   mkdirSync(profile, { recursive: true });
   if (runtime === "deno") {
-    const at = args.indexOf("run") + 1;
-    args.splice(at, 0, `--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${join(profile, "deno.v8.log")}`);
+    const prof = `--prof,--no-logfile-per-isolate,--logfile=${join(profile, "deno.v8.log")}`;
+    // the start script may carry V8 flags of its own: one --v8-flags with both
+    const own = args.findIndex((a) => a.startsWith("--v8-flags="));
+    if (own >= 0) args[own] = `${args[own]},${prof}`;
+    else args.splice(args.indexOf("run") + 1, 0, `--v8-flags=${prof}`);
     return { command, args };
   }
   return { command, args: ["--cpu-prof", `--cpu-prof-dir=${profile}`, ...args] };
