@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Backends, startBackends } from "./backends/index.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
-import { hardFileLimit, tail } from "./processes.ts";
+import { hardFileLimit, stopEveryProcess, tail } from "./processes.ts";
 import { renderTables, summarise, type TargetOutcome } from "./report.ts";
 import { directTarget } from "./targets/direct.ts";
 import { haproxyTarget } from "./targets/haproxy.ts";
@@ -186,7 +186,9 @@ async function main(): Promise<void> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping every process the harness started`);
-      void stopAll().then(() => process.exit(130));
+      void stopAll()
+        .then(stopEveryProcess)
+        .then(() => process.exit(130));
     });
   }
 
