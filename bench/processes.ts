@@ -19,6 +19,14 @@ export interface BenchProcess {
 
 const OUTPUT_CAP = 256 * 1024;
 
+/** every process started and not yet gone, so an interrupted run can stop those a workload started too */
+const live = new Set<BenchProcess>();
+
+/** Stops every process the harness started that is still running (Ctrl-C / SIGTERM of the harness). */
+export async function stopEveryProcess(): Promise<void> {
+  await Promise.all([...live].map((p) => p.stop()));
+}
+
 /**
  * Runs `command` with the open-file soft limit raised to the hard limit (idle-connection workloads need
  * 2 descriptors a proxied connection), in its own process group so `stop` reaches its children.
@@ -58,10 +66,7 @@ export function startProcess(
     child.on("error", (err) => resolve(`spawn error: ${err.message}`));
   });
   let gone = false;
-  void exited.then(() => {
-    gone = true;
-  });
-  return {
+  const started: BenchProcess = {
     name,
     child,
     pid: child.pid ?? -1,
@@ -77,6 +82,12 @@ export function startProcess(
       }
     },
   };
+  live.add(started);
+  void exited.then(() => {
+    gone = true;
+    live.delete(started);
+  });
+  return started;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

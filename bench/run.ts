@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Backends, startBackends } from "./backends/index.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
-import { hardFileLimit, tail } from "./processes.ts";
+import { hardFileLimit, stopEveryProcess, tail } from "./processes.ts";
 import { renderTables, summarise, type TargetOutcome } from "./report.ts";
 import { directTarget } from "./targets/direct.ts";
 import { haproxyTarget } from "./targets/haproxy.ts";
@@ -25,6 +25,7 @@ import { idleMemoryWorkload, rssAfterLoadWorkload } from "./workloads/idle-memor
 import { iperfWorkload } from "./workloads/iperf.ts";
 import { pgbenchWorkload } from "./workloads/pgbench.ts";
 import { latencyWorkload, newConnectionsWorkload, redisRequestsWorkload } from "./workloads/redis.ts";
+import { gatewayIdleWorkload, startWorkload } from "./workloads/start-footprint.ts";
 import type { Workload, WorkloadContext } from "./workloads/workload.ts";
 
 const TARGETS: Target[] = [
@@ -38,13 +39,17 @@ const TARGETS: Target[] = [
   sluiceTarget("sluice-deno-native", "deno", "native"),
   sluiceTarget("sluice-deno-node-compat", "deno", "node-compat"),
 ];
-/** Opt-in with --only: the data plane alone (`sluice gateway --config`), without admin API and PGlite. */
+/**
+ * Opt-in with --only: the data plane alone (`sluice gateway --config`), without admin API and PGlite; and the
+ * Bun single binary (built by the harness).
+ */
 const EXTRA_TARGETS: Target[] = [
   sluiceGatewayTarget("sluice-node-gateway", "node"),
   sluiceGatewayTarget("sluice-bun-native-gateway", "bun", "native"),
   sluiceGatewayTarget("sluice-bun-node-compat-gateway", "bun", "node-compat"),
   sluiceGatewayTarget("sluice-deno-native-gateway", "deno", "native"),
   sluiceGatewayTarget("sluice-deno-node-compat-gateway", "deno", "node-compat"),
+  sluiceTarget("sluice-binary", "binary"),
 ];
 const QUICK_TARGETS = ["direct", "nginx-16k", "sluice-node"];
 
@@ -62,6 +67,8 @@ const WORKLOADS: Workload[] = [
   publishWorkload,
   routeScaleWorkload,
   rssAfterLoadWorkload,
+  startWorkload,
+  gatewayIdleWorkload,
 ];
 
 const REQUIRED_TOOLS = [
@@ -179,7 +186,9 @@ async function main(): Promise<void> {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping every process the harness started`);
-      void stopAll().then(() => process.exit(130));
+      void stopAll()
+        .then(stopEveryProcess)
+        .then(() => process.exit(130));
     });
   }
 
@@ -191,7 +200,10 @@ async function main(): Promise<void> {
     skipped: {},
   }));
   try {
-    backends = await startBackends({ withPg: workloads.includes(pgbenchWorkload) });
+    backends = await startBackends({
+      withPg: workloads.includes(pgbenchWorkload),
+      withDns: workloads.includes(dnsWorkload),
+    });
     if (backends.pgError) log(`pgbench database unavailable: ${backends.pgError}`);
     for (let round = 1; round <= runs; round++) {
       for (const [i, target] of targets.entries()) {

@@ -1,7 +1,8 @@
 /**
  * The servers every target proxies to, started once per invocation on free loopback ports:
- * redis-server (requests, pipelining, new connections, latency), iperf3 (bulk), dnsmasq (UDP DNS),
- * the hold server (idle connections) and a temporary pgbench database on the local PostgreSQL.
+ * redis-server (requests, pipelining, new connections, latency), iperf3 (bulk), dnsmasq (UDP DNS, only when
+ * a chosen workload queries DNS), the hold server (idle connections) and a temporary pgbench database on the
+ * local PostgreSQL (only for the pgbench workload).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,10 @@ import { type BenchProcess, freePort, runTool, startProcess, waitForTcp } from "
 export interface Backends {
   readonly redisPort: number;
   readonly iperfPort: number;
+  /** dnsmasq's port; nothing answers on it unless `dns` is true */
   readonly dnsPort: number;
+  /** dnsmasq is running: targets set up (and wait for) their UDP route only then */
+  readonly dns: boolean;
   readonly holdPort: number;
   /** PostgreSQL port (the machine's server) and the temp database pgbench was initialised in, if any. */
   readonly pgPort: number;
@@ -28,7 +32,7 @@ export interface Backends {
 export const DNS_NAME = "bench.sluice.test";
 const PG_PORT = 5432;
 
-export async function startBackends(options: { withPg: boolean }): Promise<Backends> {
+export async function startBackends(options: { withPg: boolean; withDns: boolean }): Promise<Backends> {
   const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
   const started: BenchProcess[] = [];
   try {
@@ -54,20 +58,22 @@ export async function startBackends(options: { withPg: boolean }): Promise<Backe
     started.push(iperf);
 
     const dnsPort = await freePort();
-    const dnsmasq = startProcess("dnsmasq", "dnsmasq", [
-      "--keep-in-foreground",
-      "--conf-file=/dev/null",
-      `--port=${dnsPort}`,
-      "--listen-address=127.0.0.1",
-      "--bind-interfaces",
-      "--no-resolv",
-      "--no-hosts",
-      "--user=root",
-      `--pid-file=${join(dir, "dnsmasq.pid")}`,
-      `--address=/${DNS_NAME}/127.0.0.1`,
-      "--cache-size=1000",
-    ]);
-    started.push(dnsmasq);
+    const dnsmasq = options.withDns
+      ? startProcess("dnsmasq", "dnsmasq", [
+          "--keep-in-foreground",
+          "--conf-file=/dev/null",
+          `--port=${dnsPort}`,
+          "--listen-address=127.0.0.1",
+          "--bind-interfaces",
+          "--no-resolv",
+          "--no-hosts",
+          "--user=root",
+          `--pid-file=${join(dir, "dnsmasq.pid")}`,
+          `--address=/${DNS_NAME}/127.0.0.1`,
+          "--cache-size=1000",
+        ])
+      : undefined;
+    if (dnsmasq) started.push(dnsmasq);
     const dnsQueryFile = join(dir, "queries.txt");
     writeFileSync(dnsQueryFile, `${DNS_NAME} A\n`);
 
@@ -89,9 +95,11 @@ export async function startBackends(options: { withPg: boolean }): Promise<Backe
     await waitForTcp(redisPort, 10_000, redis);
     await waitForTcp(iperfPort, 10_000, iperf);
     await waitForTcp(holdPort, 15_000, hold);
-    await waitForTcp(dnsPort, 10_000, dnsmasq).catch(() => {
-      // dnsmasq also listens on TCP; a missing TCP listener only matters if UDP fails too (reported then).
-    });
+    if (dnsmasq) {
+      await waitForTcp(dnsPort, 10_000, dnsmasq).catch(() => {
+        // dnsmasq also listens on TCP; a missing TCP listener only matters if UDP fails too (reported then).
+      });
+    }
 
     let pgDatabase: string | undefined;
     let pgError: string | undefined;
@@ -131,6 +139,7 @@ export async function startBackends(options: { withPg: boolean }): Promise<Backe
       redisPort,
       iperfPort,
       dnsPort,
+      dns: dnsmasq !== undefined,
       holdPort,
       pgPort: PG_PORT,
       pgDatabase: pgError ? undefined : pgDatabase,

@@ -11,7 +11,7 @@ export const directTarget: Target = {
         iperf: backends.iperfPort,
         hold: backends.holdPort,
         pg: backends.pgDatabase ? backends.pgPort : undefined,
-        dns: backends.dnsPort,
+        dns: backends.dns ? backends.dnsPort : undefined,
       },
       pid: undefined,
       controlPlane: undefined,

@@ -55,7 +55,11 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
         throw err;
       }
       return {
-        ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined },
+        ports: {
+          ...ports,
+          pg: backends.pgDatabase ? ports.pg : undefined,
+          dns: backends.dns ? ports.dns : undefined,
+        },
         pid: proc.pid,
         controlPlane: undefined,
         output: () => proc.output(),

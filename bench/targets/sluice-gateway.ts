@@ -30,6 +30,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
   return {
     name,
     kind: "sluice",
+    sluice: { runtime, adapter },
     async start(backends, options) {
       const dir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
       const ports = {
@@ -37,7 +38,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
         iperf: await freePort(),
         hold: await freePort(),
         pg: backends.pgDatabase ? await freePort() : undefined,
-        dns: await freePort(),
+        dns: backends.dns ? await freePort() : undefined,
       };
       const file = join(dir, "sluice.yaml");
       writeFileSync(
@@ -48,7 +49,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
           service("iperf", "tcp", backends.iperfPort, ports.iperf),
           service("hold", "tcp", backends.holdPort, ports.hold),
           ...(ports.pg ? [service("pg", "tcp", backends.pgPort, ports.pg)] : []),
-          service("dns", "udp", backends.dnsPort, ports.dns),
+          ...(ports.dns ? [service("dns", "udp", backends.dnsPort, ports.dns)] : []),
         ].join("\n")}\n`,
       );
       const statusAddr = `127.0.0.1:${await freePort()}`;
@@ -83,7 +84,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
         for (const port of [ports.redis, ports.iperf, ports.hold, ...(ports.pg ? [ports.pg] : [])]) {
           await waitForTcp(port, 15_000, proc);
         }
-        if (!(await waitForDnsAnswer(ports.dns, 15_000)))
+        if (ports.dns && !(await waitForDnsAnswer(ports.dns, 15_000)))
           throw new Error(`udp route on ${ports.dns} gave no DNS answer`);
       } catch (err) {
         const output = proc.output();

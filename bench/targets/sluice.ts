@@ -3,6 +3,7 @@
  * through its admin API only (DESIGN.md §2–§3): one stream service a backend, one route each, published to
  * the `default` group. Logging is at `warn` so no target pays for an access log (the peers have none).
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,30 +12,59 @@ import { performance } from "node:perf_hooks";
 import { canConnect, delay, freePort, startProcess, tail, waitForTcp } from "../processes.ts";
 import { waitForDnsAnswer } from "../workloads/dns-query.ts";
 import { SluiceAdmin } from "./sluice-admin.ts";
-import type { Target } from "./target.ts";
+import type { SluiceLaunch, Target } from "./target.ts";
 
-export type SluiceRuntime = "node" | "bun" | "deno";
-export type SluiceAdapter = "native" | "node-compat";
+export type SluiceRuntime = SluiceLaunch["runtime"];
+export type SluiceAdapter = NonNullable<SluiceLaunch["adapter"]>;
 
 export const REPO = join(import.meta.dirname, "..", "..");
-const SCRIPT_OF: Record<SluiceRuntime, string> = { node: "start", bun: "start:bun", deno: "start:deno" };
+const SCRIPT_OF: Record<Exclude<SluiceRuntime, "binary">, string> = {
+  node: "start",
+  bun: "start:bun",
+  deno: "start:deno",
+};
+const BINARY = join(REPO, "dist", "sluice");
 
-/** The start script's command line, with `node`/`bun`/`deno` resolved to this Node and node_modules/.bin. */
+const built = new Set<SluiceRuntime>();
+/**
+ * Builds what the runtime's command runs, once per harness invocation: `npm start`'s compiled output (its
+ * `prestart` step, which rebuilds only when a source changed) and the single binary (always rebuilt, so it
+ * carries the code under test).
+ */
+function ensureBuilt(runtime: SluiceRuntime): void {
+  if (built.has(runtime)) return;
+  built.add(runtime);
+  if (runtime === "node") {
+    execFileSync(process.execPath, [join(REPO, "scripts", "build-node.mjs"), "--if-stale"], { stdio: "inherit" });
+  } else if (runtime === "binary") {
+    execFileSync(join(REPO, "scripts", "build-binary.sh"), [BINARY], { stdio: "inherit" });
+  }
+}
+
+/**
+ * The start script's command line, with `node`/`bun`/`deno` resolved to this Node and node_modules/.bin
+ * (for `binary`: dist/sluice, which takes no profiling flags).
+ */
 export function startCommand(runtime: SluiceRuntime, profile?: string): { command: string; args: string[] } {
+  ensureBuilt(runtime);
+  if (runtime === "binary") return { command: BINARY, args: [] };
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { scripts: Record<string, string> };
   const script = pkg.scripts[SCRIPT_OF[runtime]];
   if (!script) throw new Error(`package.json has no "${SCRIPT_OF[runtime]}" script`);
   const [tool, ...args] = script.split(/\s+/).filter(Boolean) as [string, ...string[]];
   const command = tool === "node" ? process.execPath : join(REPO, "node_modules", ".bin", tool);
   if (!profile) return { command, args };
-  // `profile` is a directory of its own: Node writes one profile per thread (tsx's loader worker too),
+  // `profile` is a directory of its own: Node writes one profile per thread (a loader worker too),
   // named by pid and thread, so a fixed file name would let the worker's profile overwrite the main one.
   // Open .cpuprofile in Chrome DevTools / speedscope or summarise with bench/profile-summary.ts; for
   // Deno's V8 log: node --prof-process FILE.
   mkdirSync(profile, { recursive: true });
   if (runtime === "deno") {
-    const at = args.indexOf("run") + 1;
-    args.splice(at, 0, `--v8-flags=--prof,--no-logfile-per-isolate,--logfile=${join(profile, "deno.v8.log")}`);
+    const prof = `--prof,--no-logfile-per-isolate,--logfile=${join(profile, "deno.v8.log")}`;
+    // the start script may carry V8 flags of its own: one --v8-flags with both
+    const own = args.findIndex((a) => a.startsWith("--v8-flags="));
+    if (own >= 0) args[own] = `${args[own]},${prof}`;
+    else args.splice(args.indexOf("run") + 1, 0, `--v8-flags=${prof}`);
     return { command, args };
   }
   return { command, args: ["--cpu-prof", `--cpu-prof-dir=${profile}`, ...args] };
@@ -44,6 +74,7 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
   return {
     name,
     kind: "sluice",
+    sluice: { runtime, adapter },
     async start(backends, options) {
       const dataDir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
       const key = randomBytes(16).toString("hex");
@@ -100,15 +131,16 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
         const iperf = await routeTo("iperf", "tcp", backends.iperfPort);
         const hold = await routeTo("hold", "tcp", backends.holdPort);
         const pg = backends.pgDatabase ? await routeTo("pg", "tcp", backends.pgPort) : undefined;
-        const dns = await routeTo("dns", "udp", backends.dnsPort);
+        const dns = backends.dns ? await routeTo("dns", "udp", backends.dnsPort) : undefined;
         for (const port of [redis.port, iperf.port, hold.port, ...(pg ? [pg.port] : [])]) {
           await waitForTcp(port, 15_000, proc);
         }
-        if (!(await waitForDnsAnswer(dns.port, 15_000))) throw new Error(`udp route on ${dns.port} gave no DNS answer`);
+        if (dns && !(await waitForDnsAnswer(dns.port, 15_000)))
+          throw new Error(`udp route on ${dns.port} gave no DNS answer`);
 
         let extraRoutes = 0;
         return {
-          ports: { redis: redis.port, iperf: iperf.port, hold: hold.port, pg: pg?.port, dns: dns.port },
+          ports: { redis: redis.port, iperf: iperf.port, hold: hold.port, pg: pg?.port, dns: dns?.port },
           pid: proc.pid,
           controlPlane: {
             async publishToAcceptMs() {

@@ -36,8 +36,17 @@ export interface StartOptions {
   readonly profileDir?: string;
 }
 
+/** How a Sluice target runs Sluice, for workloads that start Sluice processes of their own. */
+export interface SluiceLaunch {
+  /** `binary` is the Bun single binary dist/sluice (`npm run build:binary`) */
+  readonly runtime: "node" | "bun" | "deno" | "binary";
+  readonly adapter?: "native" | "node-compat";
+}
+
 export interface Target {
   readonly name: string;
   readonly kind: "direct" | "peer" | "sluice";
+  /** set on Sluice targets */
+  readonly sluice?: SluiceLaunch;
   start(backends: Backends, options: StartOptions): Promise<RunningTarget>;
 }

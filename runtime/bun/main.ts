@@ -31,4 +31,8 @@ const edge: RuntimeEdge = {
   },
 };
 
+// the store collects after PGlite's initdb wherever `globalThis.gc` exists (Node and Deno run with
+// --expose-gc); Bun's own collector call takes its place
+(globalThis as { gc?: () => void }).gc ??= () => (Bun as unknown as { gc(force: boolean): void }).gc(true);
+
 await runCli(process.argv.slice(2), edge);

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * Compiles the Node entry point (runtime/node/main.ts and everything it imports from src/) into one plain
+ * JavaScript file, dist/node/main.js, which `npm start` runs: no TypeScript loader in the running process
+ * (tsx's loader thread and esbuild service cost memory and start time). npm packages stay external and
+ * are loaded from node_modules as usual: PGlite finds its wasm next to its own module.
+ *
+ * dist/node sits at the same depth as src/<dir>/, so relative file lookups such as the migrations'
+ * `new URL("../../drizzle/", import.meta.url)` resolve to the same place from the bundle as from source.
+ *
+ * Usage: node scripts/build-node.mjs [--if-stale]   (--if-stale: skip when no input changed since the last build)
+ */
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const outfile = join(root, "dist/node/main.js");
+const metafile = join(root, "dist/node/meta.json");
+
+/** true when the last build's output exists and none of its inputs (nor this script) is newer */
+function upToDate() {
+  try {
+    const built = statSync(outfile).mtimeMs;
+    const meta = JSON.parse(readFileSync(metafile, "utf8"));
+    const inputs = [...Object.keys(meta.inputs).map((p) => join(root, p)), fileURLToPath(import.meta.url)];
+    return inputs.every((path) => statSync(path).mtimeMs <= built);
+  } catch {
+    return false;
+  }
+}
+
+if (process.argv.includes("--if-stale") && upToDate()) process.exit(0);
+
+const started = Date.now();
+const result = await build({
+  entryPoints: [join(root, "runtime/node/main.ts")],
+  outfile,
+  absWorkingDir: root,
+  bundle: true,
+  packages: "external",
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: "linked",
+  metafile: true,
+  logLevel: "warning",
+});
+writeFileSync(metafile, JSON.stringify(result.metafile));
+const files = Object.keys(result.metafile.inputs).length;
+process.stderr.write(`built ${relative(process.cwd(), outfile)} from ${files} files in ${Date.now() - started} ms\n`);
