@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
+import { createDashboard } from "../dashboard/index.ts";
 import { StoreError } from "../store/errors.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import { type ApiRoute, ApiRouteList } from "./api-routes.ts";
@@ -54,9 +55,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     );
   });
 
+  const dashboard = createDashboard({ verifyKey: (key) => store.adminKeys.verify(key) });
+  app.route("/", dashboard.app);
+
   app.use("*", async (c, next) => {
     if (publicPrefixes.some((p) => c.req.path === p || c.req.path.startsWith(p))) return next();
-    if (!store.adminKeys.verify(c.req.header("x-api-key"))) {
+    if (!store.adminKeys.verify(c.req.header("x-api-key")) && !dashboard.authorizes(c)) {
       return c.json({ error_msg: "missing or wrong X-API-KEY header" }, 401);
     }
     return next();
