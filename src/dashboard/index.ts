@@ -83,6 +83,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       return c.json({ error_msg: 'invalid "key": not an admin key of this gateway' }, 401);
     }
     const session = sessions.create();
+    // start the history now, so the Traffic page has some when it is opened
+    void traffic.read();
     setCookie(c, SESSION_COOKIE, session.id, {
       httpOnly: true,
       sameSite: "Strict",

@@ -24,7 +24,9 @@ export function lineChart(title: string, unit: string, series: Series[], seconds
   const figure = document.createElement("figure");
   figure.className = "chart";
   const caption = document.createElement("figcaption");
-  const latest = series.map((s) => `${s.label} ${format(s.values.at(-1) ?? 0)}${unit}`).join(" · ");
+  const latest = series.some((s) => s.values.length)
+    ? series.map((s) => `${s.label} ${format(s.values.at(-1) ?? 0)}${unit}`).join(" · ")
+    : "collecting…";
   caption.textContent = `${title}: ${latest}`;
   const chart = svg("svg", { viewBox: `0 0 ${w} ${height}`, role: "img", preserveAspectRatio: "none" });
   chart.setAttribute("aria-label", `${title}, last ${Math.round(seconds / 60) || 1} min, peak ${format(max)}${unit}`);

@@ -1262,7 +1262,11 @@ async function trafficPage(): Promise<HTMLElement> {
     "section",
     {},
     pageHead("Traffic"),
-    h("p", { class: "hint" }, "This process's gateway, sampled every 2 s, updated live."),
+    h(
+      "p",
+      { class: "hint" },
+      "The gateway in this process, sampled every 2 s and updated live. As in APISIX, a route's traffic is counted when the prometheus plugin is enabled on it or on its service.",
+    ),
     totals,
     charts,
   );
