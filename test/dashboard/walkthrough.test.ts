@@ -283,6 +283,30 @@ describe("dashboard walkthrough in Chromium", { timeout: 300_000 }, () => {
     await shot(page, "08-unpublished");
   });
 
+  it("reports its page weight and render time (measured, not asserted)", async (t) => {
+    await page.goto(`${base}/#/services`);
+    await page.reload();
+    await page.getByRole("heading", { name: "Services", exact: true }).waitFor();
+    const m = await page.evaluate(() => {
+      const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
+      const scripts = performance
+        .getEntriesByType("resource")
+        .filter((r) => (r as PerformanceResourceTiming).initiatorType === "script")
+        .map((r) => (r as PerformanceResourceTiming).decodedBodySize);
+      return {
+        scriptBytes: scripts.reduce((a, b) => a + b, 0),
+        domContentLoadedMs: nav.domContentLoadedEventEnd,
+        renderMs: Number(document.documentElement.dataset.renderMs),
+        firstPageMs: performance.now(),
+      };
+    });
+    t.diagnostic(`dashboard script ${m.scriptBytes} bytes; DOMContentLoaded ${m.domContentLoadedMs.toFixed(0)} ms`);
+    t.diagnostic(
+      `services page: ${m.renderMs} ms from route to rendered, ${m.firstPageMs.toFixed(0)} ms since navigation`,
+    );
+    assert.ok(m.scriptBytes > 0, "the script was loaded");
+  });
+
   it("reads at phone width, and Sign out ends the session", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole("link", { name: "Services" }).click();

@@ -20,7 +20,8 @@ export interface Series {
 export function lineChart(title: string, unit: string, series: Series[], seconds: number): HTMLElement {
   const w = 320;
   const height = 90;
-  const max = Math.max(1, ...series.flatMap((s) => s.values));
+  const peak = Math.max(0, ...series.flatMap((s) => s.values));
+  const max = Math.max(1, peak);
   const figure = document.createElement("figure");
   figure.className = "chart";
   const caption = document.createElement("figcaption");
@@ -29,7 +30,7 @@ export function lineChart(title: string, unit: string, series: Series[], seconds
     : "collecting…";
   caption.textContent = `${title}: ${latest}`;
   const chart = svg("svg", { viewBox: `0 0 ${w} ${height}`, role: "img", preserveAspectRatio: "none" });
-  chart.setAttribute("aria-label", `${title}, last ${Math.round(seconds / 60) || 1} min, peak ${format(max)}${unit}`);
+  chart.setAttribute("aria-label", `${title}, last ${Math.round(seconds / 60) || 1} min, peak ${format(peak)}${unit}`);
   chart.append(svg("line", { x1: 0, y1: height - 0.5, x2: w, y2: height - 0.5, class: "axis" }));
   for (const s of series) {
     const n = s.values.length;
@@ -41,7 +42,7 @@ export function lineChart(title: string, unit: string, series: Series[], seconds
     chart.append(svg("polyline", { points: n > 1 ? points : `0,${height - 2} ${points}`, class: s.className }));
   }
   const legend = document.createElement("small");
-  legend.textContent = `peak ${format(max)}${unit}, last ${Math.max(1, Math.round(seconds / 60))} min`;
+  legend.textContent = `peak ${format(peak)}${unit}, last ${Math.max(1, Math.round(seconds / 60))} min`;
   figure.append(caption, chart, legend);
   return figure;
 }

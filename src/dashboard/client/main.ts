@@ -203,27 +203,30 @@ async function servicesPage(): Promise<HTMLElement> {
   const [services, groups] = await Promise.all([list<Service>("/api/services"), list<Group>("/api/gateway_groups")]);
   const published = new Map<string, string[]>();
   const health = new Map<string, { up: number; all: number }>();
-  await Promise.all(
-    groups.map(async (g) => {
-      const [pub, hc] = await Promise.all([
-        list<Published>(`/api/gateway_groups/${g.id}/services`),
-        list<{ service_id: string; nodes: { status: string }[] }>(`/api/gateway_groups/${g.id}/healthcheck`),
-      ]);
-      for (const p of pub)
-        published.set(p.service_id, [...(published.get(p.service_id) ?? []), `${g.name} ${p.version}`]);
-      for (const s of hc) {
-        const cur = health.get(s.service_id) ?? { up: 0, all: 0 };
-        cur.all += s.nodes.length;
-        cur.up += s.nodes.filter((n) => n.status === "healthy").length;
-        health.set(s.service_id, cur);
-      }
-    }),
-  );
-  const routeCounts = await Promise.all(
-    services.map((s) =>
-      s.type === "stream" ? must<{ total: number }>("GET", `/api/services/${s.id}/stream_routes?page_size=1`) : null,
+  // one round of requests after the first: group data and route counts load side by side
+  const [, routeCounts] = await Promise.all([
+    Promise.all(
+      groups.map(async (g) => {
+        const [pub, hc] = await Promise.all([
+          list<Published>(`/api/gateway_groups/${g.id}/services`),
+          list<{ service_id: string; nodes: { status: string }[] }>(`/api/gateway_groups/${g.id}/healthcheck`),
+        ]);
+        for (const p of pub)
+          published.set(p.service_id, [...(published.get(p.service_id) ?? []), `${g.name} ${p.version}`]);
+        for (const s of hc) {
+          const cur = health.get(s.service_id) ?? { up: 0, all: 0 };
+          cur.all += s.nodes.length;
+          cur.up += s.nodes.filter((n) => n.status === "healthy").length;
+          health.set(s.service_id, cur);
+        }
+      }),
     ),
-  );
+    Promise.all(
+      services.map((s) =>
+        s.type === "stream" ? must<{ total: number }>("GET", `/api/services/${s.id}/stream_routes?page_size=1`) : null,
+      ),
+    ),
+  ]);
   const search = input({ type: "search", placeholder: "name or label" });
   const rows = services.map((s, i) => {
     const hs = health.get(s.id);
