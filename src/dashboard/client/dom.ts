@@ -2,7 +2,7 @@
 /// <reference lib="dom.iterable" />
 /** A tiny DOM builder and the form pieces every page uses: labelled fields with an error slot beside them. */
 
-type Child = Node | string | number | false | null | undefined | Child[];
+export type Child = Node | string | number | false | null | undefined | Child[];
 type Attrs = Record<string, string | number | boolean | ((e: Event) => void) | undefined>;
 
 let nextId = 0;

@@ -5,9 +5,12 @@
  * API's own 404s stay intact. Each page reads the JSON API and renders; forms keep what was typed when
  * the API says no and show its message beside the field it names.
  */
-import { call, list, must, setCsrf, value } from "./api.ts";
+
+import type { TrafficSample } from "../traffic.ts";
+import { type ApiResult, call, list, must, setCsrf, value } from "./api.ts";
 import { format, lineChart } from "./charts.ts";
-import { button, type Control, clearErrors, field, formError, h, input, select, showError, when } from "./dom.ts";
+import { button, type Control, field, h, input, select, showError, when } from "./dom.ts";
+import { apiForm } from "./forms.ts";
 
 interface Node {
   host: string;
@@ -173,25 +176,25 @@ function pageHead(title: string, ...actions: (HTMLElement | null)[]): HTMLElemen
 
 function signInPage(): HTMLElement {
   const key = input({ type: "password", name: "key", autocomplete: "current-password", required: true });
-  const form = h(
-    "form",
-    { class: "card signin", novalidate: true },
-    h("h1", {}, "Sign in to Sluice"),
-    formError(),
-    field("Admin key", key, {
-      field: "key",
-      hint: "The X-API-KEY of this gateway. It stays in this tab's memory only.",
-    }),
-    h("button", { type: "submit", class: "primary" }, "Sign in"),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const r = await call<{ value: { csrf: string } }>("POST", "/dashboard/session", { key: key.value });
-    if (!r.ok) return showError(form, r.body.error_msg ?? "sign-in failed");
-    key.value = "";
-    signedIn = true;
-    setCsrf(r.body.value.csrf);
-    void render();
+  const form = apiForm<{ value: { csrf: string } }>({
+    title: "Sign in to Sluice",
+    level: "h1",
+    className: "card signin",
+    body: [
+      field("Admin key", key, {
+        field: "key",
+        hint: "The X-API-KEY of this gateway. It stays in this tab's memory only.",
+      }),
+    ],
+    submit: "Sign in",
+    send: () => call("POST", "/dashboard/session", { key: key.value }),
+    done: (r) => {
+      key.value = "";
+      signedIn = true;
+      setCsrf(r.value.csrf);
+      void render();
+      return undefined;
+    },
   });
   queueMicrotask(() => key.focus());
   return h("section", { class: "center" }, form);
@@ -460,35 +463,31 @@ async function addServicePage(): Promise<HTMLElement> {
   type.addEventListener("change", () => {
     upstream.el.hidden = type.value !== "stream";
   });
-  const form = h(
-    "form",
-    { class: "card", novalidate: true },
-    formError(),
-    field("Name", name, { field: "name" }),
-    field("Description", desc, { field: "desc" }),
-    field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
-    field("Service Type", type, {
-      field: "type",
-      hint: "The service type cannot be changed after the service is created.",
-    }),
-    upstream.el,
-    h(
-      "div",
-      { class: "buttons" },
-      h("button", { type: "submit", class: "primary" }, "Add"),
-      h("a", { href: "#/services", class: "button" }, "Cancel"),
-    ),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const body: Record<string, unknown> = { name: name.value, type: type.value };
-    if (desc.value) body.desc = desc.value;
-    const l = labelsOf(labels.value);
-    if (l) body.labels = l;
-    if (type.value === "stream") body.upstream = upstream.read();
-    const r = await call<{ value: Service }>("POST", "/api/services", body);
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    go(`/services/${r.body.value.id}`);
+  const form = apiForm<{ value: Service }>({
+    body: [
+      field("Name", name, { field: "name" }),
+      field("Description", desc, { field: "desc" }),
+      field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
+      field("Service Type", type, {
+        field: "type",
+        hint: "The service type cannot be changed after the service is created.",
+      }),
+      upstream.el,
+    ],
+    submit: "Add",
+    buttons: [h("a", { href: "#/services", class: "button" }, "Cancel")],
+    send: () => {
+      const body: Record<string, unknown> = { name: name.value, type: type.value };
+      if (desc.value) body.desc = desc.value;
+      const l = labelsOf(labels.value);
+      if (l) body.labels = l;
+      if (type.value === "stream") body.upstream = upstream.read();
+      return call("POST", "/api/services", body);
+    },
+    done: (r) => {
+      go(`/services/${r.value.id}`);
+      return undefined;
+    },
   });
   return h("section", {}, pageHead("Add Service"), form);
 }
@@ -536,38 +535,31 @@ function settingsCard(service: Service): HTMLElement {
   const labels = input({ value: labelsText(service.labels) });
   const type = input({ value: service.type === "stream" ? "Stream" : "HTTP", readonly: true });
   const upstream = service.type === "stream" ? upstreamFields(service.upstream) : undefined;
-  const saved = h("p", { class: "saved", role: "status" });
-  const form = h(
-    "form",
-    { class: "card", novalidate: true },
-    h("h2", {}, "Settings"),
-    formError(),
-    h(
-      "div",
-      { class: "grid" },
-      field("Name", name, { field: "name" }),
-      field("Service Type", type, { hint: "The service type cannot be changed." }),
-      field("Description", desc, { field: "desc" }),
-      field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
-    ),
-    upstream?.el ?? null,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Save"), saved),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    saved.textContent = "";
-    const body: Record<string, unknown> = {
-      name: name.value,
-      desc: desc.value || null,
-      labels: labelsOf(labels.value) ?? null,
-    };
-    if (upstream) body.upstream = upstream.read();
-    const r = await call("PATCH", `/api/services/${service.id}`, body);
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    clearErrors(form);
-    saved.textContent = "Saved.";
+  return apiForm({
+    title: "Settings",
+    body: [
+      h(
+        "div",
+        { class: "grid" },
+        field("Name", name, { field: "name" }),
+        field("Service Type", type, { hint: "The service type cannot be changed." }),
+        field("Description", desc, { field: "desc" }),
+        field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
+      ),
+      upstream?.el ?? null,
+    ],
+    submit: "Save",
+    send: () => {
+      const body: Record<string, unknown> = {
+        name: name.value,
+        desc: desc.value || null,
+        labels: labelsOf(labels.value) ?? null,
+      };
+      if (upstream) body.upstream = upstream.read();
+      return call("PATCH", `/api/services/${service.id}`, body);
+    },
+    done: () => "Saved.",
   });
-  return form;
 }
 
 function routesCard(service: Service, routes: Route[]): HTMLElement {
@@ -623,43 +615,41 @@ function routeForm(service: Service, route: Route | undefined, holder: HTMLEleme
   const serverPort = input({ type: "number", value: route?.server_port ?? "", inputmode: "numeric" });
   const remoteAddr = input({ value: route?.remote_addr ?? "", placeholder: "any, or 10.0.0.0/8" });
   const sni = input({ value: route?.sni ?? "", placeholder: "db.example.com or *.example.com" });
-  const form = h(
-    "form",
-    { class: "subform", novalidate: true },
-    h("h3", {}, route ? `Edit Stream Route ${route.name}` : "Add Stream Route"),
-    formError(),
-    h(
-      "div",
-      { class: "grid" },
-      field("Name", name, { field: "name" }),
-      field("Description", desc, { field: "desc" }),
-      field("Server Address", serverAddr, { field: "server_addr", hint: "IP the gateway listens on; empty = any" }),
-      field("Server Port", serverPort, { field: "server_port" }),
-      field("Remote Address", remoteAddr, { field: "remote_addr", hint: "client IP or CIDR; empty = any" }),
-      field("SNI", sni, { field: "sni", hint: "TLS server name (passthrough)" }),
-    ),
-    h(
-      "div",
-      { class: "buttons" },
-      h("button", { type: "submit", class: "primary" }, route ? "Save" : "Add"),
-      button("Cancel", () => holder.replaceChildren()),
-    ),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const body: Record<string, unknown> = {
-      name: name.value,
-      server_port: serverPort.value === "" ? undefined : Number(serverPort.value),
-    };
-    if (desc.value) body.desc = desc.value;
-    if (serverAddr.value) body.server_addr = serverAddr.value.trim();
-    if (remoteAddr.value) body.remote_addr = remoteAddr.value.trim();
-    if (sni.value) body.sni = sni.value.trim();
-    if (route?.plugins) body.plugins = route.plugins;
-    const base = `/api/services/${service.id}/stream_routes`;
-    const r = await call(route ? "PUT" : "POST", route ? `${base}/${route.id}` : base, body);
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    void render();
+  const form = apiForm({
+    title: route ? `Edit Stream Route ${route.name}` : "Add Stream Route",
+    level: "h3",
+    className: "subform",
+    body: [
+      h(
+        "div",
+        { class: "grid" },
+        field("Name", name, { field: "name" }),
+        field("Description", desc, { field: "desc" }),
+        field("Server Address", serverAddr, { field: "server_addr", hint: "IP the gateway listens on; empty = any" }),
+        field("Server Port", serverPort, { field: "server_port" }),
+        field("Remote Address", remoteAddr, { field: "remote_addr", hint: "client IP or CIDR; empty = any" }),
+        field("SNI", sni, { field: "sni", hint: "TLS server name (passthrough)" }),
+      ),
+    ],
+    submit: route ? "Save" : "Add",
+    buttons: [button("Cancel", () => holder.replaceChildren())],
+    send: () => {
+      const body: Record<string, unknown> = {
+        name: name.value,
+        server_port: serverPort.value === "" ? undefined : Number(serverPort.value),
+      };
+      if (desc.value) body.desc = desc.value;
+      if (serverAddr.value) body.server_addr = serverAddr.value.trim();
+      if (remoteAddr.value) body.remote_addr = remoteAddr.value.trim();
+      if (sni.value) body.sni = sni.value.trim();
+      if (route?.plugins) body.plugins = route.plugins;
+      const base = `/api/services/${service.id}/stream_routes`;
+      return call(route ? "PUT" : "POST", route ? `${base}/${route.id}` : base, body);
+    },
+    done: () => {
+      void render();
+      return undefined;
+    },
   });
   queueMicrotask(() => name.focus());
   return form;
@@ -670,7 +660,7 @@ function routeForm(service: Service, route: Route | undefined, holder: HTMLEleme
 function pluginsCard(
   plugins: PluginInfo[],
   current: Record<string, Record<string, unknown>>,
-  save: (next: Record<string, Record<string, unknown>>) => Promise<{ ok: boolean; body: { error_msg?: string } }>,
+  save: (next: Record<string, Record<string, unknown>>) => Promise<ApiResult<unknown>>,
 ): HTMLElement {
   const choose = select([["", "Choose a plugin…"], ...plugins.map((p): [string, string] => [p.name, p.name])]);
   const holder = h("div");
@@ -678,13 +668,14 @@ function pluginsCard(
   const open = (name: string) => {
     const plugin = plugins.find((p) => p.name === name);
     if (!plugin) return holder.replaceChildren();
-    const form = h("form", { class: "subform", novalidate: true }, h("h3", {}, plugin.name), formError());
-    const read = schemaFields(form, plugin.schema, current[name] ?? {}, `plugins.${name}`);
-    form.append(
-      h(
-        "div",
-        { class: "buttons" },
-        h("button", { type: "submit", class: "primary" }, "Save Plugin"),
+    const fields = schemaFields(plugin.schema, current[name] ?? {}, `plugins.${name}`);
+    const form: HTMLFormElement = apiForm({
+      title: plugin.name,
+      level: "h3",
+      className: "subform",
+      body: [fields.el],
+      submit: "Save Plugin",
+      buttons: [
         name in current
           ? button(
               "Remove Plugin",
@@ -692,19 +683,18 @@ function pluginsCard(
                 const next = { ...current };
                 delete next[name];
                 const r = await save(next);
-                if (!r.ok) return showError(form, r.body.error_msg ?? "failed");
+                if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
                 void render();
               },
               { class: "danger" },
             )
           : null,
-      ),
-    );
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const r = await save({ ...current, [name]: read() });
-      if (!r.ok) return showError(form, r.body.error_msg ?? "failed");
-      void render();
+      ],
+      send: () => save({ ...current, [name]: fields.read() }),
+      done: () => {
+        void render();
+        return undefined;
+      },
     });
     holder.replaceChildren(form);
   };
@@ -722,11 +712,10 @@ function pluginsCard(
 
 /** one control per schema property; only those properties are ever sent, so unknown fields cannot be */
 function schemaFields(
-  form: HTMLElement,
   schema: JsonSchema,
   values: Record<string, unknown>,
   path: string,
-): () => Record<string, unknown> {
+): { el: HTMLElement; read(): Record<string, unknown> } {
   const readers: [string, () => unknown][] = [];
   const grid = h("div", { class: "grid" });
   for (const [key, prop] of Object.entries(schema.properties ?? {})) {
@@ -796,15 +785,15 @@ function schemaFields(
     grid.append(field(key, control, { field: `${path}.${key}`, hint: hint || undefined }));
     readers.push([key, read]);
   }
-  form.append(grid);
-  return () => {
+  const read = () => {
     const out: Record<string, unknown> = {};
-    for (const [key, read] of readers) {
-      const v = read();
+    for (const [key, readOne] of readers) {
+      const v = readOne();
       if (v !== undefined) out[key] = v;
     }
     return out;
   };
+  return { el: grid, read };
 }
 
 /* ---------- publish ---------- */
@@ -816,39 +805,31 @@ function publishCard(service: Service, groups: Group[]): HTMLElement {
   );
   const version = input({ placeholder: "automatic (1.0.0, 1.0.1, …)" });
   const nodes = nodeEditor(service.upstream?.nodes ?? [], "upstream.nodes");
-  const done = h("p", { class: "saved", role: "status" });
-  const form = h(
-    "form",
-    { class: "card", novalidate: true },
-    h("h2", {}, "Publish"),
-    formError(),
-    h(
-      "div",
-      { class: "grid" },
-      field("Gateway Group", group, { field: "gateway_group_id" }),
-      field("Version", version, { field: "version" }),
-    ),
-    nodes.el,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Publish"), done),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    done.textContent = "";
-    const body: Record<string, unknown> = { gateway_group_id: group.value, upstream: { nodes: nodes.read() } };
-    if (version.value) body.version = version.value;
-    const r = await call<{ value: { version: { version: string } } }>(
-      "POST",
-      `/api/services/${service.id}/publish`,
-      body,
-    );
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    clearErrors(form);
-    done.replaceChildren(
-      `Published version ${r.body.value.version.version}. `,
-      h("a", { href: `#/groups/${group.value}` }, "See the gateway group"),
-    );
+  return apiForm<{ value: { version: { version: string } } }>({
+    title: "Publish",
+    body: [
+      h(
+        "div",
+        { class: "grid" },
+        field("Gateway Group", group, { field: "gateway_group_id" }),
+        field("Version", version, { field: "version" }),
+      ),
+      nodes.el,
+    ],
+    submit: "Publish",
+    send: () => {
+      const body: Record<string, unknown> = { gateway_group_id: group.value, upstream: { nodes: nodes.read() } };
+      if (version.value) body.version = version.value;
+      return call("POST", `/api/services/${service.id}/publish`, body);
+    },
+    done: (r) =>
+      h(
+        "span",
+        {},
+        `Published version ${r.value.version.version}. `,
+        h("a", { href: `#/groups/${group.value}` }, "See the gateway group"),
+      ),
   });
-  return form;
 }
 
 /* ---------- gateway groups ---------- */
@@ -857,27 +838,23 @@ async function groupsPage(): Promise<HTMLElement> {
   const groups = await list<Group>("/api/gateway_groups");
   const name = input();
   const ranges = input({ placeholder: "9000-9999, 5353" });
-  const form = h(
-    "form",
-    { class: "subform", novalidate: true },
-    h("h2", {}, "Add Gateway Group"),
-    formError(),
-    h(
-      "div",
-      { class: "grid" },
-      field("Name", name, { field: "name" }),
-      field("Stream Port Ranges", ranges, { field: "stream_port_ranges", hint: "empty = any port" }),
-    ),
-    h("button", { type: "submit", class: "primary" }, "Add"),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const body: Record<string, unknown> = { name: name.value };
-    const r0 = splitList(ranges.value);
-    if (r0.length) body.stream_port_ranges = r0;
-    const r = await call<{ value: Group }>("POST", "/api/gateway_groups", body);
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    go(`/groups/${r.body.value.id}`);
+  const form = apiForm<{ value: Group }>({
+    title: "Add Gateway Group",
+    className: "subform",
+    body: [
+      h(
+        "div",
+        { class: "grid" },
+        field("Name", name, { field: "name" }),
+        field("Stream Port Ranges", ranges, { field: "stream_port_ranges", hint: "empty = any port" }),
+      ),
+    ],
+    submit: "Add",
+    send: () => call("POST", "/api/gateway_groups", groupBody(name.value, "", ranges.value)),
+    done: (r) => {
+      go(`/groups/${r.value.id}`);
+      return undefined;
+    },
   });
   return h(
     "section",
@@ -1009,54 +986,43 @@ async function groupPage(gid: string): Promise<HTMLElement> {
 function groupSettings(group: Group): HTMLElement {
   const desc = input({ value: group.description ?? "" });
   const ranges = input({ value: group.stream_port_ranges?.join(", ") ?? "", placeholder: "any port" });
-  const saved = h("p", { class: "saved", role: "status" });
-  const form = h(
-    "form",
-    { class: "card", novalidate: true },
-    h("h2", {}, "Settings"),
-    formError(),
-    h(
-      "div",
-      { class: "grid" },
-      field("Description", desc, { field: "description" }),
-      field("Stream Port Ranges", ranges, { field: "stream_port_ranges", hint: "e.g. 9000-9999, 5353; empty = any" }),
-    ),
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Save"), saved),
-  );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const body: Record<string, unknown> = { name: group.name };
-    if (desc.value) body.description = desc.value;
-    const r0 = splitList(ranges.value);
-    if (r0.length) body.stream_port_ranges = r0;
-    const r = await call("PUT", `/api/gateway_groups/${group.id}`, body);
-    if (!r.ok) return showError(form, r.body.error_msg ?? `HTTP ${r.status}`);
-    clearErrors(form);
-    saved.textContent = "Saved.";
+  return apiForm({
+    title: "Settings",
+    body: [
+      h(
+        "div",
+        { class: "grid" },
+        field("Description", desc, { field: "description" }),
+        field("Stream Port Ranges", ranges, { field: "stream_port_ranges", hint: "e.g. 9000-9999, 5353; empty = any" }),
+      ),
+    ],
+    submit: "Save",
+    send: () => call("PUT", `/api/gateway_groups/${group.id}`, groupBody(group.name, desc.value, ranges.value)),
+    done: () => "Saved.",
   });
-  return form;
+}
+
+/** a gateway group body from the form's text: empty description and ranges are left out */
+function groupBody(name: string, description: string, ranges: string): Record<string, unknown> {
+  const body: Record<string, unknown> = { name };
+  if (description) body.description = description;
+  const list = splitList(ranges);
+  if (list.length) body.stream_port_ranges = list;
+  return body;
 }
 
 function publishedBlock(gid: string, p: Published): HTMLElement {
   const versionsHolder = h("div");
   const base = `/api/gateway_groups/${gid}/services/${p.service_id}`;
   const nodes = nodeEditor(p.runtime_nodes ?? p.upstream.nodes ?? [], "nodes");
-  const saved = h("p", { class: "saved", role: "status" });
-  const runtime = h(
-    "form",
-    { class: "subform", novalidate: true },
-    h("h4", {}, "Runtime Upstream"),
-    h("p", { class: "hint" }, "Change the nodes live, without a new version."),
-    formError(),
-    nodes.el,
-    h("div", { class: "buttons" }, h("button", { type: "submit" }, "Save Nodes"), saved),
-  );
-  runtime.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const r = await call("PUT", `${base}/upstream`, { nodes: nodes.read() });
-    if (!r.ok) return showError(runtime, r.body.error_msg ?? `HTTP ${r.status}`);
-    clearErrors(runtime);
-    saved.textContent = "Nodes updated.";
+  const runtime = apiForm({
+    title: "Runtime Upstream",
+    level: "h4",
+    className: "subform",
+    body: [h("p", { class: "hint" }, "Change the nodes live, without a new version."), nodes.el],
+    submit: "Save Nodes",
+    send: () => call("PUT", `${base}/upstream`, { nodes: nodes.read() }),
+    done: () => "Nodes updated.",
   });
   const showVersions = async () => {
     const versions = await list<Version>(`${base}/versions`);
@@ -1182,15 +1148,7 @@ function diffView(a: string, b: string): HTMLElement {
 
 /* ---------- traffic ---------- */
 
-interface Sample {
-  t: number;
-  active: number;
-  bytes_in: number;
-  bytes_out: number;
-  routes: Record<string, number>;
-  codes: Record<string, number>;
-  unmatched: number;
-}
+type Sample = TrafficSample;
 
 async function trafficPage(): Promise<HTMLElement> {
   const routeNames = new Map<string, string>();
