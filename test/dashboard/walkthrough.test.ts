@@ -53,7 +53,7 @@ async function startSluice(): Promise<string> {
     stderr += d.toString();
   });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sluice start did not come up in 60 s\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`sluice start did not come up in 120 s\n${stderr}`)), 120_000);
     proc.once("exit", (code) => reject(new Error(`sluice start exited with ${code}\n${stderr}`)));
     let buffer = "";
     let admin = "";
@@ -293,7 +293,12 @@ describe("dashboard walkthrough in Chromium", { timeout: 300_000 }, () => {
         .getEntriesByType("resource")
         .filter((r) => (r as PerformanceResourceTiming).initiatorType === "script")
         .map((r) => (r as PerformanceResourceTiming).decodedBodySize);
+      const api = performance
+        .getEntriesByType("resource")
+        .filter((r) => (r as PerformanceResourceTiming).initiatorType === "fetch");
       return {
+        apiCalls: api.length,
+        slowestApiMs: Math.max(0, ...api.map((r) => r.duration)),
         scriptBytes: scripts.reduce((a, b) => a + b, 0),
         domContentLoadedMs: nav.domContentLoadedEventEnd,
         renderMs: Number(document.documentElement.dataset.renderMs),
@@ -304,6 +309,7 @@ describe("dashboard walkthrough in Chromium", { timeout: 300_000 }, () => {
     t.diagnostic(
       `services page: ${m.renderMs} ms from route to rendered, ${m.firstPageMs.toFixed(0)} ms since navigation`,
     );
+    t.diagnostic(`${m.apiCalls} API calls, the slowest ${m.slowestApiMs.toFixed(0)} ms`);
     assert.ok(m.scriptBytes > 0, "the script was loaded");
   });
 

@@ -42,7 +42,11 @@ export type Control = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement
  * A label tied to its control, an optional hint and an error slot (`aria-describedby`), marked with the
  * API field path it edits (`data-field="server_port"`), so an API error can be put next to it.
  */
-export function field(label: string, control: Control, options: { field?: string; hint?: string } = {}): HTMLElement {
+export function field(
+  label: string,
+  control: Control,
+  options: { field?: string; hint?: string; warning?: boolean } = {},
+): HTMLElement {
   const id = control.id || uid("f");
   control.id = id;
   const errorId = `${id}-error`;
@@ -54,7 +58,7 @@ export function field(label: string, control: Control, options: { field?: string
     { class: "field" },
     h("label", { for: id }, label),
     control,
-    options.hint ? h("small", { id: hintId, class: "hint" }, options.hint) : null,
+    options.hint ? h("small", { id: hintId, class: options.warning ? "hint warning" : "hint" }, options.hint) : null,
     h("p", { id: errorId, class: "error", role: "alert", hidden: true }),
   );
 }

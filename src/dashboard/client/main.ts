@@ -183,7 +183,7 @@ function signInPage(): HTMLElement {
     body: [
       field("Admin key", key, {
         field: "key",
-        hint: "The X-API-KEY of this gateway. It stays in this tab's memory only.",
+        hint: "The X-API-KEY of this gateway. It is sent once to start a session, never stored in the browser.",
       }),
     ],
     submit: "Sign in",
@@ -263,6 +263,16 @@ async function servicesPage(): Promise<HTMLElement> {
   );
 }
 
+/** each cell names its column, so a phone-width layout can show rows as cards */
+function labelCells(headers: string[], rows: HTMLElement[]): HTMLElement[] {
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => {
+      (cell as HTMLElement).dataset.label = headers[i] ?? "";
+    });
+  }
+  return rows;
+}
+
 function table(headers: string[], rows: HTMLElement[]): HTMLElement {
   return h(
     "div",
@@ -271,7 +281,7 @@ function table(headers: string[], rows: HTMLElement[]): HTMLElement {
       "table",
       {},
       h("thead", {}, h("tr", {}, ...headers.map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, ...rows),
+      h("tbody", {}, ...labelCells(headers, rows)),
     ),
   );
 }
@@ -470,7 +480,8 @@ async function addServicePage(): Promise<HTMLElement> {
       field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
       field("Service Type", type, {
         field: "type",
-        hint: "The service type cannot be changed after the service is created.",
+        hint: "Warning: the service type cannot be changed after the service is created.",
+        warning: true,
       }),
       upstream.el,
     ],
@@ -542,7 +553,7 @@ function settingsCard(service: Service): HTMLElement {
         "div",
         { class: "grid" },
         field("Name", name, { field: "name" }),
-        field("Service Type", type, { hint: "The service type cannot be changed." }),
+        field("Service Type", type, { hint: "The service type cannot be changed.", warning: true }),
         field("Description", desc, { field: "desc" }),
         field("Labels", labels, { field: "labels", hint: "key:value, separated by commas" }),
       ),
