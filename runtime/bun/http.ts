@@ -1,6 +1,7 @@
 /** The admin API and status endpoints on `Bun.serve`. */
 /// <reference path="./bun-api.d.ts" />
 import type { FetchHandler, HttpServerHandle } from "../../src/cli/runtime-edge.ts";
+import { formatHostPort } from "../../src/net/addresses.ts";
 
 export async function serveHttpWithBun(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle> {
   const server = Bun.serve({
@@ -15,7 +16,7 @@ export async function serveHttpWithBun(fetch: FetchHandler, host: string, port: 
     },
   });
   const boundHost = server.hostname ?? host;
-  const addr = boundHost.includes(":") ? `[${boundHost}]:${server.port}` : `${boundHost}:${server.port}`;
+  const addr = formatHostPort(boundHost, server.port ?? port);
   return {
     addr,
     close: () => server.stop(true),

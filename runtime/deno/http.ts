@@ -1,5 +1,6 @@
 /** The admin API and status endpoints on `Deno.serve`. */
 import type { FetchHandler, HttpServerHandle } from "../../src/cli/runtime-edge.ts";
+import { formatHostPort } from "../../src/net/addresses.ts";
 
 export function serveHttpWithDeno(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle> {
   return new Promise<HttpServerHandle>((resolve, reject) => {
@@ -10,8 +11,7 @@ export function serveHttpWithDeno(fetch: FetchHandler, host: string, port: numbe
           port,
           // The default onListen prints "Listening on …" to stdout, which would break the JSON log stream.
           onListen(address) {
-            const boundHost = address.hostname;
-            const addr = boundHost.includes(":") ? `[${boundHost}]:${address.port}` : `${boundHost}:${address.port}`;
+            const addr = formatHostPort(address.hostname, address.port);
             resolve({ addr, close: () => server.shutdown() });
           },
           onError(error) {

@@ -2,13 +2,13 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import type { FetchHandler, HttpServerHandle } from "../../src/cli/runtime-edge.ts";
+import { formatHostPort } from "../../src/net/addresses.ts";
 
 export function serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, hostname: host, port }, (info: AddressInfo) => {
-      const shown = info.family === "IPv6" || info.address.includes(":") ? `[${info.address}]` : info.address;
       resolve({
-        addr: `${shown}:${info.port}`,
+        addr: formatHostPort(info.address, info.port),
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

@@ -252,9 +252,9 @@ export function createNodeSocketAdapter(): SocketAdapter {
         socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           lastDelivered = msg;
           // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
-          if (rinfo.family === "IPv6" && rinfo.address.startsWith("::ffff:") && rinfo.address.includes(".")) {
-            onMessage(msg, { address: rinfo.address.slice(7), port: rinfo.port, family: "IPv4" });
-          } else onMessage(msg, rinfo as AddressInfo);
+          const address = normaliseAddress(rinfo.address);
+          if (address !== rinfo.address) onMessage(msg, { address, port: rinfo.port, family: "IPv4" });
+          else onMessage(msg, rinfo as AddressInfo);
         });
         const onBindError = (error: Error) => {
           socket.close();

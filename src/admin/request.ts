@@ -1,7 +1,10 @@
 /** Reading a request: JSON bodies validated with zod, and `page` / `page_size`. */
 import type { Context } from "hono";
 import type { z } from "zod";
-import { describeIssue } from "../config/issues.ts";
+import { apiMessage, describeIssue } from "../config/issues.ts";
+import { checkPlugins } from "../config/plugin-config.ts";
+import type { PluginMap } from "../config/schema.ts";
+import { streamPlugins } from "../proxy/plugins/index.ts";
 
 /** a 400/413 raised while reading a request */
 export class RequestError extends Error {
@@ -34,6 +37,13 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix
   return parsed.data;
 }
 
+/** a `plugins` map checked by each plugin's own schema, defaults filled */
+export function validPlugins(plugins: PluginMap): PluginMap {
+  const checked = checkPlugins(plugins, streamPlugins);
+  if (!checked.ok) throw new RequestError(400, apiMessage(checked.problems[0]!));
+  return checked.value;
+}
+
 export interface Page {
   page: number;
   pageSize: number;
@@ -54,6 +64,11 @@ function intQuery(c: Context, name: string, fallback: number, min: number, max: 
     throw new RequestError(400, `invalid "${name}": must be an integer from ${min} to ${max}`);
   }
   return n;
+}
+
+/** one page of a list held whole in memory */
+export function pageOf<T>(all: readonly T[], page: Page) {
+  return listBody({ list: all.slice(page.offset, page.offset + page.pageSize), total: all.length }, page);
 }
 
 export function listBody<T>(result: { list: T[]; total: number }, page: Page) {

@@ -1,71 +1,91 @@
 /** `/api/services`: service templates (`type` fixed at creation). */
-import type { Hono } from "hono";
-import { checkPlugins } from "../config/plugin-config.ts";
 import { upstream } from "../config/schema.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ServiceSpec } from "../store/schema.ts";
-import type { ApiRouteList } from "./api-routes.ts";
-import { listBody, parseWith, RequestError, readJson, readPage } from "./request.ts";
+import type { ApiRoute } from "./api-routes.ts";
+import { listBody, parseWith, RequestError, readJson, readPage, validPlugins } from "./request.ts";
+import { deleted, serviceView } from "./responses.ts";
 import { serviceInput } from "./schemas.ts";
 
-export function registerServices(app: Hono, store: ControlPlaneStore, routes: ApiRouteList): void {
+export function serviceRoutes(store: ControlPlaneStore): ApiRoute[] {
   const tag = "services";
-  routes.add({ method: "get", path: "/api/services", summary: "list services", tag });
-  app.get("/api/services", async (c) => {
-    const page = readPage(c);
-    return c.json(listBody(await store.services.list(page.offset, page.pageSize), page));
-  });
-
-  routes.add({
-    method: "post",
-    path: "/api/services",
-    summary: "create a service",
-    tag,
-    body: serviceInput,
-    status: 201,
-  });
-  app.post("/api/services", async (c) => {
-    const spec = toServiceSpec(await readJson(c));
-    return c.json({ value: await store.services.create(spec) }, 201);
-  });
-
-  routes.add({ method: "get", path: "/api/services/:id", summary: "get a service", tag });
-  app.get("/api/services/:id", async (c) => c.json({ value: await store.services.get(c.req.param("id")) }));
-
-  routes.add({ method: "put", path: "/api/services/:id", summary: "replace a service", tag, body: serviceInput });
-  app.put("/api/services/:id", async (c) => {
-    const body = await readJson(c);
-    const current = await store.services.get(c.req.param("id"));
-    // a PUT without `type` keeps the current one instead of falling back to the default
-    const withType = isObject(body) && body.type === undefined ? { ...body, type: current.type } : body;
-    return c.json({ value: await store.services.replace(current.id, toServiceSpec(withType)) });
-  });
-
-  routes.add({
-    method: "patch",
-    path: "/api/services/:id",
-    summary: "update some fields of a service (JSON merge patch)",
-    tag,
-  });
-  app.patch("/api/services/:id", async (c) => {
-    const patch = await readJson(c);
-    if (!isObject(patch)) throw new RequestError(400, "invalid body: must be an object");
-    const current = await store.services.get(c.req.param("id"));
-    const { id: _id, created_at: _c, updated_at: _u, ...spec } = current;
-    const merged = mergePatch(spec, patch);
-    return c.json({ value: await store.services.replace(current.id, toServiceSpec(merged)) });
-  });
-
-  routes.add({
-    method: "delete",
-    path: "/api/services/:id",
-    summary: "delete a service (it must not be published)",
-    tag,
-  });
-  app.delete("/api/services/:id", async (c) => {
-    await store.services.delete(c.req.param("id"));
-    return c.json({ value: { id: c.req.param("id"), deleted: true } });
-  });
+  return [
+    {
+      method: "get",
+      path: "/api/services",
+      summary: "list services",
+      tag,
+      list: true,
+      response: serviceView,
+      async handler(c) {
+        const page = readPage(c);
+        return c.json(listBody(await store.services.list(page.offset, page.pageSize), page));
+      },
+    },
+    {
+      method: "post",
+      path: "/api/services",
+      summary: "create a service",
+      tag,
+      body: serviceInput,
+      response: serviceView,
+      status: 201,
+      async handler(c) {
+        const spec = toServiceSpec(await readJson(c));
+        return c.json({ value: await store.services.create(spec) }, 201);
+      },
+    },
+    {
+      method: "get",
+      path: "/api/services/:id",
+      summary: "get a service",
+      tag,
+      response: serviceView,
+      handler: async (c) => c.json({ value: await store.services.get(c.req.param("id")!) }),
+    },
+    {
+      method: "put",
+      path: "/api/services/:id",
+      summary: "replace a service",
+      tag,
+      body: serviceInput,
+      response: serviceView,
+      async handler(c) {
+        const body = await readJson(c);
+        const current = await store.services.get(c.req.param("id")!);
+        // a PUT without `type` keeps the current one instead of falling back to the default
+        const withType = isObject(body) && body.type === undefined ? { ...body, type: current.type } : body;
+        return c.json({ value: await store.services.replace(current.id, toServiceSpec(withType)) });
+      },
+    },
+    {
+      method: "patch",
+      path: "/api/services/:id",
+      summary: "update some fields of a service (JSON merge patch)",
+      tag,
+      body: serviceInput.partial(),
+      response: serviceView,
+      async handler(c) {
+        const patch = await readJson(c);
+        if (!isObject(patch)) throw new RequestError(400, "invalid body: must be an object");
+        const current = await store.services.get(c.req.param("id")!);
+        const { id: _id, created_at: _c, updated_at: _u, ...spec } = current;
+        const merged = mergePatch(spec, patch);
+        return c.json({ value: await store.services.replace(current.id, toServiceSpec(merged)) });
+      },
+    },
+    {
+      method: "delete",
+      path: "/api/services/:id",
+      summary: "delete a service (it must not be published)",
+      tag,
+      response: deleted,
+      async handler(c) {
+        await store.services.delete(c.req.param("id")!);
+        return c.json({ value: { id: c.req.param("id"), deleted: true } });
+      },
+    },
+  ];
 }
 
 /** validates a service body; a stream service's upstream and plugins are checked with the data plane's rules */
@@ -83,11 +103,7 @@ export function toServiceSpec(body: unknown): ServiceSpec {
     // nodes may be left for publish time, so a template may have none
     spec.upstream = parseWith(upstream, { nodes: [], ...input.upstream }, ["upstream"]);
   }
-  if (input.plugins !== undefined) {
-    const plugins = checkPlugins(input.plugins);
-    if (!plugins.ok) throw new RequestError(400, plugins.error);
-    spec.plugins = plugins.value;
-  }
+  if (input.plugins !== undefined) spec.plugins = validPlugins(input.plugins);
   return spec;
 }
 

@@ -1,19 +1,74 @@
 /**
- * zod issues → the admin API's error text: `invalid "server_port": must be <= 65535`,
- * `unknown field "bogus"`. The message names the field (dotted path) and the rule it broke.
+ * The one place that says what is wrong with an input, for every reader of user input: the admin API,
+ * the declarative file, the gateway heartbeat and the data plane's plugin check. A zod issue becomes a
+ * `Problem` (where, and which rule it broke, in one wording: `must be <= 65535`, `is required`,
+ * `unknown field "bogus"`); it is then written for an API answer (`invalid "server_port": must be <= 65535`)
+ * or for a file's problem list (`services[0].stream_routes[0].server_port: must be <= 65535`).
  */
 import type { z } from "zod";
 
 type Issue = z.core.$ZodIssue;
 
-export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = []): string {
-  const path = [...prefix, ...issue.path].map(String).join(".");
-  if (issue.code === "unrecognized_keys") {
-    const fields = issue.keys.map((k) => `"${path ? `${path}.` : ""}${k}"`).join(", ");
-    return `unknown field ${fields}`;
+export type Problem =
+  | { kind: "rule"; path: readonly PropertyKey[]; rule: string }
+  | { kind: "unknown-fields"; path: readonly PropertyKey[]; keys: readonly string[] }
+  | { kind: "unknown-plugin"; path: readonly PropertyKey[]; name: string }
+  /** a refusal that reads as a whole sentence (`service type cannot be changed`) */
+  | { kind: "refused"; path: readonly PropertyKey[]; reason: string };
+
+export function issueProblem(issue: Issue, prefix: readonly PropertyKey[] = []): Problem {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === "unrecognized_keys") return { kind: "unknown-fields", path, keys: issue.keys };
+  return { kind: "rule", path, rule: rule(issue) };
+}
+
+/** every issue of a failed parse, in zod's order */
+export function problemsOf(error: z.ZodError, prefix: readonly PropertyKey[] = []): Problem[] {
+  return error.issues.map((issue) => issueProblem(issue, prefix));
+}
+
+/** an API answer's `error_msg`: the field as a dotted path (`upstream.nodes.0.port`) */
+export function apiMessage(problem: Problem): string {
+  const path = problem.path.map(String).join(".");
+  switch (problem.kind) {
+    case "unknown-fields":
+      return `unknown field ${problem.keys.map((k) => `"${path ? `${path}.` : ""}${k}"`).join(", ")}`;
+    case "unknown-plugin":
+      return `unknown plugin [${problem.name}]`;
+    case "refused":
+      return problem.reason;
+    case "rule":
+      return `invalid ${path ? `"${path}"` : "body"}: ${problem.rule}`;
   }
-  const field = path ? `"${path}"` : "body";
-  return `invalid ${field}: ${rule(issue)}`;
+}
+
+/** a line of a file's problem list: the field as `services[0].stream_routes[1].server_port` */
+export function fileMessage(problem: Problem): string {
+  const at = formatPath(problem.path);
+  switch (problem.kind) {
+    case "unknown-fields":
+      return `${at}: unknown field ${problem.keys.map((k) => `"${k}"`).join(", ")}`;
+    case "unknown-plugin":
+      return `${at}: unknown plugin [${problem.name}]`;
+    case "refused":
+      return `${at}: ${problem.reason}`;
+    case "rule":
+      return `${at}: ${problem.rule}`;
+  }
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || "(file)";
+}
+
+/** the API text of a zod issue (shorthand for the first issue of a failed parse) */
+export function describeIssue(issue: Issue, prefix: readonly PropertyKey[] = []): string {
+  return apiMessage(issueProblem(issue, prefix));
 }
 
 function rule(issue: Issue): string {

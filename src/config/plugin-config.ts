@@ -1,21 +1,43 @@
 /**
- * Validates a `plugins` map against the schema of each named plugin in the stream plugin registry and
- * returns the parsed (defaults-filled) configs, which is what gets stored and published.
+ * Validates a `plugins` map against each named plugin's own schema and returns the parsed
+ * (defaults-filled) configs, which is what gets stored, published and run. The plugins themselves (and
+ * their schemas) belong to the data plane (src/proxy/plugins/); the caller passes that registry in, so
+ * this contract layer does not depend on the pipeline (see scripts/check-layers.ts).
  */
-import { streamPlugins } from "../proxy/plugins/index.ts";
-import { describeIssue } from "./issues.ts";
+import type { z } from "zod";
+import { type Problem, problemsOf } from "./issues.ts";
 import type { PluginMap } from "./schema.ts";
 
-export type PluginCheck = { ok: true; value: PluginMap } | { ok: false; error: string };
+/** what validation needs of a plugin: its schema (`streamPlugins` from src/proxy/plugins/ fits) */
+export type PluginSchemas = ReadonlyMap<string, { readonly schema: z.ZodType }>;
 
-export function checkPlugins(plugins: PluginMap, path = "plugins"): PluginCheck {
-  const out: PluginMap = {};
+export type PluginCheck = { ok: true; value: PluginMap } | { ok: false; problems: Problem[] };
+
+/** every plugin of `plugins`; `at` is where the map sits in the input (`["plugins"]`, `["services", 0, "plugins"]`) */
+export function checkPlugins(
+  plugins: PluginMap,
+  registry: PluginSchemas,
+  at: readonly PropertyKey[] = ["plugins"],
+): PluginCheck {
+  const value: PluginMap = {};
+  const problems: Problem[] = [];
   for (const [name, conf] of Object.entries(plugins)) {
-    const plugin = streamPlugins.get(name);
-    if (!plugin) return { ok: false, error: `unknown plugin [${name}]` };
-    const parsed = plugin.schema.safeParse(conf);
-    if (!parsed.success) return { ok: false, error: describeIssue(parsed.error.issues[0]!, [path, name]) };
-    out[name] = parsed.data as Record<string, unknown>;
+    const checked = checkPluginConfig(name, conf, registry, at);
+    if (checked.ok) value[name] = checked.value;
+    else problems.push(...checked.problems);
   }
-  return { ok: true, value: out };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value };
+}
+
+export function checkPluginConfig(
+  name: string,
+  conf: unknown,
+  registry: PluginSchemas,
+  at: readonly PropertyKey[] = ["plugins"],
+): { ok: true; value: Record<string, unknown> } | { ok: false; problems: Problem[] } {
+  const plugin = registry.get(name);
+  if (!plugin) return { ok: false, problems: [{ kind: "unknown-plugin", path: [...at, name], name }] };
+  const parsed = plugin.schema.safeParse(conf);
+  if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error, [...at, name]) };
+  return { ok: true, value: parsed.data as Record<string, unknown> };
 }

@@ -4,7 +4,7 @@
  * (`127.0.0.1` is `127.0.0.1/32`, `::ffff:10.0.0.1` is `10.0.0.1`, `10.1.2.3/8` is `10.0.0.0/8`) and
  * host names case-insensitively. TCP and UDP routes may share every match field.
  */
-import ipaddr from "ipaddr.js";
+import { normaliseCidr } from "../net/addresses.ts";
 
 export interface MatchableRoute {
   id: string;
@@ -16,25 +16,6 @@ export interface MatchableRoute {
   server_port: number;
   remote_addr?: string;
   sni?: string;
-}
-
-export function normaliseCidr(value: string): string {
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
-  let prefix: number;
-  if (value.includes("/")) [addr, prefix] = ipaddr.parseCIDR(value);
-  else {
-    addr = ipaddr.parse(value);
-    prefix = addr.kind() === "ipv4" ? 32 : 128;
-  }
-  if (addr.kind() === "ipv6" && (addr as ipaddr.IPv6).isIPv4MappedAddress() && prefix >= 96) {
-    addr = (addr as ipaddr.IPv6).toIPv4Address();
-    prefix -= 96;
-  }
-  const network =
-    addr.kind() === "ipv4"
-      ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${prefix}`)
-      : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${prefix}`);
-  return `${network.toNormalizedString()}/${prefix}`;
 }
 
 export function matchKey(route: MatchableRoute): string {

@@ -6,6 +6,7 @@
  */
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { parseHostPort } from "../net/addresses.ts";
 
 /** An IPv4 or IPv6 address (no prefix). */
 export const ipAddress = z.string().refine((s) => ipaddr.isValid(s), { message: "must be an IPv4 or IPv6 address" });
@@ -56,13 +57,12 @@ export const upstreamNodes = z.union([
   z.record(z.string(), z.number().int().min(0)).transform((map, ctx) => {
     const out: UpstreamNode[] = [];
     for (const [hostPort, weight] of Object.entries(map)) {
-      const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(hostPort);
-      const p = m ? Number(m[2]) : Number.NaN;
-      if (!m || !(p >= 1 && p <= 65535)) {
+      const node = parseHostPort(hostPort);
+      if (!node || !(node.port >= 1 && node.port <= 65535)) {
         ctx.addIssue({ code: "custom", message: `node key '${hostPort}' must be 'host:port' with port 1-65535` });
         continue;
       }
-      out.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port: p, weight, priority: 0 });
+      out.push({ host: node.host, port: node.port, weight, priority: 0 });
     }
     return out;
   }),
@@ -144,6 +144,15 @@ export const upstream = z
     desc: z.string().max(256).optional(),
   })
   .superRefine((u, ctx) => {
+    if (u.checks?.active?.host !== undefined) {
+      // APISIX sends `host` as the Host header of HTTP checks; a tcp or udp probe has nowhere to put it
+      ctx.addIssue({
+        code: "custom",
+        path: ["checks", "active", "host"],
+        message:
+          "is for HTTP checks only: tcp and udp probes connect to each node's own address (use 'port' to probe another port)",
+      });
+    }
     if (u.scheme === "udp" && u.checks?.active?.type === "tcp" && u.checks.active !== undefined) {
       // A TCP probe of a UDP service says nothing about it; ask for the UDP probe instead.
       ctx.addIssue({ code: "custom", path: ["checks", "active", "type"], message: "must be 'udp' for a udp upstream" });

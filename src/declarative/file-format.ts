@@ -16,6 +16,9 @@
  */
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { fileMessage, problemsOf } from "../config/issues.ts";
+import { checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
+import { matchKey } from "../config/route-clash.ts";
 import { labels, pluginMap, streamRouteFields, upstream } from "../config/schema.ts";
 import { streamPlugins } from "../proxy/plugins/index.ts";
 
@@ -77,7 +80,7 @@ export function parseDeclarative(text: string, source = "file"): DeclarativeFile
   }
   const parsed = declarativeFile.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${formatPath(issue.path)}: ${issueMessage(issue)}`);
+    problems.push(...problemsOf(parsed.error).map(fileMessage));
     throw new DeclarativeError(problems);
   }
   problems.push(...checkPlugins(parsed.data), ...checkUnique(parsed.data));
@@ -85,44 +88,19 @@ export function parseDeclarative(text: string, source = "file"): DeclarativeFile
   return parsed.data;
 }
 
-function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === "unrecognized_keys") return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-  return issue.message;
-}
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const part of path) {
-    if (typeof part === "number") out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out || "(file)";
-}
-
 /** each plugin config is validated (and defaults filled, in place) by that plugin's own schema */
 function checkPlugins(file: DeclarativeFile): string[] {
   const problems: string[] = [];
-  const check = (plugins: Record<string, Record<string, unknown>> | undefined, at: string) => {
-    for (const [name, conf] of Object.entries(plugins ?? {})) {
-      const plugin = streamPlugins.get(name);
-      if (!plugin) {
-        problems.push(`${at}.plugins.${name}: unknown plugin [${name}]`);
-        continue;
-      }
-      const result = plugin.schema.safeParse(conf);
-      if (!result.success) {
-        for (const issue of result.error.issues) {
-          problems.push(
-            `${at}.plugins.${name}${issue.path.length ? `.${formatPath(issue.path)}` : ""}: ${issue.message}`,
-          );
-        }
-      } else plugins![name] = result.data as Record<string, unknown>;
-    }
+  const check = (plugins: Record<string, Record<string, unknown>> | undefined, at: PropertyKey[]) => {
+    if (!plugins) return;
+    const checked = checkPluginMap(plugins, streamPlugins, [...at, "plugins"]);
+    if (checked.ok) Object.assign(plugins, checked.value);
+    else problems.push(...checked.problems.map(fileMessage));
   };
   file.services.forEach((s, i) => {
-    check(s.plugins, `services[${i}]`);
+    check(s.plugins, ["services", i]);
     s.stream_routes.forEach((r, j) => {
-      check(r.plugins, `services[${i}].stream_routes[${j}]`);
+      check(r.plugins, ["services", i, "stream_routes", j]);
     });
   });
   return problems;
@@ -142,7 +120,8 @@ function checkUnique(file: DeclarativeFile): string[] {
       const at = `services[${i}].stream_routes[${j}]`;
       if (routes.has(r.name)) problems.push(`${at}.name: "${r.name}" is used by stream_routes[${routes.get(r.name)}]`);
       routes.set(r.name, j);
-      const key = [s.upstream.scheme, r.server_addr ?? "", r.server_port, r.remote_addr ?? "", r.sni ?? ""].join("|");
+      // the control plane's rule (src/config/route-clash.ts), so a file clashes exactly where a publish would
+      const key = matchKey({ ...r, id: r.name, serviceId: s.name, serviceName: s.name, scheme: s.upstream.scheme });
       const other = matches.get(key);
       if (other) problems.push(`${at}: same match fields (server_addr, server_port, remote_addr, sni) as ${other}`);
       else matches.set(key, `${s.name}/${r.name}`);

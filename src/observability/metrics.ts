@@ -9,6 +9,7 @@
  * `<prefix>stream_bandwidth_total`.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { formatHostPort } from "../net/addresses.ts";
 import type { ServiceHealthSnapshot } from "../proxy/health/health-checks.ts";
 
 export interface MetricsOptions {
@@ -171,5 +172,5 @@ export const metricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 /** `host:port` of a listener, IPv6 in brackets, as the `listen_addr` label shows it. */
 export function listenAddrLabel(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+  return formatHostPort(address, port);
 }

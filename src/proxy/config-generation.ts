@@ -5,6 +5,8 @@
  * started with. A replaced generation disposes its plugin instances when its last session ends.
  */
 import type { Logger } from "pino";
+import { apiMessage } from "../config/issues.ts";
+import { checkPluginConfig } from "../config/plugin-config.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
@@ -201,11 +203,9 @@ function buildPlugins(
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
     if (!plugin) throw new Error(`route ${routeId}: unknown stream plugin '${name}'`);
-    const parsed = plugin.schema.safeParse(rawConf);
-    if (!parsed.success) {
-      throw new Error(`route ${routeId}: plugin '${name}' config is invalid: ${parsed.error.message}`);
-    }
-    const instance = plugin.create(parsed.data, pluginEnv(deps, name), { routeId, serviceId: service.id });
+    const checked = checkPluginConfig(name, rawConf, deps.plugins);
+    if (!checked.ok) throw new Error(`route ${routeId}: ${apiMessage(checked.problems[0]!)}`);
+    const instance = plugin.create(checked.value, pluginEnv(deps, name), { routeId, serviceId: service.id });
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }

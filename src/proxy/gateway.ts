@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/types.ts";
+import { formatHostPort } from "../net/addresses.ts";
 import { gatewayMetrics, listenAddrLabel } from "../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter, TcpListener } from "./adapter.ts";
 import {
@@ -220,7 +221,7 @@ export class Gateway implements UdpListenerHost {
   private describe(open: OpenListener): ListenerStatus {
     const address = open.tcp?.address.address ?? open.udp?.socket?.address.address ?? open.spec.host;
     const port = open.tcp?.address.port ?? open.udp?.socket?.address.port ?? open.spec.port;
-    const addr = address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+    const addr = formatHostPort(address, port);
     const status: ListenerStatus = { protocol: open.spec.protocol, addr, address, port, state: open.state };
     if (open.error !== undefined) status.error = open.error;
     return status;

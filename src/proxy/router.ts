@@ -8,6 +8,7 @@
  * indexed by that address, so they cost a map lookup per connection instead of a walk.
  */
 import ipaddr from "ipaddr.js";
+import { parseCidr } from "../net/addresses.ts";
 import type { PluginInstance } from "./plugins/types.ts";
 import type { UpstreamPool } from "./upstream-pool.ts";
 
@@ -45,16 +46,7 @@ export function canonicalAddress(address: string): string {
 export function parseRouteMatch(fields: { server_addr?: string; remote_addr?: string; sni?: string }): RouteMatch {
   let remote: RouteMatch["remote"];
   if (fields.remote_addr !== undefined) {
-    if (fields.remote_addr.includes("/")) {
-      const [range, bits] = ipaddr.parseCIDR(fields.remote_addr);
-      remote =
-        range.kind() === "ipv6" && (range as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96
-          ? { range: (range as ipaddr.IPv6).toIPv4Address(), bits: bits - 96 }
-          : { range, bits };
-    } else {
-      const range = ipaddr.process(fields.remote_addr);
-      remote = { range, bits: range.kind() === "ipv4" ? 32 : 128 };
-    }
+    remote = parseCidr(fields.remote_addr);
   }
   let sni: RouteMatch["sni"];
   if (fields.sni !== undefined) {

@@ -1,5 +1,6 @@
 /** The `StreamSession` a plugin sees, and the access-log line written when it ends. */
 import type { Logger } from "pino";
+import { formatHostPort } from "../net/addresses.ts";
 import type { AddressInfo } from "./adapter.ts";
 import type { StreamSession } from "./plugins/types.ts";
 import type { RouteEntry } from "./router.ts";
@@ -31,7 +32,7 @@ export class SessionRecord implements StreamSession {
 }
 
 function hostPort(a: AddressInfo): string {
-  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  return formatHostPort(a.address, a.port);
 }
 
 /** One line per closed connection or UDP session. */

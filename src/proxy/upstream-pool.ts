@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import type { UpstreamNode } from "../config/schema.ts";
 import type { CompiledUpstream } from "../config/types.ts";
+import { formatHostPort } from "../net/addresses.ts";
 import { type BalanceContext, type Balancer, createBalancer } from "./balancer/index.ts";
 import type { NodeHealth } from "./health/types.ts";
 
@@ -17,7 +18,7 @@ interface PriorityGroup {
 
 /** `host:port`, with brackets for IPv6, as health checks and logs name a node */
 export function nodeName(node: UpstreamNode): string {
-  return node.host.includes(":") ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`;
+  return formatHostPort(node.host, node.port);
 }
 
 export class UpstreamPool {

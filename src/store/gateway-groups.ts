@@ -5,7 +5,7 @@ import type { ConfigFeed, ConfigSource } from "../config/feed.ts";
 import { ALL_PORTS, parsePortRanges, portAllowed } from "../config/port-ranges.ts";
 import { emptyConfig, type GatewayConfig } from "../config/types.ts";
 import type { Db } from "./database.ts";
-import { conflict, invalid, notFound } from "./errors.ts";
+import { conflict, invalidField, notFound } from "./errors.ts";
 import { type GroupRow, lockGroup, publishedRows, recompileGroup } from "./group-config.ts";
 import { newId } from "./ids.ts";
 import { gatewayGroups, publishedServices } from "./schema.ts";
@@ -120,8 +120,9 @@ export class GatewayGroupStore implements ConfigSource {
       for (const row of await publishedRows(tx, id)) {
         for (const route of row.snapshot.stream_routes) {
           if (!portAllowed(route.server_port, parsed)) {
-            throw invalid(
-              `invalid "stream_port_ranges": published route "${route.name}" of service "${row.snapshot.service.name}" uses port ${route.server_port}; unpublish it first or keep its port in range`,
+            throw invalidField(
+              "stream_port_ranges",
+              `published route "${route.name}" of service "${row.snapshot.service.name}" uses port ${route.server_port}; unpublish it first or keep its port in range`,
             );
           }
         }

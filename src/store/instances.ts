@@ -5,8 +5,8 @@
  */
 import { and, eq, lt, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { InstanceRegistry, InstanceView } from "../sync/instances.ts";
 import { type HeartbeatBody, type InstanceHello, instanceStatus, REMOVE_AFTER_MS } from "../sync/protocol.ts";
-import type { InstanceRegistry, InstanceView } from "../sync/routes.ts";
 import { gatewayInstances } from "./instances-schema.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the PGlite and postgres.js drizzle databases differ only in their query result type

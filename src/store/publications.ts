@@ -5,12 +5,12 @@
  */
 import { and, asc, eq, max } from "drizzle-orm";
 import type { ConfigFeed } from "../config/feed.ts";
-import { describeIssue } from "../config/issues.ts";
+import { issueProblem } from "../config/issues.ts";
 import { parsePortRanges, portAllowed } from "../config/port-ranges.ts";
 import { describeRoute, findClash, type MatchableRoute } from "../config/route-clash.ts";
 import { type UpstreamNode, upstream as upstreamSchema } from "../config/schema.ts";
 import type { Db } from "./database.ts";
-import { conflict, invalid, notFound, StoreError } from "./errors.ts";
+import { conflict, InvalidError, invalidField, NotFoundError, notFound, refused } from "./errors.ts";
 import { type GroupRow, lockGroup, publishedRows, recompileGroup } from "./group-config.ts";
 import { newId } from "./ids.ts";
 import { gatewayGroups, publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
@@ -62,13 +62,12 @@ export class PublicationStore {
       const group = await lockGroup(tx, input.gateway_group_id);
       const service = await this.services.row(serviceId, tx);
       if (service.spec.type !== "stream") {
-        throw invalid(`service "${service.name}" is an http service; only stream services can be published`);
+        throw refused(`service "${service.name}" is an http service; only stream services can be published`);
       }
       const merged = { ...(service.spec.upstream ?? {}), ...(input.upstream ?? {}) };
       const parsed = upstreamSchema.safeParse(merged);
-      if (!parsed.success) throw invalid(describeIssue(parsed.error.issues[0]!, ["upstream"]));
-      if (parsed.data.nodes.length === 0)
-        throw invalid(`invalid "upstream.nodes": must have at least 1 node to publish`);
+      if (!parsed.success) throw new InvalidError(issueProblem(parsed.error.issues[0]!, ["upstream"]));
+      if (parsed.data.nodes.length === 0) throw invalidField("upstream.nodes", "must have at least 1 node to publish");
       const routes = await tx
         .select()
         .from(streamRoutes)
@@ -139,7 +138,7 @@ export class PublicationStore {
       .where(and(eq(serviceVersions.gatewayGroupId, groupId), eq(serviceVersions.serviceId, serviceId)))
       .orderBy(asc(serviceVersions.seq));
     if (rows.length === 0) {
-      throw new StoreError(404, `service ${serviceId} has no published versions in gateway group ${groupId}`);
+      throw new NotFoundError(`service ${serviceId} has no published versions in gateway group ${groupId}`);
     }
     const [current] = await this.db
       .select()
@@ -189,7 +188,7 @@ export class PublicationStore {
   }
 
   async setRuntimeNodes(groupId: string, serviceId: string, nodes: UpstreamNode[]) {
-    if (nodes.length === 0) throw invalid(`invalid "nodes": must have at least 1 node`);
+    if (nodes.length === 0) throw invalidField("nodes", "must have at least 1 node");
     const version = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, groupId);
       const updated = await tx
@@ -240,8 +239,9 @@ export class PublicationStore {
     const ranges = parsePortRanges(group.streamPortRanges);
     for (const route of snapshot.stream_routes) {
       if (!portAllowed(route.server_port, ranges)) {
-        throw invalid(
-          `invalid "server_port": route "${route.name}" (${route.id}) uses port ${route.server_port}, outside the stream_port_ranges of gateway group "${group.name}" (${group.streamPortRanges.join(", ")})`,
+        throw invalidField(
+          "server_port",
+          `route "${route.name}" (${route.id}) uses port ${route.server_port}, outside the stream_port_ranges of gateway group "${group.name}" (${group.streamPortRanges.join(", ")})`,
         );
       }
     }

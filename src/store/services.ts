@@ -2,7 +2,7 @@
 import { and, asc, eq } from "drizzle-orm";
 import type { StreamRouteFields } from "../config/schema.ts";
 import type { Db } from "./database.ts";
-import { conflict, invalid, notFound } from "./errors.ts";
+import { conflict, notFound, refused } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { gatewayGroups, publishedServices, type ServiceSpec, services, streamRoutes } from "./schema.ts";
 
@@ -52,7 +52,7 @@ export class ServiceStore {
   /** replaces the template; `type` is fixed at creation */
   async replace(id: string, spec: ServiceSpec): Promise<ServiceView> {
     const current = await this.row(id);
-    if (spec.type !== current.spec.type) throw invalid("service type cannot be changed");
+    if (spec.type !== current.spec.type) throw refused("service type cannot be changed");
     if (spec.name !== current.name) await this.assertNameFree(spec.name);
     const [row] = await this.db
       .update(services)
@@ -72,9 +72,7 @@ export class ServiceStore {
         .where(eq(publishedServices.serviceId, id));
       if (groups.length > 0) {
         const names = groups.map((g) => `"${g.name}"`).join(", ");
-        throw conflict(
-          `service "${current.name}" is published in gateway group ${names}; unpublish it there first (DELETE /api/gateway_groups/:gid/services/${id})`,
-        );
+        throw conflict(`service "${current.name}" is published in gateway group ${names}; unpublish it there first`);
       }
       await tx.delete(services).where(eq(services.id, id));
     });
@@ -144,7 +142,7 @@ export class StreamRouteStore {
   private async streamService(serviceId: string): Promise<void> {
     const service = await this.services.row(serviceId);
     if (service.spec.type !== "stream") {
-      throw invalid(`service "${service.name}" is an http service; stream routes belong to stream services`);
+      throw refused(`service "${service.name}" is an http service; stream routes belong to stream services`);
     }
   }
 

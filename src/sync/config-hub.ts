@@ -61,12 +61,6 @@ export class ConfigHub {
     void this.refresh(groupId, state);
   }
 
-  get streamCount(): number {
-    let n = 0;
-    for (const s of this.groups.values()) n += s.listeners.size;
-    return n;
-  }
-
   stop(): void {
     clearInterval(this.poll);
     this.groups.clear();

@@ -15,7 +15,7 @@ import {
   STREAM_IDLE_TIMEOUT_MS,
   TOKEN_HEADER,
 } from "./protocol.ts";
-import { SseParser } from "./sse.ts";
+import { SseReader } from "./sse.ts";
 
 export interface ConfigStreamOptions {
   urls: string[];
@@ -136,7 +136,7 @@ export class ConfigStreamClient {
       },
       Math.min(5_000, idleLimit / 3),
     );
-    const parser = new SseParser();
+    const parser = new SseReader();
     const decoder = new TextDecoder();
     const reader = response.body.getReader();
     try {

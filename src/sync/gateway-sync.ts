@@ -4,7 +4,6 @@
  * answers, and send heartbeats. The data plane is reached through `SyncedDataPlane` only.
  */
 import type { Logger } from "pino";
-import type { GatewayConfig } from "../config/types.ts";
 import { type ApplyFailure, ConfigApplier, type ConfigTarget } from "./config-applier.ts";
 import { readConfigCache, writeConfigCache } from "./config-cache.ts";
 import { ConfigStreamClient } from "./config-stream-client.ts";
@@ -83,10 +82,6 @@ export class GatewaySync {
 
   get appliedVersion(): number {
     return this.applier.version;
-  }
-
-  get appliedConfig(): GatewayConfig | undefined {
-    return this.applier.config;
   }
 
   get lastError(): ApplyFailure | null {

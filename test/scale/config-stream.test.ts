@@ -10,12 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { serve } from "@hono/node-server";
+import { Hono } from "hono";
 import pino from "pino";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { ConfigHub } from "../../src/sync/config-hub.ts";
 import { GatewaySync, type SyncedDataPlane } from "../../src/sync/gateway-sync.ts";
-import type { HeartbeatBody, InstanceHello } from "../../src/sync/protocol.ts";
-import { gatewayRoutes, type InstanceRegistry, type InstanceView } from "../../src/sync/routes.ts";
+import type { InstanceRegistry, InstanceView } from "../../src/sync/instances.ts";
+import { CONFIG_STREAM_PATH, HEARTBEAT_PATH, type HeartbeatBody, type InstanceHello } from "../../src/sync/protocol.ts";
+import { gatewayHandlers } from "../../src/sync/routes.ts";
 
 const logger = pino({ level: "silent" });
 const group = { id: "g1", name: "default" };
@@ -52,7 +54,7 @@ class RecordingRegistry implements InstanceRegistry {
 function startControlPlane() {
   const hub = new ConfigHub(async () => current, logger, 200);
   const registry = new RecordingRegistry();
-  const app = gatewayRoutes({
+  const handlers = gatewayHandlers({
     auth: {
       resolveGroup: async (ref) => (ref === group.name || ref === group.id ? group : undefined),
       verifyToken: async (_g, token) => validTokens.has(token),
@@ -63,6 +65,7 @@ function startControlPlane() {
     logger,
     keepaliveMs: 500,
   });
+  const app = new Hono().get(CONFIG_STREAM_PATH, handlers.configStream).post(HEARTBEAT_PATH, handlers.heartbeat);
   return new Promise<{ url: string; hub: ConfigHub; registry: RecordingRegistry; close(): Promise<void> }>(
     (resolve) => {
       const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) => {

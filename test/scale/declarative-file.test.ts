@@ -63,7 +63,7 @@ test("an ADC-format file compiles to a gateway config with defaults filled and s
 
 test("invalid files are refused with the path to each broken field", () => {
   assert.deepEqual(problemsOf(good.replace("server_port: 9101", "server_port: 70000")), [
-    "services[0].stream_routes[0].server_port: Too big: expected number to be <=65535",
+    "services[0].stream_routes[0].server_port: must be <= 65535",
   ]);
   const bad = problemsOf(good.replace("remote_addr: 127.0.0.1", "remote_addr: 10.0.0.1/33\n        bogus: 1"));
   assert.ok(

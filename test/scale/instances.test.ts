@@ -6,9 +6,14 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { mountRoutes } from "../../src/admin/api-routes.ts";
+import { errorResponse } from "../../src/admin/errors.ts";
+import { instanceRoutes } from "../../src/admin/instances.ts";
+import { createLogger } from "../../src/observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { DbInstanceRegistry } from "../../src/store/instances.ts";
-import { instanceRoutes } from "../../src/sync/routes.ts";
+import type { InstanceRegistry } from "../../src/sync/instances.ts";
 import { freshDatabase } from "./processes.ts";
 
 let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -23,6 +28,14 @@ after(async () => {
   await store?.close();
   await db?.drop();
 });
+
+/** the admin routes on their own (no admin key), with the admin API's error answers */
+function routesApp(registry: InstanceRegistry): Hono {
+  const app = new Hono();
+  mountRoutes(app, instanceRoutes(store, registry));
+  app.onError((error, c) => errorResponse(error, c, createLogger("silent")));
+  return app;
+}
 
 const beat = (id: string, version: number) => ({
   id,
@@ -61,7 +74,7 @@ test("heartbeats, statuses and removal", async () => {
   await age("c", 2 * 3600 + 5);
   await age("d", 7 * 24 * 3600 + 5);
 
-  const app = instanceRoutes({ instances: registry, groupExists: (id) => store.groups.exists(id) });
+  const app = routesApp(registry);
   const res = await app.request(`/api/gateway_groups/${group.id}/instances`);
   assert.equal(res.status, 200);
   const body = (await res.json()) as { list: { id: string; status: string; config_version: number }[]; total: number };
@@ -74,6 +87,9 @@ test("heartbeats, statuses and removal", async () => {
   assert.equal(byId.d, undefined);
 
   assert.equal((await app.request("/api/gateway_groups/no-such-group/instances")).status, 404);
+  const badPage = await app.request(`/api/gateway_groups/${group.id}/instances?page=0`);
+  assert.equal(badPage.status, 400, "a bad page is refused as on every list, not clamped");
+  assert.match(((await badPage.json()) as { error_msg: string }).error_msg, /"page"/);
 });
 
 test("healthcheck: node health as the group's live gateways report it", async () => {
@@ -93,7 +109,7 @@ test("healthcheck: node health as the group's live gateways report it", async ()
   await store.database.db.execute(
     sql`update gateway_instances set last_heartbeat_at = now() - interval '60 seconds' where id = 'gone'`,
   );
-  const app = instanceRoutes({ instances: registry, groupExists: (id) => store.groups.exists(id) });
+  const app = routesApp(registry);
   const res = await app.request(`/api/gateway_groups/${group.id}/healthcheck`);
   assert.equal(res.status, 200);
   const body = (await res.json()) as {

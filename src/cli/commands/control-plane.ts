@@ -7,8 +7,7 @@
  * `withGatewaySync` adds the gateway-facing routes (SSE config stream, heartbeats, instances) and the
  * cross-replica LISTEN/NOTIFY to an admin server; `main.ts` applies it to `start` and `control-plane`.
  */
-import type { Hono } from "hono";
-import { createControlPlaneSync } from "../../sync/control-plane-sync.ts";
+import { createControlPlaneSync } from "../../admin/control-plane-sync.ts";
 import { type CliCommand, UsageError } from "../command.ts";
 import { type StartHooks, startCommand } from "./start.ts";
 
@@ -36,13 +35,7 @@ export function withGatewaySync(hooks: StartHooks): StartHooks {
         .catch((error: Error) =>
           ctx.logger.error({ reason: error.message }, "could not listen for other replicas' config changes"),
         );
-      const merge = (a: Hono[] | undefined, b: Hono[]) => [...(a ?? []), ...b];
-      return {
-        publicRoutes: merge(own.publicRoutes, sync.publicRoutes),
-        publicPrefixes: [...(own.publicPrefixes ?? []), ...sync.publicPrefixes],
-        adminRoutes: merge(own.adminRoutes, sync.adminRoutes),
-        routeDocs: [...(own.routeDocs ?? []), ...sync.routeDocs],
-      };
+      return { extraRoutes: [...(own.extraRoutes ?? []), ...sync.routes] };
     },
   };
 }

@@ -50,9 +50,7 @@ export interface StartHooks {
   /** builds the in-process gateway; absent = admin API only */
   dataPlane?: (ctx: DataPlaneContext) => Promise<DataPlane>;
   /** more routes for the admin server: gateway-facing (own auth) and admin (behind the key) */
-  extraRoutes?: (
-    ctx: DataPlaneContext,
-  ) => Pick<AdminAppOptions, "publicRoutes" | "publicPrefixes" | "adminRoutes" | "routeDocs">;
+  extraRoutes?: (ctx: DataPlaneContext) => Pick<AdminAppOptions, "extraRoutes">;
 }
 
 export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings {

@@ -7,6 +7,7 @@
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
 import { ipOrCidr } from "../../config/schema.ts";
+import { parseCidr } from "../../net/addresses.ts";
 import { gatewayMetrics } from "../../observability/metrics.ts";
 import type { StreamPlugin } from "./types.ts";
 
@@ -39,13 +40,8 @@ function compile(entries: readonly string[]): { v4: Range[]; v6: Range[] } {
   const v4: Range[] = [];
   const v6: Range[] = [];
   for (const entry of entries) {
-    let [address, bits] = entry.includes("/") ? ipaddr.parseCIDR(entry) : [ipaddr.parse(entry), -1];
-    if (bits === -1) bits = address.kind() === "ipv4" ? 32 : 128;
-    if (address.kind() === "ipv6" && (address as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
-      address = (address as ipaddr.IPv6).toIPv4Address();
-      bits -= 96;
-    }
-    (address.kind() === "ipv4" ? v4 : v6).push([address, bits]);
+    const { range, bits } = parseCidr(entry);
+    (range.kind() === "ipv4" ? v4 : v6).push([range, bits]);
   }
   return { v4, v6 };
 }

@@ -1,0 +1,137 @@
+/**
+ * What the admin API answers, as zod schemas for `/openapi.json` (the stores build these views; the
+ * schemas document them). Stream fields reuse src/config/schema.ts, as the request schemas do.
+ */
+import { z } from "zod";
+import { labels, pluginMap, streamRouteFields, upstream, upstreamNode } from "../config/schema.ts";
+
+const timestamp = z.string().describe("ISO 8601");
+
+export const groupView = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().optional(),
+  labels,
+  stream_port_ranges: z.array(z.string()),
+  config_version: z.number().int(),
+  has_token: z.boolean(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+export const serviceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  desc: z.string().optional(),
+  labels: labels.optional(),
+  type: z.enum(["http", "stream"]),
+  upstream: upstream.optional(),
+  plugins: pluginMap.optional(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+export const streamRouteView = streamRouteFields.extend({
+  id: z.string(),
+  service_id: z.string(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+const snapshot = z.object({
+  service: z.object({ id: z.string(), name: z.string(), desc: z.string().optional(), labels: labels.optional() }),
+  upstream,
+  plugins: pluginMap,
+  stream_routes: z.array(streamRouteFields.extend({ id: z.string() })),
+});
+
+export const versionView = z.object({
+  id: z.string(),
+  gateway_group_id: z.string(),
+  service_id: z.string(),
+  version: z.string(),
+  seq: z.number().int(),
+  current: z.boolean(),
+  created_at: timestamp,
+  snapshot,
+});
+
+export const publishResult = z.object({ version: versionView, config_version: z.number().int() });
+
+export const publishedView = z.object({
+  service_id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  upstream,
+  runtime_nodes: z.array(upstreamNode).nullable(),
+  stream_routes: z.number().int().describe("how many"),
+  published_at: timestamp,
+  updated_at: timestamp,
+});
+
+export const runtimeNodesResult = z.object({ nodes: z.array(upstreamNode), config_version: z.number().int() });
+export const unpublishResult = z.object({
+  service_id: z.string(),
+  unpublished: z.literal(true),
+  config_version: z.number().int(),
+});
+export const deleted = z.object({ id: z.string(), deleted: z.literal(true) });
+export const token = z.object({ token: z.string().describe("shown only in this answer") });
+
+const publishedRoute = z.object({
+  id: z.string(),
+  name: z.string(),
+  server_addr: z.string().optional(),
+  server_port: z.number().int(),
+  remote_addr: z.string().optional(),
+  sni: z.string().optional(),
+  plugins: pluginMap,
+});
+
+export const gatewayConfig = z.object({
+  version: z.number().int(),
+  gateway_group: z.object({ id: z.string(), name: z.string() }),
+  stream_port_ranges: z.array(z.object({ from: z.number().int(), to: z.number().int() })),
+  services: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      version: z.string(),
+      upstream,
+      plugins: pluginMap,
+      stream_routes: z.array(publishedRoute),
+    }),
+  ),
+});
+
+export const instanceView = z.object({
+  id: z.string(),
+  gateway_group_id: z.string(),
+  hostname: z.string(),
+  address: z.string(),
+  runtime: z.string(),
+  sluice_version: z.string(),
+  config_version: z.number().int(),
+  config_error: z.object({ version: z.number().int(), message: z.string() }).nullable(),
+  listeners: z.array(z.record(z.string(), z.unknown())),
+  health: z.record(z.string(), z.record(z.string(), z.string())).describe("service id → node → status"),
+  active_connections: z.number().int(),
+  first_seen_at: timestamp,
+  last_heartbeat_at: timestamp,
+  status: z.enum(["healthy", "lost_connection", "offline"]),
+});
+
+export const serviceNodeHealth = z.object({
+  service_id: z.string(),
+  nodes: z.array(
+    z.object({
+      node: z.string(),
+      status: z.enum(["healthy", "unhealthy", "partial"]),
+      healthy_on: z.number().int(),
+      unhealthy_on: z.number().int(),
+      instances: z.array(z.object({ id: z.string(), hostname: z.string(), status: z.string() })),
+    }),
+  ),
+});
+
+export const heartbeatAnswer = z.object({ config_version: z.number().int() });

@@ -1,0 +1,52 @@
+/**
+ * Address text rules every layer shares (admin API, declarative file, data plane, runtimes): how a
+ * `host:port` is written and read, and how an address or CIDR is normalised. A leaf module: it imports
+ * nothing from the rest of src/, so src/proxy and runtime/ may use it as freely as src/config.
+ */
+import ipaddr from "ipaddr.js";
+
+/** `host:port`, IPv6 in brackets (`[::1]:9000`), as logs, metric labels and node names show an address */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `host:port` or `[v6]:port` → its parts (brackets removed), or undefined when the text is neither */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  return { host: (m[1] ?? m[2])!, port: Number(m[3]) };
+}
+
+export interface Cidr {
+  readonly range: ipaddr.IPv4 | ipaddr.IPv6;
+  readonly bits: number;
+}
+
+/**
+ * An address (`10.0.0.1`, a /32 or /128) or CIDR, with an IPv4-mapped IPv6 range folded into IPv4
+ * (`::ffff:10.0.0.0/104` is `10.0.0.0/8`), because clients are matched as IPv4 after the same folding.
+ * Throws on text that is neither.
+ */
+export function parseCidr(text: string): Cidr {
+  let range: ipaddr.IPv4 | ipaddr.IPv6;
+  let bits: number;
+  if (text.includes("/")) [range, bits] = ipaddr.parseCIDR(text);
+  else {
+    range = ipaddr.parse(text);
+    bits = range.kind() === "ipv4" ? 32 : 128;
+  }
+  if (range.kind() === "ipv6" && (range as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return { range: (range as ipaddr.IPv6).toIPv4Address(), bits: bits - 96 };
+  }
+  return { range, bits };
+}
+
+/** the canonical text of an address or CIDR: its network address and prefix (`10.1.2.3/8` is `10.0.0.0/8`) */
+export function normaliseCidr(text: string): string {
+  const { range, bits } = parseCidr(text);
+  const network =
+    range.kind() === "ipv4"
+      ? ipaddr.IPv4.networkAddressFromCIDR(`${range.toString()}/${bits}`)
+      : ipaddr.IPv6.networkAddressFromCIDR(`${range.toString()}/${bits}`);
+  return `${network.toNormalizedString()}/${bits}`;
+}
