@@ -30,13 +30,25 @@ const mayImport: Record<string, readonly string[]> = {
   "src/store": ["src/config", "src/net", "src/sync"],
   // the declarative file (validated with the plugins' own schemas) and the admin-API client
   "src/declarative": ["src/compat", "src/config", "src/net", "src/proxy"],
+  // the dashboard's server side (page, sign-in sessions, traffic history); its browser code talks to /api only
+  "src/dashboard": ["src/observability", "src/proxy"],
   // the HTTP face of the control plane: maps store errors to statuses
-  "src/admin": ["src/compat", "src/config", "src/net", "src/observability", "src/proxy", "src/store", "src/sync"],
+  "src/admin": [
+    "src/compat",
+    "src/config",
+    "src/dashboard",
+    "src/net",
+    "src/observability",
+    "src/proxy",
+    "src/store",
+    "src/sync",
+  ],
   // composes everything
   "src/cli": [
     "src/admin",
     "src/compat",
     "src/config",
+    "src/dashboard",
     "src/declarative",
     "src/net",
     "src/observability",

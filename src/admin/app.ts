@@ -5,6 +5,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
+import { createDashboard } from "../dashboard/index.ts";
+import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import { type ApiRoute, mountMethodNotAllowed, mountRoutes, openApiDocument } from "./api-routes.ts";
 import { errorResponse } from "./errors.ts";
@@ -22,6 +24,8 @@ export interface AdminAppOptions {
   maxBodyBytes?: number;
   /** more routes: gateway-facing ones (`auth: "gateway"`, their own token check) and admin ones */
   extraRoutes?: ApiRoute[];
+  /** what the dashboard's traffic charts sample */
+  traffic?: TrafficSource;
 }
 
 export function createAdminApp(options: AdminAppOptions): Hono {
@@ -54,9 +58,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     );
   });
 
+  const dashboard = createDashboard({ verifyKey: (key) => store.adminKeys.verify(key), traffic: options.traffic });
+  app.route("/", dashboard.app);
+
   app.use("*", async (c, next) => {
     if (publicPaths.has(c.req.path)) return next();
-    if (!store.adminKeys.verify(c.req.header("x-api-key"))) {
+    if (!store.adminKeys.verify(c.req.header("x-api-key")) && !dashboard.authorizes(c)) {
       return c.json({ error_msg: "missing or wrong X-API-KEY header" }, 401);
     }
     return next();

@@ -5,6 +5,7 @@
  */
 import { createAdminApp } from "../admin/app.ts";
 import { createControlPlaneSync } from "../admin/control-plane-sync.ts";
+import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../store/index.ts";
 import type { CommandContext } from "./command.ts";
@@ -17,6 +18,8 @@ export interface ControlPlaneServerOptions {
   logger: Logger;
   context: CommandContext;
   env: Record<string, string | undefined>;
+  /** the in-process gateway's metrics, for the dashboard's traffic charts (`sluice start`) */
+  traffic?: TrafficSource;
 }
 
 export interface ControlPlaneServer {
@@ -48,6 +51,7 @@ export async function startControlPlaneServer(options: ControlPlaneServerOptions
       logger,
       version: context.version,
       extraRoutes: sync.routes,
+      traffic: options.traffic,
     });
     const server = await context.edge.serveHttp(admin.fetch, options.admin.host, options.admin.port);
     logger.info({ addr: server.addr }, "admin api listening");

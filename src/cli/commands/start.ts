@@ -73,15 +73,16 @@ async function startAll(
 ): Promise<void> {
   const { edge } = context;
   const logger = createLogger(settings.logLevel);
+  let gateway: Gateway | undefined;
   const controlPlane = await startControlPlaneServer({
     admin: settings.admin,
     dataDir: settings.dataDir,
     logger,
     context,
     env,
+    traffic: () => gateway?.metrics,
   });
   const { store } = controlPlane;
-  let gateway: Gateway | undefined;
   try {
     const adapter = await edge.socketAdapter(settings.runtimeAdapter);
     gateway = new Gateway({
