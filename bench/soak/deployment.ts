@@ -6,7 +6,7 @@
  * services: `stream` (3 echo nodes), `reqres` (2 request/response nodes, limit-conn via Redis) and `udp`
  * (2 UDP echo nodes).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort as freeUdpPort } from "../../test/proxy/harness.ts";
@@ -44,6 +44,8 @@ export class Deployment {
   private adminPort = 0;
   private db: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), "sluice-soak-"));
+  /** every Sluice process started, restarts included, for the logs written after the run */
+  readonly started: { name: string; proc: SluiceProcess }[] = [];
 
   constructor(
     readonly runtime: SluiceRuntime,
@@ -97,6 +99,7 @@ export class Deployment {
         { SLUICE_GATEWAY_TOKEN: token },
         this.runtime,
       );
+      this.started.push({ name: `gateway-${i + 1}`, proc });
       this.gateways.push({ name: `gateway-${i + 1}`, proc, status: await proc.addr("status api listening", 60_000) });
     }
     await Promise.all(this.gateways.map((g) => waitReady(g.status, 60_000)));
@@ -122,6 +125,8 @@ export class Deployment {
       { DATABASE_URL: this.db!.url },
       this.runtime,
     );
+    const runs = this.started.filter((s) => s.name.startsWith("control-plane")).length;
+    this.started.push({ name: runs === 0 ? "control-plane" : `control-plane#${runs + 1}`, proc });
     const status = await proc.addr("status api listening", 60_000);
     await waitReady(status, 60_000);
     this.controlPlane = { name: "control-plane", proc, status };
@@ -238,6 +243,12 @@ export class Deployment {
   sluiceProcesses(): { name: string; pid: number; proc: SluiceProcess }[] {
     const roles = [...this.gateways, ...(this.controlPlane ? [this.controlPlane] : [])];
     return roles.map((r) => ({ name: r.name, pid: r.proc.child.pid ?? -1, proc: r.proc }));
+  }
+
+  /** Writes each Sluice process's output to `dir/<name>.log`. */
+  writeLogs(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    for (const { name, proc } of this.started) writeFileSync(join(dir, `${name}.log`), `${proc.lines.join("\n")}\n`);
   }
 
   async stop(): Promise<void> {

@@ -74,7 +74,8 @@ export async function runFaults(
         "stream",
         async () => {
           const nodes = dep.nodes.get("stream")!;
-          const keep = Math.random() < 0.5 ? nodes : nodes.filter((_, i) => i !== Math.floor(Math.random() * 3));
+          const drop = Math.floor(Math.random() * nodes.length);
+          const keep = Math.random() < 0.5 ? nodes : nodes.filter((_, i) => i !== drop);
           await dep.runtimeUpstream("stream", keep);
         },
       ],

@@ -18,7 +18,8 @@ drives mixed TCP/UDP traffic through it while injecting faults, and reports what
 Options:
   --duration D     how long the load and faults run: 90s, 10m, 1h (default 10m)
   --runtime R      runtime of the Sluice processes: ${RUNTIMES.join(" | ")} (default node)
-  --out FILE       where the JSON report goes (default soak-results/<timestamp>.json)
+  --out FILE       where the JSON report goes (default soak-results/<time>-<runtime>.json);
+                   the Sluice processes' logs go to FILE without .json, plus -logs/
   -h, --help       this text
 
 Exit status: 0 the verdict passed; 1 a session no fault touched was lost or corrupted, a Sluice process
@@ -102,9 +103,10 @@ async function main(): Promise<number> {
     values.out ??
     join(ROOT, "soak-results", `${new Date().toISOString().replace(/[:.]/g, "-")}-${values.runtime}.json`);
   const log = (line: string) => console.log(`[soak] ${line}`);
+  const logDir = `${out.replace(/\.json$/, "")}-logs`;
   let report: SoakReport;
   try {
-    report = await runSoak({ durationS, runtime: values.runtime as SluiceRuntime, log });
+    report = await runSoak({ durationS, runtime: values.runtime as SluiceRuntime, log, logDir });
   } catch (error) {
     console.error(`soak could not run: ${(error as Error).stack ?? error}`);
     return 2;
@@ -112,7 +114,7 @@ async function main(): Promise<number> {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(summary(report));
-  console.log(`report: ${out}`);
+  console.log(`report: ${out}\nSluice process logs: ${logDir}/`);
   return report.verdict.ok ? 0 : 1;
 }
 

@@ -15,6 +15,8 @@ export interface SoakOptions {
   runtime: SluiceRuntime;
   /** progress lines (one every 30 s and one per fault) */
   log: (line: string) => void;
+  /** where each Sluice process's output is written after the run */
+  logDir: string;
 }
 
 export interface SoakReport {
@@ -103,6 +105,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     return report(runtime, durationS, startedAt, ledger, sampler, events, died);
   } finally {
     await dep.stop().catch((e: Error) => log(`cleanup: ${e.message}`));
+    dep.writeLogs(options.logDir);
   }
 }
 
