@@ -36,7 +36,7 @@ function parseDuration(text: string): number {
 function summary(r: SoakReport): string {
   const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
   const lines = [
-    `soak on ${r.runtime}, ${r.duration_s} s: ${r.verdict.ok ? "PASS" : "FAIL"}`,
+    `soak on ${r.runtime}, ${r.ran_s} s of ${r.duration_s} s: ${r.verdict.ok ? "PASS" : "FAIL"}`,
     `sessions: ${r.sessions.started} started, ${r.sessions.completed} completed, ${r.sessions.reset_by_client} reset by the client on purpose, ${r.sessions.failed} failed ${JSON.stringify(r.sessions.failedByCause)}`,
     `by kind: ${Object.entries(r.sessions.by_kind)
       .map(([k, v]) => `${k} ${v.completed}/${v.started}`)
@@ -106,7 +106,12 @@ async function main(): Promise<number> {
   const logDir = `${out.replace(/\.json$/, "")}-logs`;
   let report: SoakReport;
   try {
-    report = await runSoak({ durationS, runtime: values.runtime as SluiceRuntime, log, logDir });
+    const abort = new AbortController();
+    process.once("SIGINT", () => {
+      log("interrupted: stopping the load and faults, then reporting");
+      abort.abort();
+    });
+    report = await runSoak({ durationS, runtime: values.runtime as SluiceRuntime, log, logDir, signal: abort.signal });
   } catch (error) {
     console.error(`soak could not run: ${(error as Error).stack ?? error}`);
     return 2;

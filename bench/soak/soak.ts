@@ -17,11 +17,15 @@ export interface SoakOptions {
   log: (line: string) => void;
   /** where each Sluice process's output is written after the run */
   logDir: string;
+  /** ends the load and faults early (Ctrl-C); the report covers what ran */
+  signal?: AbortSignal;
 }
 
 export interface SoakReport {
   runtime: SluiceRuntime;
   duration_s: number;
+  /** how long the load and faults actually ran (shorter when a gateway died or the run was interrupted) */
+  ran_s: number;
   started_at: string;
   ended_at: string;
   sessions: {
@@ -62,13 +66,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await dep.start();
     for (const g of dep.gateways) {
       void new Promise((r) => g.proc.child.once("exit", r)).then(() => {
-        died.set(g.name, `exit ${g.proc.child.exitCode ?? g.proc.child.signalCode}`);
+        const how = `exit ${g.proc.child.exitCode ?? g.proc.child.signalCode} at ${Math.round(ledger.nowS())} s`;
+        died.set(g.name, how);
+        log(`${g.name} died (${how}): the verdict has failed, stopping the run; its log: ${options.logDir}/`);
       });
     }
     const processes = () => dep.sluiceProcesses().map(({ name, pid }) => ({ name, pid }));
     ledger.startClock();
     const t0 = performance.now();
-    const running = () => performance.now() - t0 < durationS * 1000;
+    // a dead gateway fails the verdict already; running on would only pile up refused connections
+    const running = () => performance.now() - t0 < durationS * 1000 && died.size === 0 && !options.signal?.aborted;
     sampler.sample(ledger.nowS(), processes());
     const sampling = setInterval(() => sampler.sample(ledger.nowS(), processes()), SAMPLE_EVERY_MS);
     const progress = setInterval(() => {
@@ -92,7 +99,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const target = { hosts: GATEWAY_HOSTS, ports: dep.ports };
     const load = driveLoad(ledger, target, shape, running);
     await runFaults(dep, ledger, scheduleFor(durationS), running, events);
-    log(`load stopped at ${Math.round(ledger.nowS())} s; waiting for ${ledger.activeCount()} sessions to end`);
+    const ranS = Math.round(ledger.nowS());
+    log(`load stopped at ${ranS} s; waiting for ${ledger.activeCount()} sessions to end`);
     const drained = await Promise.race([
       load.then(() => true),
       new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_LIMIT_MS)),
@@ -102,7 +110,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     clearInterval(sampling);
     clearInterval(progress);
     clearInterval(faultLog);
-    return report(runtime, durationS, startedAt, ledger, sampler, events, died);
+    return report(runtime, durationS, ranS, startedAt, ledger, sampler, events, died);
   } finally {
     await dep.stop().catch((e: Error) => log(`cleanup: ${e.message}`));
     dep.writeLogs(options.logDir);
@@ -112,6 +120,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 function report(
   runtime: SluiceRuntime,
   durationS: number,
+  ranS: number,
   startedAt: Date,
   ledger: Ledger,
   sampler: ResourceSampler,
@@ -163,6 +172,7 @@ function report(
   return {
     runtime,
     duration_s: durationS,
+    ran_s: ranS,
     started_at: startedAt.toISOString(),
     ended_at: new Date().toISOString(),
     sessions: {
