@@ -61,11 +61,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const sampler = new ResourceSampler();
   const events: FaultEvent[] = [];
   const died = new Map<string, string>();
+  let stopping = false;
   try {
     log(`starting the deployment on ${runtime} (PostgreSQL, redis-server, control plane, 2 gateways, upstreams)`);
     await dep.start();
     for (const g of dep.gateways) {
       void new Promise((r) => g.proc.child.once("exit", r)).then(() => {
+        if (stopping) return;
         const how = `exit ${g.proc.child.exitCode ?? g.proc.child.signalCode} at ${Math.round(ledger.nowS())} s`;
         died.set(g.name, how);
         log(`${g.name} died (${how}): the verdict has failed, stopping the run; its log: ${options.logDir}/`);
@@ -112,6 +114,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     clearInterval(faultLog);
     return report(runtime, durationS, ranS, startedAt, ledger, sampler, events, died);
   } finally {
+    stopping = true;
     await dep.stop().catch((e: Error) => log(`cleanup: ${e.message}`));
     dep.writeLogs(options.logDir);
   }
