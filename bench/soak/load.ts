@@ -42,6 +42,8 @@ const CHUNK = 16 * 1024;
 const PAYLOAD = randomBytes(64 * 1024);
 /** no byte in either direction for this long: the session is stuck */
 const STALL_MS = 30_000;
+/** a datagram not echoed within this is lost; generous, as a loaded 2-core machine stalls for a second */
+const UDP_REPLY_MS = 5000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const between = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
@@ -272,7 +274,7 @@ export function requestSession(
   return closed;
 }
 
-/** `count` datagrams, one every `gapMs`, each echoed within 2 s or the session fails. */
+/** `count` datagrams, one every `gapMs`, each echoed within UDP_REPLY_MS or the session fails. */
 export async function udpSession(
   ledger: Ledger,
   rec: SessionRecord,
@@ -300,7 +302,7 @@ export async function udpSession(
       const head = Buffer.from(`U ${rec.id} ${seq} `);
       const body = Buffer.concat([head, PAYLOAD.subarray(seq, seq + opts.size - head.length)]);
       const answer = new Promise<boolean | "timeout">((resolve) => {
-        const timer = setTimeout(() => resolve("timeout"), 2000);
+        const timer = setTimeout(() => resolve("timeout"), UDP_REPLY_MS);
         waiting.set(seq, {
           resolve: (ok) => {
             clearTimeout(timer);

@@ -134,6 +134,7 @@ test("latency per minute: p50 and p99 per kind", () => {
 test("a 2-minute soak of a real deployment under faults loses no untouched session and does not grow", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "sluice-soak-test-"));
   const out = join(dir, "report.json");
+  let passed = false;
   try {
     const child = spawn(process.execPath, ["--import", "tsx", "bench/soak/run.ts", "--duration", "2m", "--out", out], {
       cwd: ROOT,
@@ -178,7 +179,10 @@ test("a 2-minute soak of a real deployment under faults loses no untouched sessi
     assert.deepEqual(report.faults.errors, [], "every fault and config change applied");
     assert.ok(report.bytes.verified > 10 * MiB, "megabytes went through and were checked");
     for (const name of ["gateway-1", "gateway-2", "control-plane"]) assert.ok(report.processes[name], name);
+    passed = true;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // a failed run keeps its report and the Sluice processes' logs for whoever follows it up
+    if (passed) await rm(dir, { recursive: true, force: true });
+    else t.diagnostic(`report and logs kept in ${dir}`);
   }
 });
