@@ -50,6 +50,8 @@ export async function runFaults(
   events: FaultEvent[],
 ): Promise<void> {
   let controlPlaneUp = true;
+  /** the config change in flight: the control plane is stopped only once it has been answered */
+  let change: Promise<unknown> = Promise.resolve();
   const record = (fault: string, target: string, extra: Partial<FaultEvent> = {}) =>
     events.push({ atS: Math.round(ledger.nowS() * 10) / 10, fault, target, ...extra });
   /** sleeps in small steps so the schedule stops promptly when the run ends */
@@ -87,7 +89,8 @@ export async function runFaults(
       if (!running() || !controlPlaneUp) continue;
       const [fault, service, act] = actions[i % actions.length]!;
       try {
-        await act();
+        change = act();
+        await change;
         ledger.touch("config-change", [service]);
         record(fault, service);
       } catch (error) {
@@ -120,6 +123,7 @@ export async function runFaults(
     await wait(schedule.controlPlaneEveryS / 2);
     while (running()) {
       controlPlaneUp = false;
+      await change.catch(() => {});
       await dep.stopControlPlane();
       ledger.begin("control-plane-down", ALL);
       record("control-plane-stopped", "control-plane");
