@@ -100,7 +100,7 @@ export function streamSession(
         rec.bytesVerified = received;
         ledger.close(rec, "completed");
       } else ledger.close(rec, "failed", "corrupt");
-    } else ledger.close(rec, "failed", received < rec.bytesSent ? "short-read" : "extra-bytes");
+    } else ledger.close(rec, "failed", received > rec.bytesSent ? "extra-bytes" : "short-read");
     socket.end();
   });
   socket.once("connect", async () => {
