@@ -25,16 +25,23 @@ export interface SluiceProcess {
 
 const running = new Set<SluiceProcess>();
 
-/** how each runtime runs the entry point (Bun from the project's devDependency) */
+/** how each runtime runs the entry point (Bun and Deno from the project's devDependencies) */
 const runtimeCommand = {
   node: () => [process.execPath, "--import", "tsx", "runtime/node/main.ts"],
   bun: () => [join(ROOT, "node_modules", ".bin", "bun"), "runtime/bun/main.ts"],
+  deno: () => [
+    join(ROOT, "node_modules", ".bin", "deno"),
+    ...["run", "-A", "--unstable-net", "--no-prompt", "--cached-only", "runtime/deno/main.ts"],
+  ],
 } as const;
+
+export type SluiceRuntime = keyof typeof runtimeCommand;
+export const RUNTIMES = Object.keys(runtimeCommand) as SluiceRuntime[];
 
 export function sluice(
   args: string[],
   env: Record<string, string | undefined> = {},
-  runtime: keyof typeof runtimeCommand = "node",
+  runtime: SluiceRuntime = "node",
 ): SluiceProcess {
   const [bin, ...pre] = runtimeCommand[runtime]();
   const child = spawn(bin!, [...pre, ...args], {
