@@ -18,6 +18,13 @@ const deno = join(root, "node_modules/.bin/deno");
 const denoRun = [deno, "run", "-A", "--unstable-net", "--no-prompt", "--cached-only"];
 const FD_LIMIT = "256";
 
+/**
+ * Deno's `node:net` server stops accepting for good after an EMFILE and gives the adapter no event to
+ * act on (docs/runtimes.md, "Known runtime limits"); the process survives and its HTTP server recovers,
+ * but its stream listeners do not. Native, Deno's default adapter, recovers.
+ */
+const STREAM_LISTENER_STAYS_DEAD = new Set(["deno-node-compat"]);
+
 const targets: [string, string[]][] = [
   ["node", [process.execPath, "--import", "tsx", child, "node"]],
   ["bun-native", [bun, child, "bun-native"]],
@@ -118,12 +125,14 @@ for (const [adapter, command] of targets) {
     let tcpAnswer = "";
     let httpAnswer = "";
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && (tcpAnswer !== "ping" || httpAnswer !== "200")) {
-      if (tcpAnswer !== "ping") tcpAnswer = await echo(port);
+    const checkTcp = !STREAM_LISTENER_STAYS_DEAD.has(adapter);
+    const settled = () => (!checkTcp || tcpAnswer === "ping") && httpAnswer === "200";
+    while (Date.now() < deadline && !settled()) {
+      if (checkTcp && tcpAnswer !== "ping") tcpAnswer = await echo(port);
       if (httpAnswer !== "200") httpAnswer = await httpStatus(http!);
-      if (tcpAnswer !== "ping" || httpAnswer !== "200") await new Promise((wake) => setTimeout(wake, 200));
+      if (!settled()) await new Promise((wake) => setTimeout(wake, 200));
     }
-    assert.equal(tcpAnswer, "ping", `the listener accepts again after fds are freed:\n${output.text}`);
+    if (checkTcp) assert.equal(tcpAnswer, "ping", `the listener accepts again after fds are freed:\n${output.text}`);
     assert.equal(httpAnswer, "200", `the HTTP server answers again after fds are freed:\n${output.text}`);
     assert.equal(process.exitCode, null, `the process exited:\n${output.text}`);
     process.kill("SIGKILL");
