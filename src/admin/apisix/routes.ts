@@ -28,10 +28,21 @@ const resources: Resource[] = [
   { kind: "upstreams", noun: "upstream", check: checkUpstream },
 ];
 
-/** a write's answer: `{key, value}` */
-const written = (r: ApisixRecord) => ({ key: apisixKey(r.kind, r.id), value: r.value });
+/** a write's answer: `{key, value}`; a private key written in an upstream's `tls` is never sent back */
+const written = (r: ApisixRecord) => ({ key: apisixKey(r.kind, r.id), value: withoutClientKey(r.value) });
 /** a read's answer: with etcd's indexes */
 const stored = (r: ApisixRecord) => ({ ...written(r), createdIndex: r.createdIndex, modifiedIndex: r.modifiedIndex });
+
+function withoutClientKey(value: ApisixValue): ApisixValue {
+  const strip = (up: unknown): unknown => {
+    if (typeof up !== "object" || up === null) return up;
+    const tls = (up as ApisixValue).tls;
+    if (typeof tls !== "object" || tls === null || !("client_key" in tls)) return up;
+    const { client_key: _key, ...rest } = tls as ApisixValue;
+    return { ...up, tls: rest };
+  };
+  return value.upstream === undefined ? (strip(value) as ApisixValue) : { ...value, upstream: strip(value.upstream) };
+}
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 

@@ -19,6 +19,7 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --admin-addr ADDR   admin API and gateway endpoints (env SLUICE_ADMIN_ADDR, default 127.0.0.1:9180)
   --status-addr ADDR  /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
+  --apisix-group NAME gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
 
 Environment: DATABASE_URL (required), SLUICE_ADMIN_KEY.
 `;

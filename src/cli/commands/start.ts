@@ -26,6 +26,7 @@ All in one process: admin API, control plane storage and (soon) a gateway in gro
   --listen-addr ADDR      address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
   --drain-timeout SEC     how long removed routes' connections may finish (env SLUICE_DRAIN_TIMEOUT, default 30)
   --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
+  --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
   -h, --help              this text
 
@@ -36,6 +37,8 @@ SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first sta
 export interface StartSettings extends DataPlaneSettings {
   admin: { host: string; port: number };
   dataDir: string | undefined;
+  /** the gateway group the APISIX Admin API writes into */
+  apisixGroup: string;
 }
 
 /** what the in-process gateway gets to build itself */
@@ -58,11 +61,13 @@ export function parseStartArgs(argv: string[], env: Record<string, string | unde
     ...dataPlaneFlags,
     "admin-addr": { type: "string" },
     "data-dir": { type: "string" },
+    "apisix-group": { type: "string" },
   });
   return {
     ...parseDataPlaneSettings(values, env),
     admin: parseHostPort(values["admin-addr"] ?? env.SLUICE_ADMIN_ADDR ?? "127.0.0.1:9180", "--admin-addr"),
     dataDir: values["data-dir"] ?? env.SLUICE_DATA_DIR,
+    apisixGroup: values["apisix-group"] ?? env.SLUICE_APISIX_GROUP ?? "default",
   };
 }
 
@@ -122,7 +127,13 @@ async function startAll(
 
   try {
     const extra = hooks.extraRoutes?.(hookContext) ?? {};
-    const admin = createAdminApp({ store, logger, version: context.version, ...extra });
+    const admin = createAdminApp({
+      store,
+      logger,
+      version: context.version,
+      apisixGroup: settings.apisixGroup,
+      ...extra,
+    });
     const adminServer = await edge.serveHttp(admin.fetch, settings.admin.host, settings.admin.port);
     servers.push(adminServer);
     adminUp = true;
