@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { openStore } from "../../src/store/index.ts";
+import { freePort, requireTool, run, tcpUp } from "../proxy/harness.ts";
 import {
   type AdminCase,
   type AdminSequence,
@@ -76,7 +77,7 @@ function takePresent(obj: unknown, path: string): void {
 }
 
 function pemPair(): { cert: string; key: string } {
-  const dir = execFileSync("mktemp", ["-d"]).toString().trim();
+  const dir = mkdtempSync(join(tmpdir(), "sluice-apisix-pem-"));
   try {
     execFileSync(
       "openssl",
@@ -98,11 +99,11 @@ function pemPair(): { cert: string; key: string } {
       { stdio: "ignore" },
     );
     return {
-      cert: execFileSync("cat", [join(dir, "cert.pem")]).toString(),
-      key: execFileSync("cat", [join(dir, "key.pem")]).toString(),
+      cert: readFileSync(join(dir, "cert.pem"), "utf8"),
+      key: readFileSync(join(dir, "key.pem"), "utf8"),
     };
   } finally {
-    execFileSync("rm", ["-rf", dir]);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -224,35 +225,9 @@ async function startSluice(): Promise<Started> {
   return { child, admin, dir };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function redisPing(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "ping"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(out.trim());
-    });
-  });
+async function redisPing(port: number): Promise<string> {
+  const res = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "ping"], 2000);
+  return (res.stdout + res.stderr).trim();
 }
 
 async function within(ms: number, what: string, check: () => Promise<boolean>): Promise<void> {
@@ -264,22 +239,12 @@ async function within(ms: number, what: string, check: () => Promise<boolean>): 
   }
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
 describe("through a real sluice start", () => {
   let started: Started | undefined;
   let call: Call;
   before(async () => {
-    execFileSync("redis-cli", ["--version"]);
+    requireTool("redis-cli", "redis-tools");
+    assert.ok(await tcpUp(6379), "Redis must be running on 127.0.0.1:6379 (scripts/services.sh starts it)");
     started = await startSluice();
     const base = `http://${started.admin}`;
     call = async (method, path, body) => answerOf(await fetch(base + path, requestInit(method, body)));
@@ -312,7 +277,7 @@ describe("through a real sluice start", () => {
 
     const del = await call("DELETE", "/apisix/admin/stream_routes/redis");
     assert.equal(del.status, 200, del.text);
-    await within(1000, "the port closed", async () => !(await portOpen(port)));
+    await within(1000, "the port closed", async () => !(await tcpUp(port)));
     const after = await call("GET", "/api/services");
     assert.ok(!after.json.list.some((s: { name: string }) => s.name === "apisix/stream_routes/redis"));
   });
