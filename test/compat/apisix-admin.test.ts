@@ -15,7 +15,8 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { openStore } from "../../src/store/index.ts";
+import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
+import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
 import { freePort, requireTool, run, tcpUp } from "../proxy/harness.ts";
 import {
   type AdminCase,
@@ -144,27 +145,34 @@ function replay(sequence: AdminSequence, call: () => Call): void {
   }
 }
 
+/** each sequence on a fresh database of `backend`, through the admin app in-process */
+function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Backend>): void {
+  describe(sequence.name, () => {
+    let backend: Backend | undefined;
+    let store: ControlPlaneStore | undefined;
+    let call: Call;
+    before(async () => {
+      backend = await makeBackend();
+      store = await openStore(backend.options);
+      await store.adminKeys.setup(KEY);
+      const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
+      call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
+    });
+    after(async () => {
+      await store?.close();
+      await backend?.dispose();
+    });
+    replay(sequence, () => call);
+  });
+}
+
 describe("APISIX admin cases in-process (PGlite)", () => {
   assert.equal(apisixAdminCaseCount, 72);
-  for (const sequence of apisixAdminSequences) {
-    describe(sequence.name, () => {
-      let dir: string;
-      let store: Awaited<ReturnType<typeof openStore>>;
-      let call: Call;
-      before(async () => {
-        dir = await mkdtemp(join(tmpdir(), "sluice-apisix-"));
-        store = await openStore({ dataDir: dir });
-        await store.adminKeys.setup(KEY);
-        const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
-        call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
-      });
-      after(async () => {
-        await store?.close();
-        await rm(dir, { recursive: true, force: true });
-      });
-      replay(sequence, () => call);
-    });
-  }
+  for (const sequence of apisixAdminSequences) replayInProcess(sequence, pgliteBackend);
+});
+
+describe("APISIX admin cases in-process (PostgreSQL): an upstream in use", () => {
+  replayInProcess(apisixAdminSequences[5]!, postgresBackend);
 });
 
 // ---- a real `sluice start` ----
@@ -272,6 +280,19 @@ describe("through a real sluice start", () => {
     const edit = await call("PUT", `/api/services/${mirror.id}`, { name: "mine", upstream: { nodes: [] } });
     assert.equal(edit.status, 400, edit.text);
     assert.match(edit.json.error_msg, /managed through the APISIX Admin API.*\/apisix\/admin\/stream_routes\/redis/);
+    for (const [method, path, body] of [
+      ["DELETE", `/api/services/${mirror.id}`, undefined],
+      ["POST", `/api/services/${mirror.id}/stream_routes`, { name: "extra", server_port: port + 1 }],
+      ["POST", `/api/services/${mirror.id}/publish`, { gateway_group_id: "default" }],
+      ["DELETE", `/api/gateway_groups/default/services/${mirror.id}`, undefined],
+    ] as const) {
+      const refused = await call(method, path, body);
+      assert.equal(refused.status, 400, `${method} ${path}: ${refused.text}`);
+      assert.match(
+        refused.json.error_msg,
+        /read-only here; change it with PUT, PATCH or DELETE \/apisix\/admin\/stream_routes\/redis/,
+      );
+    }
     const routes = await call("GET", `/api/services/${mirror.id}/stream_routes`);
     assert.equal(routes.json.list[0].server_port, port);
 
