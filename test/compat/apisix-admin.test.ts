@@ -211,7 +211,7 @@ async function startSluice(): Promise<Started> {
     stderr += d.toString();
   });
   const admin = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sluice start did not come up\n${stderr}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`sluice start did not come up\n${stderr}`)), 180_000);
     child.once("exit", (code) => reject(new Error(`sluice start exited with ${code}\n${stderr}`)));
     let buffer = "";
     child.stdout!.on("data", (d: Buffer) => {
