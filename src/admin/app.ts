@@ -9,6 +9,7 @@ import { createDashboard } from "../dashboard/index.ts";
 import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import { type ApiRoute, mountMethodNotAllowed, mountRoutes, openApiDocument } from "./api-routes.ts";
+import { apisixRoutes } from "./apisix/routes.ts";
 import { errorResponse } from "./errors.ts";
 import { gatewayGroupRoutes } from "./gateway-groups.ts";
 import { publicationRoutes } from "./publications.ts";
@@ -22,6 +23,8 @@ export interface AdminAppOptions {
   logger: Logger;
   version: string;
   maxBodyBytes?: number;
+  /** the gateway group the APISIX Admin API (`/apisix/admin/…`) writes into; default `default` */
+  apisixGroup?: string;
   /** more routes: gateway-facing ones (`auth: "gateway"`, their own token check) and admin ones */
   extraRoutes?: ApiRoute[];
   /** what the dashboard's traffic charts sample */
@@ -36,6 +39,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     ...serviceRoutes(store),
     ...streamRouteRoutes(store),
     ...publicationRoutes(store),
+    ...apisixRoutes(store, options.apisixGroup ?? "default"),
     ...(options.extraRoutes ?? []),
   ];
   // routes that check their own credentials (gateway tokens) skip the admin key

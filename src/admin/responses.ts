@@ -27,6 +27,10 @@ export const serviceView = z.object({
   type: z.enum(["http", "stream"]),
   upstream: upstream.optional(),
   plugins: pluginMap.optional(),
+  managed_by: z
+    .object({ api: z.literal("apisix"), path: z.string() })
+    .optional()
+    .describe("set when the APISIX Admin API owns this service: read-only here, change it at `path`"),
   created_at: timestamp,
   updated_at: timestamp,
 });

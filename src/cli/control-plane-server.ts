@@ -20,6 +20,8 @@ export interface ControlPlaneServerOptions {
   env: Record<string, string | undefined>;
   /** the in-process gateway's metrics, for the dashboard's traffic charts (`sluice start`) */
   traffic?: TrafficSource;
+  /** the gateway group the APISIX Admin API writes into */
+  apisixGroup: string;
 }
 
 export interface ControlPlaneServer {
@@ -52,6 +54,7 @@ export async function startControlPlaneServer(options: ControlPlaneServerOptions
       version: context.version,
       extraRoutes: sync.routes,
       traffic: options.traffic,
+      apisixGroup: options.apisixGroup,
     });
     const server = await context.edge.serveHttp(admin.fetch, options.admin.host, options.admin.port);
     logger.info({ addr: server.addr }, "admin api listening");

@@ -1,6 +1,7 @@
 /** The control plane's storage, assembled: open, migrate, and the per-resource stores. */
 import { ConfigFeed } from "../config/feed.ts";
 import { AdminKeyring } from "./admin-keys.ts";
+import { ApisixObjectStore } from "./apisix-objects.ts";
 import { type Database, openDatabase, type StorageOptions } from "./database.ts";
 import { GatewayGroupStore } from "./gateway-groups.ts";
 import { migrate } from "./migrate.ts";
@@ -15,6 +16,8 @@ export interface ControlPlaneStore {
   readonly routes: StreamRouteStore;
   readonly publications: PublicationStore;
   readonly adminKeys: AdminKeyring;
+  /** what the APISIX Admin API writes, and the services mirroring it */
+  readonly apisix: ApisixObjectStore;
   /** for the gateway-sync routes: true when `token` is the group's current token or the previous one within its grace */
   verifyGatewayToken(groupId: string, token: string): Promise<boolean>;
   close(): Promise<void>;
@@ -31,6 +34,7 @@ export function createStore(database: Database, feed = new ConfigFeed()): Contro
     routes: new StreamRouteStore(database.db, services),
     publications: new PublicationStore(database.db, feed, services),
     adminKeys: new AdminKeyring(database.db),
+    apisix: new ApisixObjectStore(database.db, feed),
     verifyGatewayToken: (groupId, token) => groups.verifyGatewayToken(groupId, token),
     close: () => database.close(),
   };

@@ -14,7 +14,7 @@ import { conflict, InvalidError, invalidField, NotFoundError, notFound, refused 
 import { type GroupRow, lockGroup, publishedRows, recompileGroup } from "./group-config.ts";
 import { newId } from "./ids.ts";
 import { gatewayGroups, publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
-import type { ServiceStore } from "./services.ts";
+import { assertSluiceManaged, assertSluiceManagedId, type ServiceStore, serviceRow } from "./services.ts";
 
 export interface PublishInput {
   gateway_group_id: string;
@@ -60,71 +60,10 @@ export class PublicationStore {
   async publish(serviceId: string, input: PublishInput): Promise<PublishResult> {
     const result = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, input.gateway_group_id);
-      const service = await this.services.row(serviceId, tx);
-      if (service.spec.type !== "stream") {
-        throw refused(`service "${service.name}" is an http service; only stream services can be published`);
-      }
-      const merged = { ...(service.spec.upstream ?? {}), ...(input.upstream ?? {}) };
-      const parsed = upstreamSchema.safeParse(merged);
-      if (!parsed.success) throw new InvalidError(issueProblem(parsed.error.issues[0]!, ["upstream"]));
-      if (parsed.data.nodes.length === 0) throw invalidField("upstream.nodes", "must have at least 1 node to publish");
-      const routes = await tx
-        .select()
-        .from(streamRoutes)
-        .where(eq(streamRoutes.serviceId, serviceId))
-        .orderBy(asc(streamRoutes.createdAt), asc(streamRoutes.id));
-      const snapshot: VersionSnapshot = {
-        service: {
-          id: service.id,
-          name: service.name,
-          ...(service.spec.desc !== undefined ? { desc: service.spec.desc } : {}),
-          ...(service.spec.labels !== undefined ? { labels: service.spec.labels } : {}),
-        },
-        upstream: parsed.data,
-        plugins: service.spec.plugins ?? {},
-        stream_routes: routes.map((r) => ({ ...r.spec, id: r.id })),
-      };
-      await this.assertPublishable(tx, group, snapshot);
-
-      const [last] = await tx
-        .select({ seq: max(serviceVersions.seq) })
-        .from(serviceVersions)
-        .where(and(eq(serviceVersions.gatewayGroupId, group.id), eq(serviceVersions.serviceId, serviceId)));
-      const seq = (last?.seq ?? 0) + 1;
-      const labels = new Set(
-        (
-          await tx
-            .select({ version: serviceVersions.version })
-            .from(serviceVersions)
-            .where(and(eq(serviceVersions.gatewayGroupId, group.id), eq(serviceVersions.serviceId, serviceId)))
-        ).map((v) => v.version),
-      );
-      let label = input.version;
-      if (label !== undefined && labels.has(label)) {
-        throw conflict(
-          `version "${label}" of service "${service.name}" already exists in gateway group "${group.name}"`,
-        );
-      }
-      if (label === undefined) {
-        let patch = seq - 1;
-        while (labels.has(`1.0.${patch}`)) patch++;
-        label = `1.0.${patch}`;
-      }
-      const [version] = await tx
-        .insert(serviceVersions)
-        .values({
-          id: newId(),
-          gatewayGroupId: group.id,
-          serviceId,
-          seq,
-          version: label,
-          snapshot,
-          action: "publish",
-        })
-        .returning();
-      await this.point(tx, group.id, serviceId, version!.id);
+      assertSluiceManaged(await this.services.row(serviceId, tx));
+      const version = await publishLocked(tx, group, serviceId, input);
       const config = await recompileGroup(tx, group);
-      return { version: versionView(version!, true), config_version: config.version };
+      return { version, config_version: config.version };
     });
     this.feed.announce({ group: input.gateway_group_id, version: result.config_version });
     return result;
@@ -153,6 +92,7 @@ export class PublicationStore {
   async rollback(groupId: string, serviceId: string, label: string): Promise<PublishResult> {
     const result = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, groupId);
+      await assertSluiceManagedId(tx, serviceId);
       const [version] = await tx
         .select()
         .from(serviceVersions)
@@ -164,8 +104,8 @@ export class PublicationStore {
           ),
         );
       if (!version) throw notFound("version", `"${label}" of service ${serviceId} in gateway group ${groupId}`);
-      await this.assertPublishable(tx, group, version.snapshot);
-      await this.point(tx, groupId, serviceId, version.id);
+      await assertPublishable(tx, group, version.snapshot);
+      await pointTo(tx, groupId, serviceId, version.id);
       const config = await recompileGroup(tx, group);
       return { version: versionView(version, true), config_version: config.version };
     });
@@ -176,6 +116,7 @@ export class PublicationStore {
   async unpublish(groupId: string, serviceId: string): Promise<{ config_version: number }> {
     const version = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, groupId);
+      await assertSluiceManagedId(tx, serviceId);
       const deleted = await tx
         .delete(publishedServices)
         .where(and(eq(publishedServices.gatewayGroupId, groupId), eq(publishedServices.serviceId, serviceId)))
@@ -191,6 +132,7 @@ export class PublicationStore {
     if (nodes.length === 0) throw invalidField("nodes", "must have at least 1 node");
     const version = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, groupId);
+      await assertSluiceManagedId(tx, serviceId);
       const updated = await tx
         .update(publishedServices)
         .set({ runtimeNodes: nodes, updatedAt: new Date() })
@@ -222,38 +164,112 @@ export class PublicationStore {
   private async assertGroup(groupId: string): Promise<void> {
     await assertGroupExists(this.db, groupId);
   }
+}
 
-  private async point(tx: Db, groupId: string, serviceId: string, versionId: string): Promise<void> {
-    const now = new Date();
-    await tx
-      .insert(publishedServices)
-      .values({ gatewayGroupId: groupId, serviceId, versionId, runtimeNodes: null, publishedAt: now, updatedAt: now })
-      .onConflictDoUpdate({
-        target: [publishedServices.gatewayGroupId, publishedServices.serviceId],
-        set: { versionId, runtimeNodes: null, publishedAt: now, updatedAt: now },
-      });
-  }
+async function pointTo(tx: Db, groupId: string, serviceId: string, versionId: string): Promise<void> {
+  const now = new Date();
+  await tx
+    .insert(publishedServices)
+    .values({ gatewayGroupId: groupId, serviceId, versionId, runtimeNodes: null, publishedAt: now, updatedAt: now })
+    .onConflictDoUpdate({
+      target: [publishedServices.gatewayGroupId, publishedServices.serviceId],
+      set: { versionId, runtimeNodes: null, publishedAt: now, updatedAt: now },
+    });
+}
 
-  /** port ranges and route-match clashes against what else the group serves */
-  private async assertPublishable(tx: Db, group: GroupRow, snapshot: VersionSnapshot): Promise<void> {
-    const ranges = parsePortRanges(group.streamPortRanges);
-    for (const route of snapshot.stream_routes) {
-      if (!portAllowed(route.server_port, ranges)) {
-        throw invalidField(
-          "server_port",
-          `route "${route.name}" (${route.id}) uses port ${route.server_port}, outside the stream_port_ranges of gateway group "${group.name}" (${group.streamPortRanges.join(", ")})`,
-        );
-      }
-    }
-    const others = (await publishedRows(tx, group.id)).filter((r) => r.serviceId !== snapshot.service.id);
-    const candidates: MatchableRoute[] = [...others.flatMap((r) => matchable(r.snapshot)), ...matchable(snapshot)];
-    const clash = findClash(candidates);
-    if (clash) {
-      throw conflict(
-        `route match clash in gateway group "${group.name}": ${describeRoute(clash[1])} has the same match fields (server_addr, server_port, remote_addr, sni) as ${describeRoute(clash[0])}`,
+/** port ranges and route-match clashes against what else the group serves */
+async function assertPublishable(tx: Db, group: GroupRow, snapshot: VersionSnapshot): Promise<void> {
+  const ranges = parsePortRanges(group.streamPortRanges);
+  for (const route of snapshot.stream_routes) {
+    if (!portAllowed(route.server_port, ranges)) {
+      throw invalidField(
+        "server_port",
+        `route "${route.name}" (${route.id}) uses port ${route.server_port}, outside the stream_port_ranges of gateway group "${group.name}" (${group.streamPortRanges.join(", ")})`,
       );
     }
   }
+  const others = (await publishedRows(tx, group.id)).filter((r) => r.serviceId !== snapshot.service.id);
+  const candidates: MatchableRoute[] = [...others.flatMap((r) => matchable(r.snapshot)), ...matchable(snapshot)];
+  const clash = findClash(candidates);
+  if (clash) {
+    throw conflict(
+      `route match clash in gateway group "${group.name}": ${describeRoute(clash[1])} has the same match fields (server_addr, server_port, remote_addr, sni) as ${describeRoute(clash[0])}`,
+    );
+  }
+}
+
+/**
+ * Publishes the service's current template as a new version in `group` (locked by the caller, which
+ * recompiles the group's config once its changes are done).
+ */
+export async function publishLocked(
+  tx: Db,
+  group: GroupRow,
+  serviceId: string,
+  input: Omit<PublishInput, "gateway_group_id">,
+): Promise<VersionView> {
+  const service = await serviceRow(tx, serviceId);
+  if (service.spec.type !== "stream") {
+    throw refused(`service "${service.name}" is an http service; only stream services can be published`);
+  }
+  const merged = { ...(service.spec.upstream ?? {}), ...(input.upstream ?? {}) };
+  const parsed = upstreamSchema.safeParse(merged);
+  if (!parsed.success) throw new InvalidError(issueProblem(parsed.error.issues[0]!, ["upstream"]));
+  if (parsed.data.nodes.length === 0) throw invalidField("upstream.nodes", "must have at least 1 node to publish");
+  const routes = await tx
+    .select()
+    .from(streamRoutes)
+    .where(eq(streamRoutes.serviceId, serviceId))
+    .orderBy(asc(streamRoutes.createdAt), asc(streamRoutes.id));
+  const snapshot: VersionSnapshot = {
+    service: {
+      id: service.id,
+      name: service.name,
+      ...(service.spec.desc !== undefined ? { desc: service.spec.desc } : {}),
+      ...(service.spec.labels !== undefined ? { labels: service.spec.labels } : {}),
+    },
+    upstream: parsed.data,
+    plugins: service.spec.plugins ?? {},
+    stream_routes: routes.map((r) => ({ ...r.spec, id: r.id })),
+  };
+  await assertPublishable(tx, group, snapshot);
+
+  const [last] = await tx
+    .select({ seq: max(serviceVersions.seq) })
+    .from(serviceVersions)
+    .where(and(eq(serviceVersions.gatewayGroupId, group.id), eq(serviceVersions.serviceId, serviceId)));
+  const seq = (last?.seq ?? 0) + 1;
+  const labels = new Set(
+    (
+      await tx
+        .select({ version: serviceVersions.version })
+        .from(serviceVersions)
+        .where(and(eq(serviceVersions.gatewayGroupId, group.id), eq(serviceVersions.serviceId, serviceId)))
+    ).map((v) => v.version),
+  );
+  let label = input.version;
+  if (label !== undefined && labels.has(label)) {
+    throw conflict(`version "${label}" of service "${service.name}" already exists in gateway group "${group.name}"`);
+  }
+  if (label === undefined) {
+    let patch = seq - 1;
+    while (labels.has(`1.0.${patch}`)) patch++;
+    label = `1.0.${patch}`;
+  }
+  const [version] = await tx
+    .insert(serviceVersions)
+    .values({
+      id: newId(),
+      gatewayGroupId: group.id,
+      serviceId,
+      seq,
+      version: label,
+      snapshot,
+      action: "publish",
+    })
+    .returning();
+  await pointTo(tx, group.id, serviceId, version!.id);
+  return versionView(version!, true);
 }
 
 function matchable(snapshot: VersionSnapshot): MatchableRoute[] {

@@ -6,7 +6,7 @@
  * Service templates and stream routes keep their validated fields as JSON (`spec`): the admin API owns
  * their shape (src/config/schema.ts), and a version snapshot must freeze exactly what was published.
  */
-import { integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { PluginMap, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 
@@ -33,6 +33,8 @@ export interface ServiceSpec {
   type: "http" | "stream";
   upstream?: Upstream | Record<string, unknown>;
   plugins?: PluginMap;
+  /** set on the services that mirror APISIX stream routes: only that API may change them */
+  managed_by?: { api: "apisix"; path: string };
 }
 
 export const services = pgTable("services", {
@@ -115,3 +117,25 @@ export const adminKeys = pgTable("admin_keys", {
   source: text("source").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Objects written through the APISIX Admin API (`/apisix/admin/stream_routes`, `/apisix/admin/upstreams`),
+ * kept exactly as written (APISIX clients read back what they wrote: a `nodes` map stays a map). Each stream
+ * route is also mirrored as a Sluice stream service, which is what gateways run. `created_index` and
+ * `modified_index` play etcd's role in APISIX's envelopes: one counter (`apisix_object_index`) across all
+ * APISIX objects, never reused.
+ */
+export const apisixObjectIndex = pgSequence("apisix_object_index");
+
+export const apisixObjects = pgTable(
+  "apisix_objects",
+  {
+    /** `stream_routes` or `upstreams` */
+    kind: text("kind").notNull(),
+    id: text("id").notNull(),
+    value: jsonb("value").$type<Record<string, unknown>>().notNull(),
+    createdIndex: integer("created_index").notNull(),
+    modifiedIndex: integer("modified_index").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.id] })],
+);

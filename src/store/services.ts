@@ -31,6 +31,28 @@ function routeView(row: RouteRow): StreamRouteView {
   };
 }
 
+export async function serviceRow(db: Db, id: string): Promise<ServiceRow> {
+  const [row] = await db.select().from(services).where(eq(services.id, id));
+  if (!row) throw notFound("service", id);
+  return row;
+}
+
+/** refuses a change through Sluice's own API to a service the APISIX Admin API owns (one source of truth) */
+export function assertSluiceManaged(row: ServiceRow): void {
+  const owner = row.spec.managed_by;
+  if (owner) {
+    throw refused(
+      `service "${row.name}" is managed through the APISIX Admin API and is read-only here; change it with PUT, PATCH or DELETE ${owner.path}`,
+    );
+  }
+}
+
+/** as `assertSluiceManaged`, for an id that may name no service (history outlives templates) */
+export async function assertSluiceManagedId(db: Db, id: string): Promise<void> {
+  const [row] = await db.select().from(services).where(eq(services.id, id));
+  if (row) assertSluiceManaged(row);
+}
+
 export class ServiceStore {
   constructor(private readonly db: Db) {}
 
@@ -52,6 +74,7 @@ export class ServiceStore {
   /** replaces the template; `type` is fixed at creation */
   async replace(id: string, spec: ServiceSpec): Promise<ServiceView> {
     const current = await this.row(id);
+    assertSluiceManaged(current);
     if (spec.type !== current.spec.type) throw refused("service type cannot be changed");
     if (spec.name !== current.name) await this.assertNameFree(spec.name);
     const [row] = await this.db
@@ -65,6 +88,7 @@ export class ServiceStore {
   async delete(id: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       const current = await this.row(id, tx);
+      assertSluiceManaged(current);
       const groups = await tx
         .select({ name: gatewayGroups.name })
         .from(publishedServices)
@@ -79,9 +103,7 @@ export class ServiceStore {
   }
 
   async row(id: string, db: Db = this.db): Promise<ServiceRow> {
-    const [row] = await db.select().from(services).where(eq(services.id, id));
-    if (!row) throw notFound("service", id);
-    return row;
+    return serviceRow(db, id);
   }
 
   private async assertNameFree(name: string): Promise<void> {
@@ -112,7 +134,7 @@ export class StreamRouteStore {
   }
 
   async create(serviceId: string, spec: StreamRouteFields): Promise<StreamRouteView> {
-    await this.streamService(serviceId);
+    assertSluiceManaged(await this.streamService(serviceId));
     await this.assertNameFree(serviceId, spec.name);
     const [row] = await this.db
       .insert(streamRoutes)
@@ -122,7 +144,7 @@ export class StreamRouteStore {
   }
 
   async replace(serviceId: string, id: string, spec: StreamRouteFields): Promise<StreamRouteView> {
-    await this.streamService(serviceId);
+    assertSluiceManaged(await this.streamService(serviceId));
     const current = await this.row(serviceId, id);
     if (current.name !== spec.name) await this.assertNameFree(serviceId, spec.name);
     const [row] = await this.db
@@ -134,16 +156,17 @@ export class StreamRouteStore {
   }
 
   async delete(serviceId: string, id: string): Promise<void> {
-    await this.streamService(serviceId);
+    assertSluiceManaged(await this.streamService(serviceId));
     await this.row(serviceId, id);
     await this.db.delete(streamRoutes).where(eq(streamRoutes.id, id));
   }
 
-  private async streamService(serviceId: string): Promise<void> {
+  private async streamService(serviceId: string): Promise<ServiceRow> {
     const service = await this.services.row(serviceId);
     if (service.spec.type !== "stream") {
       throw refused(`service "${service.name}" is an http service; stream routes belong to stream services`);
     }
+    return service;
   }
 
   private async row(serviceId: string, id: string): Promise<RouteRow> {

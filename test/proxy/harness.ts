@@ -164,6 +164,18 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 50
   }
 }
 
+/** true when a TCP connection to 127.0.0.1:`port` is accepted */
+export function tcpUp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -21,20 +21,10 @@ import {
   sleep,
   spawnDaemon,
   startGateway,
+  tcpUp,
   upstream,
   waitFor,
 } from "./harness.ts";
-
-function tcpUp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 describe("redis through the gateway", () => {
   before(async () => {

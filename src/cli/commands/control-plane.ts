@@ -19,6 +19,7 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --admin-addr ADDR   admin API and gateway endpoints (env SLUICE_ADMIN_ADDR, default 127.0.0.1:9180)
   --status-addr ADDR  /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
+  --apisix-group NAME gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
 
 Environment: DATABASE_URL (required), SLUICE_ADMIN_KEY.
 `;
@@ -33,6 +34,7 @@ export const controlPlaneCommand: CliCommand = {
       "admin-addr": { type: "string" },
       "status-addr": { type: "string" },
       "log-level": { type: "string" },
+      "apisix-group": { type: "string" },
     });
     const url = env.DATABASE_URL ?? "";
     if (!/^postgres(ql)?:\/\//.test(url)) {
@@ -47,7 +49,14 @@ export const controlPlaneCommand: CliCommand = {
       "--status-addr",
     );
     const logger = createLogger(parseLogLevel(values["log-level"], env));
-    const controlPlane = await startControlPlaneServer({ admin, dataDir: undefined, logger, context, env });
+    const controlPlane = await startControlPlaneServer({
+      admin,
+      dataDir: undefined,
+      logger,
+      context,
+      env,
+      apisixGroup: values["apisix-group"] ?? env.SLUICE_APISIX_GROUP ?? "default",
+    });
     const registry = processRegistry(gatewayMetricsOptions(context, env));
     let stopping = false;
     const status = statusApp({

@@ -30,6 +30,7 @@ All in one process: admin API, control plane storage and a gateway in group "def
   --listen-addr ADDR      address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
   --drain-timeout SEC     how long removed routes' connections may finish (env SLUICE_DRAIN_TIMEOUT, default 30)
   --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
+  --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
   -h, --help              this text
 
@@ -40,6 +41,8 @@ SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first sta
 export interface StartSettings extends DataPlaneSettings {
   admin: { host: string; port: number };
   dataDir: string | undefined;
+  /** the gateway group the APISIX Admin API writes into */
+  apisixGroup: string;
 }
 
 export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings {
@@ -47,11 +50,13 @@ export function parseStartArgs(argv: string[], env: Record<string, string | unde
     ...dataPlaneFlags,
     "admin-addr": { type: "string" },
     "data-dir": { type: "string" },
+    "apisix-group": { type: "string" },
   });
   return {
     ...parseDataPlaneSettings(values, env),
     admin: parseHostPort(values["admin-addr"] ?? env.SLUICE_ADMIN_ADDR ?? "127.0.0.1:9180", "--admin-addr"),
     dataDir: values["data-dir"] ?? env.SLUICE_DATA_DIR,
+    apisixGroup: values["apisix-group"] ?? env.SLUICE_APISIX_GROUP ?? "default",
   };
 }
 
@@ -81,6 +86,7 @@ async function startAll(
     context,
     env,
     traffic: () => gateway?.metrics,
+    apisixGroup: settings.apisixGroup,
   });
   const { store } = controlPlane;
   try {
