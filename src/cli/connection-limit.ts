@@ -37,7 +37,7 @@ function readProcLimits(): string | undefined {
 }
 
 /** The default budget for an fd limit: (limit − headroom) / 2, at least 1; the fallback when unknown. */
-export function defaultMaxConnections(fdLimit: number | undefined = openFileLimit()): number {
+export function defaultMaxConnections(fdLimit: number | undefined): number {
   if (fdLimit === undefined) return FALLBACK_MAX_CONNECTIONS;
   const headroom = Math.max(HEADROOM_MIN, Math.ceil(fdLimit * HEADROOM_SHARE));
   return Math.max(1, Math.floor((fdLimit - headroom) / 2));

@@ -5,7 +5,7 @@
 import type { MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
 import { type CommandContext, UsageError } from "./command.ts";
-import { defaultMaxConnections } from "./connection-limit.ts";
+import { defaultMaxConnections, openFileLimit } from "./connection-limit.ts";
 
 export const dataPlaneFlags = {
   "status-addr": { type: "string" },
@@ -49,7 +49,7 @@ export function parseDataPlaneSettings(
   }
   const logLevel = parseLogLevel(values["log-level"], env);
   const maxText = values["max-connections"] ?? env.SLUICE_MAX_CONNECTIONS;
-  const maxConnections = maxText === undefined ? defaultMaxConnections() : Number(maxText);
+  const maxConnections = maxText === undefined ? defaultMaxConnections(openFileLimit()) : Number(maxText);
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
     throw new UsageError(`--max-connections must be a whole number >= 1; got '${maxText}'`);
   }
