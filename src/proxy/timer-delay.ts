@@ -9,5 +9,5 @@ export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 /** `ms` as a timer may take it: at most 2^31−1, never negative or NaN */
 export function timerDelay(ms: number): number {
   if (!(ms > 0)) return 0;
-  return ms > MAX_TIMER_DELAY_MS ? MAX_TIMER_DELAY_MS : ms;
+  return Math.min(ms, MAX_TIMER_DELAY_MS);
 }
