@@ -5,14 +5,13 @@ import { z } from "zod";
 import type { NodeHealth } from "../../src/proxy/health/types.ts";
 import type { StreamPlugin, StreamSession } from "../../src/proxy/plugins/types.ts";
 import {
+  blackholeListener,
   config,
   firstLine,
   freePort,
-  killDaemon,
   namedEchoServer,
   service,
   sleep,
-  spawnDaemon,
   startGateway,
   upstream,
   waitFor,
@@ -270,15 +269,10 @@ describe("tcp proxy", () => {
   });
 
   test("a connect timeout past 2^31-1 ms does not fire at once: the gateway keeps waiting for the node", async () => {
-    // the same never-accepting listener as below: connects to it hang until it goes away
-    const blackhole = spawnDaemon("python3", [
-      "-c",
-      "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nfill=[]\nfor _ in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except OSError: pass\n  fill.append(c)\ntime.sleep(60)",
-    ]);
+    const blackhole = await blackholeListener();
+    const hole = blackhole.port;
     const { gateway, accessLines } = startGateway();
     try {
-      await waitFor("python to listen", () => /\d+\n/.test(blackhole.output()), 10_000);
-      const hole = Number(blackhole.output().trim().split("\n")[0]);
       const [port, holePort] = [await freePort(), await freePort()];
       const huge = { connect: 2_200_000, send: 60, read: 60 };
       await gateway.apply(
@@ -300,7 +294,7 @@ describe("tcp proxy", () => {
       assert.equal(accessLines().filter((l) => l.close_reason === "connect_failed").length, 0);
       client.destroy();
     } finally {
-      await killDaemon(blackhole);
+      await blackhole.stop();
       await gateway.stop();
     }
   });
@@ -553,14 +547,9 @@ describe("tcp proxy", () => {
   });
 
   test("a node whose connects time out is reported to health checks and the next node serves the client", async () => {
-    // A listening socket that never accepts, its backlog full: further SYNs are dropped, connects hang.
-    const blackhole = spawnDaemon("python3", [
-      "-c",
-      "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nfill=[]\nfor _ in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except OSError: pass\n  fill.append(c)\ntime.sleep(60)",
-    ]);
+    const blackhole = await blackholeListener();
     try {
-      await waitFor("python to listen", () => /\d+\n/.test(blackhole.output()), 5000);
-      const hole = Number(blackhole.output().trim().split("\n")[0]);
+      const hole = blackhole.port;
       const reports: string[] = [];
       const health: NodeHealth = {
         isHealthy: () => true,
@@ -591,7 +580,7 @@ describe("tcp proxy", () => {
         await gateway.stop();
       }
     } finally {
-      await killDaemon(blackhole);
+      await blackhole.stop();
     }
   });
 });
