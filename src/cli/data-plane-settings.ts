@@ -5,6 +5,7 @@
 import type { MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
 import { type CommandContext, UsageError } from "./command.ts";
+import { defaultMaxConnections, openFileLimit } from "./connection-limit.ts";
 
 export const dataPlaneFlags = {
   "status-addr": { type: "string" },
@@ -12,6 +13,7 @@ export const dataPlaneFlags = {
   "drain-timeout": { type: "string" },
   "runtime-adapter": { type: "string" },
   "log-level": { type: "string" },
+  "max-connections": { type: "string" },
 } as const;
 
 export interface DataPlaneSettings {
@@ -20,6 +22,8 @@ export interface DataPlaneSettings {
   drainTimeoutSeconds: number;
   runtimeAdapter: "native" | "node-compat";
   logLevel: string;
+  /** TCP connections and UDP sessions together; default from the fd limit (connection-limit.ts) */
+  maxConnections: number;
 }
 
 const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -44,12 +48,18 @@ export function parseDataPlaneSettings(
     throw new UsageError(`--runtime-adapter must be 'native' or 'node-compat', got '${adapter}'`);
   }
   const logLevel = parseLogLevel(values["log-level"], env);
+  const maxText = values["max-connections"] ?? env.SLUICE_MAX_CONNECTIONS;
+  const maxConnections = maxText === undefined ? defaultMaxConnections(openFileLimit()) : Number(maxText);
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) {
+    throw new UsageError(`--max-connections must be a whole number >= 1; got '${maxText}'`);
+  }
   return {
     status: parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr"),
     listenAddr: values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0",
     drainTimeoutSeconds: drain,
     runtimeAdapter: adapter,
     logLevel,
+    maxConnections,
   };
 }
 

@@ -74,6 +74,11 @@ export const upstreamTimeout = z.strictObject({
   connect: positiveSeconds.default(60),
   send: positiveSeconds.default(600),
   read: positiveSeconds.default(600),
+  /**
+   * Sluice extension (HAProxy `timeout client-fin` / `server-fin`): the idle timeout once one side of a
+   * TCP connection has closed its half; absent means 10 s
+   */
+  fin: positiveSeconds.optional(),
 });
 
 /** The health-check types: each has its probe in `src/proxy/health/`, registered in `probe-registry.ts`. */
@@ -145,6 +150,8 @@ export const upstream = z
     retry_timeout: z.number().min(0).default(0),
     timeout: upstreamTimeout.prefault({}),
     checks: upstreamChecks.optional(),
+    /** Sluice extension for `scheme: "udp"`: `responses` is nginx `proxy_responses` (a session ends after that many replies) */
+    udp: z.strictObject({ responses: z.number().int().min(1).max(65535).optional() }).optional(),
     name: z.string().max(256).optional(),
     desc: z.string().max(256).optional(),
   })
@@ -161,6 +168,9 @@ export const upstream = z
     if (u.scheme === "udp" && u.checks?.active?.type === "tcp" && u.checks.active !== undefined) {
       // A TCP probe of a UDP service says nothing about it; ask for the UDP probe instead.
       ctx.addIssue({ code: "custom", path: ["checks", "active", "type"], message: "must be 'udp' for a udp upstream" });
+    }
+    if (u.udp !== undefined && u.scheme !== "udp") {
+      ctx.addIssue({ code: "custom", path: ["udp"], message: "is for udp upstreams only (scheme: 'udp')" });
     }
     if (u.checks?.active?.type === "udp" && !u.checks.active.udp) {
       ctx.addIssue({ code: "custom", path: ["checks", "active", "udp"], message: "is required when type is 'udp'" });

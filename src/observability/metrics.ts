@@ -75,6 +75,12 @@ export class GatewayMetrics {
   readonly unmatched: Counter<"listen_addr">;
   /** syslog entries dropped after their retries, or because the buffer was full */
   readonly syslogDropped: Counter<"server">;
+  /** connections and UDP sessions refused (`reason="limit"`: the process's connection budget was full) */
+  readonly connectionsRefused: Counter<"protocol" | "reason">;
+  /** UDP sessions closed early to make room for new ones */
+  readonly udpSessionsEvicted: Counter<"reason">;
+  /** the process's connection budget (`--max-connections`) */
+  readonly maxConnections: Gauge<never>;
   private readonly configVersion: Gauge<"gateway_group">;
   private healthSource: (() => readonly NodeHealthReport[]) | undefined;
 
@@ -123,6 +129,23 @@ export class GatewayMetrics {
       name: `${p}syslog_dropped_total`,
       help: "Syslog entries dropped (server unreachable after retries, or buffer full), by server",
       labelNames: ["server"],
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: `${p}connections_refused_total`,
+      help: "TCP connections refused and UDP sessions dropped before routing, by protocol and reason",
+      labelNames: ["protocol", "reason"],
+      registers,
+    });
+    this.udpSessionsEvicted = new Counter({
+      name: `${p}udp_sessions_evicted_total`,
+      help: "UDP sessions closed to make room (reason: listener bound or process connection limit)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.maxConnections = new Gauge({
+      name: `${p}max_connections`,
+      help: "TCP connections and UDP sessions this process holds at most (--max-connections)",
       registers,
     });
     this.configVersion = new Gauge({

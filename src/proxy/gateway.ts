@@ -24,6 +24,7 @@ import type { StreamPlugin } from "./plugins/types.ts";
 import type { PortRoutes } from "./router.ts";
 import { emptyCounters, type ProxyCounters, type SweptSession } from "./session-gateway.ts";
 import { acceptTcp } from "./tcp-session.ts";
+import { timerDelay } from "./timer-delay.ts";
 import { UdpListener, type UdpListenerGateway } from "./udp-listener.ts";
 
 export interface GatewayOptions {
@@ -48,6 +49,12 @@ export interface GatewayOptions {
   udpMaxSessions?: number;
   /** how often idle timeouts and drain deadlines are checked; default 500 ms */
   sweepIntervalMs?: number;
+  /**
+   * TCP connections and UDP sessions this gateway holds at once (`--max-connections`); past it a new TCP
+   * connection is closed at once and a new UDP session evicts the listener's oldest idle one or is
+   * dropped. Default: no limit (the CLI always derives one from the fd limit).
+   */
+  maxConnections?: number;
 }
 
 export type ListenerState = "listening" | "error" | "refused";
@@ -111,6 +118,7 @@ export class Gateway implements UdpListenerGateway {
   readonly metrics: GatewayMetrics;
   readonly sniTimeoutMs: number;
   readonly udpMaxSessions: number;
+  readonly maxConnections: number;
   readonly counters: ProxyCounters = emptyCounters();
   sweepEpoch = 0;
 
@@ -134,6 +142,8 @@ export class Gateway implements UdpListenerGateway {
   private readonly applies = new LatestWinsQueue((config: GatewayConfig) => this.applyNow(config));
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
+  private lastLimitLog = 0;
+  private refusedSinceLog = 0;
 
   constructor(options: GatewayOptions) {
     this.adapter = options.adapter;
@@ -150,6 +160,30 @@ export class Gateway implements UdpListenerGateway {
     this.sniTimeoutMs = options.sniTimeoutMs ?? 5_000;
     this.udpMaxSessions = options.udpMaxSessions ?? 10_000;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 500;
+    this.maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY;
+    if (Number.isFinite(this.maxConnections)) this.metrics.maxConnections.set(this.maxConnections);
+  }
+
+  hasRoom(): boolean {
+    return this.tcpCount + this.udpCount < this.maxConnections;
+  }
+
+  /**
+   * A connection or UDP session turned away because the connection budget is full: counted, and logged
+   * at most once a second (a flood must not become a log flood).
+   */
+  refusedAtLimit(protocol: "tcp" | "udp"): void {
+    this.counters.refusedAtLimit++;
+    this.metrics.connectionsRefused.inc({ protocol, reason: "limit" });
+    this.refusedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastLimitLog < 1000) return;
+    this.lastLimitLog = now;
+    this.logger.warn(
+      { max_connections: this.maxConnections, refused: this.refusedSinceLog, last_protocol: protocol },
+      "connection limit reached: new connections refused",
+    );
+    this.refusedSinceLog = 0;
   }
 
   noRoute(protocol: "tcp" | "udp", local: AddressInfo): void {
@@ -259,6 +293,11 @@ export class Gateway implements UdpListenerGateway {
         const tcp = await this.adapter.listenTcp(
           { host: spec.host, port: spec.port, reusePort: this.reusePort },
           (connection) => {
+            if (!this.hasRoom()) {
+              this.refusedAtLimit("tcp");
+              connection.destroy();
+              return;
+            }
             const routing = this.routesOn("tcp", spec.port);
             if (!routing) {
               this.noRoute("tcp", connection.local);
@@ -322,7 +361,7 @@ export class Gateway implements UdpListenerGateway {
       clearInterval(check);
       udp.closeAll("stopped");
       udp.socket?.close();
-    }, this.sweepIntervalMs);
+    }, timerDelay(this.sweepIntervalMs));
     check.unref?.();
   }
 
@@ -347,7 +386,7 @@ export class Gateway implements UdpListenerGateway {
 
   private startSweep(): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => this.sweep(), timerDelay(this.sweepIntervalMs));
     this.sweepTimer.unref?.();
   }
 
@@ -411,7 +450,7 @@ export class Gateway implements UdpListenerGateway {
       await Promise.race([
         new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
         new Promise<void>((resolve) => {
-          cap = setTimeout(resolve, this.drainTimeoutMs + 2000);
+          cap = setTimeout(resolve, timerDelay(this.drainTimeoutMs + 2000));
         }),
       ]);
       clearTimeout(cap);

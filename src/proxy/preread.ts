@@ -4,6 +4,7 @@
  */
 import type { PrereadVerdict, StreamSession } from "./plugins/types.ts";
 import type { PluginSlot } from "./router.ts";
+import { timerDelay } from "./timer-delay.ts";
 
 export interface PrereadProgress {
   /** hooks at index < ran had their preread called (the log phase runs for them) */
@@ -91,7 +92,7 @@ function delayThenContinue(
   progress: PrereadProgress,
   cancelled: () => boolean,
 ): Promise<PrereadProgress> {
-  return new Promise((resolve) => setTimeout(resolve, ms)).then(() =>
+  return new Promise((resolve) => setTimeout(resolve, timerDelay(ms))).then(() =>
     cancelled() ? progress : continueFrom(slots, session, i + 1, progress, cancelled),
   );
 }

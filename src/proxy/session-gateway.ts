@@ -9,6 +9,8 @@ export interface ProxyCounters {
   udpNoRoute: number;
   /** UDP sessions closed to make room under the session bound */
   udpSessionsEvicted: number;
+  /** TCP connections closed and UDP sessions dropped because the process's connection budget was full */
+  refusedAtLimit: number;
   /** UDP datagrams dropped while a session was being set up and its queue was full */
   udpDroppedPending: number;
   /** connections / sessions a plugin rejected */
@@ -26,6 +28,7 @@ export function emptyCounters(): ProxyCounters {
     udpNoRoute: 0,
     udpSessionsEvicted: 0,
     udpDroppedPending: 0,
+    refusedAtLimit: 0,
     rejected: 0,
     upstreamFailures: 0,
     tcpAccepted: 0,

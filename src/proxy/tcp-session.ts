@@ -16,6 +16,7 @@ import type { PortRoutes, RouteEntry } from "./router.ts";
 import type { SessionGateway, SweptSession } from "./session-gateway.ts";
 import { SessionRecord, writeAccessLog } from "./session-record.ts";
 import { parseClientHello, SNI_PEEK_LIMIT } from "./sni.ts";
+import { timerDelay } from "./timer-delay.ts";
 
 const PEEK = 0;
 const SETUP = 1;
@@ -120,7 +121,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     client.setHandlers(this);
     if (this.phase !== PEEK) return; // closed during setHandlers' replay
     if (this.table.wantsSni(client.remote.address, client.local.address)) {
-      this.peekTimer = setTimeout(() => this.routeWithSni(undefined), this.gateway.sniTimeoutMs);
+      this.peekTimer = setTimeout(() => this.routeWithSni(undefined), timerDelay(this.gateway.sniTimeoutMs));
       return;
     }
     client.pause();
@@ -199,9 +200,14 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     if (total !== this.lastBytes || this.lastActiveAt === 0) {
       this.lastBytes = total;
       this.lastActiveAt = now;
-    } else if (now - this.lastActiveAt >= this.route!.pool.idleTimeoutMs) {
-      this.abort("idle_timeout");
+      return;
     }
+    // Once a side has closed its half, only the rest of an answer is still due: the shorter fin timeout
+    // applies, so peers that never close their own half do not hold two sockets for the idle timeout.
+    const pool = this.route!.pool;
+    const halfClosed = this.clientEnded || this.clientClosed || this.upstreamEnded || this.upstreamClosed;
+    if (halfClosed && now - this.lastActiveAt >= pool.finTimeoutMs) this.abort("fin_timeout");
+    else if (now - this.lastActiveAt >= pool.idleTimeoutMs) this.abort("idle_timeout");
   }
 
   abort(reason: string): void {
@@ -323,7 +329,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       const node = attempt === 0 ? pool.pick(context, undefined) : pool.pick(context, tried);
       if (!node) break;
       tried.add(node);
-      const timeoutMs = Math.min(pool.connectTimeoutMs, deadline - Date.now());
+      const timeoutMs = timerDelay(Math.min(pool.connectTimeoutMs, deadline - Date.now()));
       if (timeoutMs <= 0) {
         pool.release(node);
         break;

@@ -2,13 +2,20 @@
  * A UDP listener and its sessions: one session per client address:port, each with its own upstream
  * socket (so replies find their way back to the right client), the node chosen by the balancer when the
  * session starts, an idle timeout, and a bound on the number of sessions — at the bound the least
- * recently active session is closed to make room (counted as evicted).
+ * recently active session is closed to make room (counted as evicted). When the process's connection
+ * budget is full, a new session takes the place of the listener's least recently active session only if
+ * that one has been quiet since the last sweep; otherwise the datagram is dropped (counted as refused),
+ * so a flood of new client ports cannot displace sessions that are still talking.
+ *
+ * With `upstream.udp.responses` (nginx `proxy_responses`) a session ends once the upstream has sent that
+ * many datagrams back: a DNS query's socket is released with its answer, not after the idle timeout.
  *
  * Recency is kept coarsely: a session moves to the back of the map at most once per sweep, so the map's
  * first entry is the least recently active session within one sweep interval, with no per-datagram work
  * beyond a map lookup.
  */
 import type { UpstreamNode } from "../config/schema.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { AddressInfo, UdpSocket } from "./adapter.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
@@ -26,6 +33,10 @@ export interface UdpListenerGateway extends SessionGateway {
   readonly udpMaxSessions: number;
   /** bumped by every sweep: the coarse clock of session recency */
   readonly sweepEpoch: number;
+  readonly metrics: GatewayMetrics;
+  /** whether the process's connection budget has room for one more session */
+  hasRoom(): boolean;
+  refusedAtLimit(protocol: "udp"): void;
 }
 
 export class UdpListener {
@@ -68,18 +79,29 @@ export class UdpListener {
       this.gateway.noRoute("udp", socket.address);
       return;
     }
-    if (this.sessions.size >= this.gateway.udpMaxSessions) {
+    const gateway = this.gateway;
+    if (this.sessions.size >= gateway.udpMaxSessions) this.evictOldest("listener_limit");
+    if (!gateway.hasRoom()) {
       const oldest = this.sessions.values().next().value;
-      if (oldest) {
-        this.gateway.counters.udpSessionsEvicted++;
-        oldest.abort("evicted");
+      if (oldest === undefined || oldest.epoch === gateway.sweepEpoch) {
+        gateway.refusedAtLimit("udp");
+        return;
       }
+      this.evictOldest("connection_limit");
     }
     const client: AddressInfo = { address: from.address, port: from.port, family: from.family };
     const session = new UdpProxySession(this, key, generation, route, client, socket.address);
     this.sessions.set(key, session);
     this.gateway.counters.udpSessions++;
     session.begin(data);
+  }
+
+  private evictOldest(reason: "listener_limit" | "connection_limit"): void {
+    const oldest = this.sessions.values().next().value;
+    if (!oldest) return;
+    this.gateway.counters.udpSessionsEvicted++;
+    this.gateway.metrics.udpSessionsEvicted.inc({ reason });
+    oldest.abort("evicted");
   }
 
   /** close every session now (listener closing for good) */
@@ -104,6 +126,7 @@ export class UdpProxySession implements SweptSession {
   private prereadRan = 0;
   private lastBytes = 0;
   private lastActiveAt = 0;
+  private responses = 0;
   private reason: string | undefined;
 
   constructor(
@@ -229,6 +252,8 @@ export class UdpProxySession implements SweptSession {
     if (this.state !== ACTIVE) return;
     this.record.bytesToClient += data.byteLength;
     this.listener.socket?.send(data, this.client.port, this.client.address);
+    const expected = this.route.pool.udpResponses;
+    if (expected !== undefined && ++this.responses >= expected) this.finish("responses_received");
   }
 
   sweep(now: number): void {

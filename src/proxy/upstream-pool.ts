@@ -11,6 +11,9 @@ import { formatHostPort } from "../net/addresses.ts";
 import { type BalanceContext, type Balancer, createBalancer } from "./balancer/index.ts";
 import type { NodeHealth } from "./health/types.ts";
 
+/** `timeout.fin` when absent: long enough for a peer to finish its answer, short enough not to hoard sockets */
+export const DEFAULT_FIN_TIMEOUT_SECONDS = 10;
+
 interface PriorityGroup {
   priority: number;
   balancer: Balancer;
@@ -31,6 +34,13 @@ export class UpstreamPool {
   readonly connectTimeoutMs: number;
   /** idle timeout = max(send, read) */
   readonly idleTimeoutMs: number;
+  /**
+   * the idle timeout once either side of a TCP connection has closed its half (HAProxy `timeout
+   * client-fin` / `server-fin`): `timeout.fin`, default 10 s, never longer than the idle timeout
+   */
+  readonly finTimeoutMs: number;
+  /** UDP: datagrams from the node that end a session (nginx `proxy_responses`); undefined = idle timeout only */
+  readonly udpResponses: number | undefined;
   private readonly groups: PriorityGroup[];
   private readonly names = new Map<UpstreamNode, string>();
   private readonly groupOf = new Map<UpstreamNode, Balancer>();
@@ -50,6 +60,8 @@ export class UpstreamPool {
     this.retryTimeoutMs = (upstream.retry_timeout ?? 0) * 1000;
     this.connectTimeoutMs = upstream.timeout.connect * 1000;
     this.idleTimeoutMs = Math.max(upstream.timeout.send, upstream.timeout.read) * 1000;
+    this.finTimeoutMs = Math.min(this.idleTimeoutMs, (upstream.timeout.fin ?? DEFAULT_FIN_TIMEOUT_SECONDS) * 1000);
+    this.udpResponses = upstream.udp?.responses;
     const priorities = [...new Set(upstream.nodes.map((n) => n.priority))].sort((a, b) => b - a);
     const options = { key: upstream.key, hashOn: upstream.hash_on };
     this.groups = priorities.map((priority) => {

@@ -241,3 +241,21 @@ export async function killDaemon(child: ChildProcess): Promise<void> {
   await closed;
   clearTimeout(t);
 }
+
+/**
+ * A listening socket that never accepts, its backlog full: further SYNs are dropped, so connects to
+ * `port` hang until `stop` (then they are refused).
+ */
+export async function blackholeListener(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const daemon = spawnDaemon("python3", [
+    "-c",
+    "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nfill=[]\nfor _ in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except OSError: pass\n  fill.append(c)\ntime.sleep(60)",
+  ]);
+  try {
+    await waitFor("python to listen", () => /\d+\n/.test(daemon.output()), 10_000);
+  } catch (error) {
+    await killDaemon(daemon);
+    throw error;
+  }
+  return { port: Number(daemon.output().trim().split("\n")[0]), stop: () => killDaemon(daemon) };
+}

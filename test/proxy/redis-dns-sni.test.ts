@@ -166,6 +166,44 @@ describe("dns over a udp route", () => {
     }
   });
 
+  test("upstream.udp.responses: 1 ends a DNS session with its answer, not at the idle timeout", async () => {
+    const { gateway, accessLines } = startGateway();
+    const port = await freePort("udp");
+    await gateway.apply(
+      config(1, [
+        service(
+          "dns",
+          upstream([{ port: dnsPort }], {
+            scheme: "udp",
+            udp: { responses: 1 },
+            timeout: { connect: 1, send: 600, read: 600 },
+          }),
+          [{ server_port: port }],
+          { prometheus: {} },
+        ),
+      ]),
+    );
+    try {
+      for (const name of ["host1.sluice.test", "host2.sluice.test"]) {
+        const answer = await run("dig", ["+short", "+time=2", "+tries=1", "@127.0.0.1", "-p", String(port), name]);
+        assert.match(answer.stdout.trim(), /^10\.9\.0\.[23]$/, answer.stderr);
+      }
+      await waitFor("both sessions to end after their answer", () => accessLines().length === 2, 3000);
+      assert.equal(gateway.status().activeUdpSessions, 0);
+      for (const line of accessLines()) {
+        assert.equal(line.close_reason, "responses_received");
+        assert.ok((line.bytes_to_client as number) > 0);
+      }
+      const text = await gateway.metrics.text();
+      assert.match(
+        text,
+        new RegExp(`sluice_stream_active_connections\\{listen_addr="127\\.0\\.0\\.1:${port}"\\} 0\\n`),
+      );
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   test("a flood from many source ports: sessions stay bounded, the oldest are evicted, answers still flow", async () => {
     const { gateway } = startGateway({ udpMaxSessions: 50 });
     const port = await freePort("udp");

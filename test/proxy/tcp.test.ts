@@ -5,14 +5,13 @@ import { z } from "zod";
 import type { NodeHealth } from "../../src/proxy/health/types.ts";
 import type { StreamPlugin, StreamSession } from "../../src/proxy/plugins/types.ts";
 import {
+  blackholeListener,
   config,
   firstLine,
   freePort,
-  killDaemon,
   namedEchoServer,
   service,
   sleep,
-  spawnDaemon,
   startGateway,
   upstream,
   waitFor,
@@ -191,6 +190,112 @@ describe("tcp proxy", () => {
     } finally {
       await gateway.stop();
       server.close();
+    }
+  });
+
+  test("timeout.fin: a client that half-closes while the upstream keeps its half open is closed, and stop does not wait for it", async () => {
+    // An upstream that answers each request at once but never closes its own half; the second kind
+    // of request ("slow") is answered 100 ms after the client's FIN, with 1 MiB.
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.on("error", () => {});
+      s.on("data", (d) => {
+        if (String(d) === "slow") s.once("end", () => setTimeout(() => s.write(Buffer.alloc(1024 * 1024, 7)), 100));
+        else s.write(`got ${d}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { gateway, accessLines } = startGateway({ drainTimeoutMs: 60_000 });
+    const port = await freePort();
+    await gateway.apply(
+      config(1, [
+        service(
+          "fin",
+          upstream([{ port: (server.address() as net.AddressInfo).port }], {
+            timeout: { connect: 2, send: 600, read: 600, fin: 1 },
+          }),
+          [{ server_port: port }],
+        ),
+      ]),
+    );
+    // resolves when the gateway has closed the connection (a timeout resets it), with the bytes received
+    const halfClose = (request: string) =>
+      new Promise<{ bytes: number }>((resolve) => {
+        const s = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+        let bytes = 0;
+        s.on("data", (d) => {
+          bytes += d.length;
+        });
+        s.on("error", () => {});
+        s.on("close", () => resolve({ bytes }));
+        s.end(request);
+      });
+    /** the promise's value, or a failure naming `what` when it takes more than 8 s */
+    const within = async <T>(promise: Promise<T>, what: string): Promise<T> => {
+      let value: { v: T } | undefined;
+      promise.then((v) => {
+        value = { v };
+      });
+      await waitFor(what, () => value !== undefined, 8000);
+      return value!.v;
+    };
+    try {
+      // the whole answer still arrives after the client's FIN
+      const slow = await within(halfClose("slow"), "the slow answer's connection to close");
+      assert.equal(slow.bytes, 1024 * 1024);
+      // the upstream never closes: the gateway closes both sides after the fin timeout, not at 600 s
+      const held = await within(halfClose("ping"), "the gateway to close a half-closed connection");
+      assert.equal(held.bytes, "got ping".length);
+      await waitFor("access lines", () => accessLines().length === 2);
+      assert.deepEqual(
+        accessLines().map((l) => l.close_reason),
+        ["fin_timeout", "fin_timeout"],
+      );
+      assert.equal(gateway.status().activeConnections, 0);
+      // stopping with a half-closed connection open: it ends at the fin timeout, not the 60 s drain
+      const third = halfClose("third");
+      await waitFor("a third connection", () => gateway.status().activeConnections === 1);
+      let stopped = false;
+      const stopping = gateway.stop().then(() => {
+        stopped = true;
+      });
+      await waitFor("stop to finish with the half-closed connection", () => stopped, 8000);
+      await stopping;
+      assert.equal((await third).bytes, "got third".length);
+      assert.equal(accessLines()[2]!.close_reason, "fin_timeout");
+    } finally {
+      await gateway.stop();
+      server.close();
+    }
+  });
+
+  test("a connect timeout past 2^31-1 ms does not fire at once: the gateway keeps waiting for the node", async () => {
+    const blackhole = await blackholeListener();
+    const hole = blackhole.port;
+    const { gateway, accessLines } = startGateway();
+    try {
+      const [port, holePort] = [await freePort(), await freePort()];
+      const huge = { connect: 2_200_000, send: 60, read: 60 };
+      await gateway.apply(
+        config(1, [
+          // a live node with the huge timeout serves every connection
+          service("live", upstream([{ port: echoes[0]!.port }], { timeout: huge }), [{ server_port: port }]),
+          service("hole", upstream([{ port: hole }], { timeout: huge }), [{ server_port: holePort }]),
+        ]),
+      );
+      for (let i = 0; i < 10; i++) assert.equal(await firstLine(port), "a");
+      const client = net.connect({ port: holePort, host: "127.0.0.1" });
+      let closed = false;
+      client.on("error", () => {});
+      client.on("close", () => {
+        closed = true;
+      });
+      await sleep(1000);
+      assert.equal(closed, false, "the connect attempt is still waiting for the node");
+      assert.equal(accessLines().filter((l) => l.close_reason === "connect_failed").length, 0);
+      client.destroy();
+    } finally {
+      await blackhole.stop();
+      await gateway.stop();
     }
   });
 
@@ -442,14 +547,9 @@ describe("tcp proxy", () => {
   });
 
   test("a node whose connects time out is reported to health checks and the next node serves the client", async () => {
-    // A listening socket that never accepts, its backlog full: further SYNs are dropped, connects hang.
-    const blackhole = spawnDaemon("python3", [
-      "-c",
-      "import socket,sys,time\ns=socket.socket();s.bind(('127.0.0.1',0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nfill=[]\nfor _ in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except OSError: pass\n  fill.append(c)\ntime.sleep(60)",
-    ]);
+    const blackhole = await blackholeListener();
     try {
-      await waitFor("python to listen", () => /\d+\n/.test(blackhole.output()), 5000);
-      const hole = Number(blackhole.output().trim().split("\n")[0]);
+      const hole = blackhole.port;
       const reports: string[] = [];
       const health: NodeHealth = {
         isHealthy: () => true,
@@ -480,7 +580,7 @@ describe("tcp proxy", () => {
         await gateway.stop();
       }
     } finally {
-      await killDaemon(blackhole);
+      await blackhole.stop();
     }
   });
 });

@@ -28,6 +28,7 @@ A data plane only: opens the stream listeners of its gateway group's published c
   --listen-addr ADDR    address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
   --reuse-port          share listen ports with other gateways (SO_REUSEPORT: Bun, Node >= 22.12)
   --drain-timeout SEC   how long removed routes' connections may finish (default 30)
+  --max-connections N   TCP connections + UDP sessions at once (env SLUICE_MAX_CONNECTIONS, default from the fd limit)
   --runtime-adapter K   native | node-compat (default native)
   --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
 `;
@@ -65,7 +66,10 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
   }
   const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
-  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel } = parseDataPlaneSettings(values, env);
+  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel, maxConnections } = parseDataPlaneSettings(
+    values,
+    env,
+  );
   const logger = createLogger(logLevel);
 
   const adapter = await edge.socketAdapter(runtimeAdapter);
@@ -74,6 +78,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     logger,
     gatewayGroup: file ? "standalone" : group,
     drainTimeoutMs: drainTimeoutSeconds * 1000,
+    maxConnections,
     listenAddr,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
     metrics: gatewayMetricsOptions(context, env),

@@ -29,6 +29,7 @@ All in one process: admin API, control plane storage and a gateway in group "def
   --data-dir DIR          PGlite data when DATABASE_URL is unset (env SLUICE_DATA_DIR, default ./data)
   --listen-addr ADDR      address for routes without server_addr (env SLUICE_LISTEN_ADDR, default 0.0.0.0)
   --drain-timeout SEC     how long removed routes' connections may finish (env SLUICE_DRAIN_TIMEOUT, default 30)
+  --max-connections N     TCP connections + UDP sessions at once (env SLUICE_MAX_CONNECTIONS, default from the fd limit)
   --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
   --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
@@ -96,6 +97,7 @@ async function startAll(
       logger,
       gatewayGroup: DEFAULT_GROUP_ID,
       drainTimeoutMs: settings.drainTimeoutSeconds * 1000,
+      maxConnections: settings.maxConnections,
       listenAddr: settings.listenAddr,
       metrics: gatewayMetricsOptions(context, env),
     });

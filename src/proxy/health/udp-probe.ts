@@ -6,6 +6,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { SocketAdapter, UdpSocket } from "../adapter.ts";
+import { timerDelay } from "../timer-delay.ts";
 import type { ProbeOutcome } from "./node-state.ts";
 import type { ActiveProbe } from "./probe.ts";
 
@@ -39,7 +40,7 @@ export class UdpProbe implements ActiveProbe {
         socket?.close();
         resolve(outcome);
       };
-      const timer = setTimeout(() => finish("timeout"), this.timeoutMs);
+      const timer = setTimeout(() => finish("timeout"), timerDelay(this.timeoutMs));
       const bindHost = host.includes(":") ? "::" : "0.0.0.0";
       this.adapter
         .bindUdp(

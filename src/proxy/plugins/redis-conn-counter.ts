@@ -10,6 +10,7 @@
  */
 import type { Logger } from "pino";
 import type { SocketAdapter } from "../adapter.ts";
+import { timerDelay } from "../timer-delay.ts";
 import { RespClient, type RespClientOptions } from "./resp-client.ts";
 
 export interface RedisCounterOptions extends RespClientOptions {
@@ -36,7 +37,7 @@ export class RedisConnCounter {
   ) {
     this.client = new RespClient(adapter, options);
     const refreshMs = Math.max(1000, (options.keyTtlSeconds * 1000) / 3);
-    this.refreshTimer = setInterval(() => this.refreshTtls(), refreshMs);
+    this.refreshTimer = setInterval(() => this.refreshTtls(), timerDelay(refreshMs));
     this.refreshTimer.unref?.();
   }
 

@@ -9,6 +9,7 @@
  * back at once while Redis is down.
  */
 import type { SocketAdapter, TcpConnection } from "../adapter.ts";
+import { timerDelay } from "../timer-delay.ts";
 
 export type RespValue = string | number | null | RespValue[];
 
@@ -146,7 +147,7 @@ export class RespClient {
 
   private async open(): Promise<void> {
     const { host, port, timeoutMs } = this.options;
-    const connection = await this.adapter.connectTcp({ host, port, timeoutMs });
+    const connection = await this.adapter.connectTcp({ host, port, timeoutMs: timerDelay(timeoutMs) });
     if (this.closed) {
       connection.setHandlers({ onData() {}, onEnd() {}, onDrain() {}, onClose() {} });
       connection.destroy();
@@ -176,7 +177,7 @@ export class RespClient {
       const timer = setTimeout(() => {
         // Replies come in request order: after a lost one the stream cannot be trusted, so start over.
         this.drop(Object.assign(new Error("redis command timed out"), { code: "ETIMEDOUT" }));
-      }, this.options.timeoutMs);
+      }, timerDelay(this.options.timeoutMs));
       this.pending.push({ resolve, reject, timer });
       connection.write(encodeCommand(args));
     });

@@ -12,6 +12,7 @@
 import { Buffer } from "node:buffer";
 import type { Logger } from "pino";
 import type { SocketAdapter, TcpConnection, UdpSocket } from "../adapter.ts";
+import { timerDelay } from "../timer-delay.ts";
 
 export interface SyslogTarget {
   host: string;
@@ -107,7 +108,7 @@ export class SyslogSender {
       const ageLeft = this.firstAt + this.settings.bufferDurationMs - now;
       if (idleLeft <= 0 || ageLeft <= 0) this.cutBatch();
       else this.armTimer(Math.min(idleLeft, ageLeft));
-    }, ms);
+    }, timerDelay(ms));
     this.timer.unref?.();
   }
 
@@ -152,7 +153,7 @@ export class SyslogSender {
           this.onDrop(batch.length);
           return;
         }
-        await new Promise((r) => setTimeout(r, this.settings.retryDelayMs));
+        await new Promise((r) => setTimeout(r, timerDelay(this.settings.retryDelayMs)));
       }
     }
   }
@@ -176,7 +177,7 @@ export class SyslogSender {
 
   private async connect(): Promise<TcpConnection> {
     const { host, port } = this.target;
-    const connection = await this.adapter.connectTcp({ host, port, timeoutMs: this.settings.timeoutMs });
+    const connection = await this.adapter.connectTcp({ host, port, timeoutMs: timerDelay(this.settings.timeoutMs) });
     connection.setHandlers({
       onData() {},
       onEnd: () => connection.end(),
@@ -198,7 +199,7 @@ export class SyslogSender {
         this.drained = undefined;
         connection.destroy();
         reject(new Error("syslog write timed out"));
-      }, this.settings.timeoutMs);
+      }, timerDelay(this.settings.timeoutMs));
       this.drained = (error) => {
         clearTimeout(timer);
         this.drained = undefined;
