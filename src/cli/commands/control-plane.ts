@@ -8,6 +8,7 @@
  * cross-replica LISTEN/NOTIFY to an admin server; `main.ts` applies it to `start` and `control-plane`.
  */
 import { createControlPlaneSync } from "../../admin/control-plane-sync.ts";
+import { keyringFromEnvironment } from "../../store/keyring.ts";
 import { type CliCommand, UsageError } from "../command.ts";
 import { type StartHooks, startCommand } from "./start.ts";
 
@@ -20,7 +21,8 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --status-addr ADDR  /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
 
-Environment: DATABASE_URL (required), SLUICE_ADMIN_KEY.
+Environment: DATABASE_URL (required), SLUICE_KEYRING or SLUICE_KEYRING_FILE (required: the keys that
+encrypt certificate private keys, the same on every replica), SLUICE_ADMIN_KEY.
 `;
 
 /** mounts the gateway sync routes on the admin server (and keeps any routes the caller had) */
@@ -41,7 +43,12 @@ export function withGatewaySync(hooks: StartHooks): StartHooks {
 }
 
 export function controlPlaneCommand(hooks: StartHooks = {}): CliCommand {
-  const start = startCommand({ ...hooks, dataPlane: undefined });
+  // replicas share one database, so they must share its keyring: from configuration, never generated
+  const start = startCommand({
+    ...hooks,
+    dataPlane: undefined,
+    keyring: (_settings, env) => keyringFromEnvironment(env),
+  });
   return {
     name: "control-plane",
     summary: "admin API only, on PostgreSQL (DATABASE_URL); run several as replicas",

@@ -3,11 +3,13 @@
  * the status server and, once the lead plugs it in through `StartHooks.dataPlane`, the gateway of group
  * `default`.
  */
+import { mkdir } from "node:fs/promises";
 import { register } from "prom-client";
 import { type AdminAppOptions, createAdminApp } from "../../admin/app.ts";
 import { createLogger, type Logger } from "../../observability/logger.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { type ControlPlaneStore, openStore } from "../../store/index.ts";
+import { type Keyring, keyringFromEnvironment, loadOrCreateKeyringFile } from "../../store/keyring.ts";
 import { gatewayStatusApp } from "../../sync/gateway-status-app.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, type CommandContext, parseFlags } from "../command.ts";
@@ -30,7 +32,9 @@ All in one process: admin API, control plane storage and (soon) a gateway in gro
   -h, --help              this text
 
 Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGlite;
-SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once).
+SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once);
+SLUICE_KEYRING / SLUICE_KEYRING_FILE the keys that encrypt private keys at rest (otherwise the file
+'keyring' in the data dir, created on the first start).
 `;
 
 export interface StartSettings extends DataPlaneSettings {
@@ -51,6 +55,19 @@ export interface StartHooks {
   dataPlane?: (ctx: DataPlaneContext) => Promise<DataPlane>;
   /** more routes for the admin server: gateway-facing (own auth) and admin (behind the key) */
   extraRoutes?: (ctx: DataPlaneContext) => Pick<AdminAppOptions, "extraRoutes">;
+  /** the keyring that seals private keys; default `startKeyring` */
+  keyring?: (settings: StartSettings, env: Record<string, string | undefined>) => Promise<Keyring>;
+}
+
+/**
+ * `sluice start`'s keyring: the configured one when SLUICE_KEYRING or SLUICE_KEYRING_FILE is set, else
+ * the 0600 file `keyring` in the data directory, created on the first start
+ */
+export async function startKeyring(settings: StartSettings, env: Record<string, string | undefined>): Promise<Keyring> {
+  if (env.SLUICE_KEYRING?.trim() || env.SLUICE_KEYRING_FILE?.trim()) return keyringFromEnvironment(env);
+  const dataDir = settings.dataDir ?? "./data";
+  await mkdir(dataDir, { recursive: true });
+  return (await loadOrCreateKeyringFile(dataDir)).keyring;
 }
 
 export function parseStartArgs(argv: string[], env: Record<string, string | undefined>): StartSettings {
@@ -89,7 +106,8 @@ async function startAll(
   const { edge } = context;
   const logger = createLogger(settings.logLevel);
   const storage = storageOptions(settings.dataDir, env);
-  const store = await openStore(storage);
+  const keyring = await (hooks.keyring ?? startKeyring)(settings, env);
+  const store = await openStore(storage, { keyring });
   logger.info({ storage: store.database.description, version: context.version }, "storage ready");
 
   const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
