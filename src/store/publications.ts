@@ -28,7 +28,7 @@ import {
 } from "./group-config.ts";
 import { newId } from "./ids.ts";
 import { publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
-import type { ServiceStore } from "./services.ts";
+import { type ServiceStore, withoutClientKey } from "./services.ts";
 
 export interface PublishInput {
   gateway_group_id: string;
@@ -224,7 +224,7 @@ export class PublicationStore {
       service_id: r.serviceId,
       name: r.snapshot.service.name,
       version: r.version,
-      upstream: { ...r.snapshot.upstream, nodes: r.runtimeNodes ?? r.snapshot.upstream.nodes },
+      upstream: withoutClientKey({ ...r.snapshot.upstream, nodes: r.runtimeNodes ?? r.snapshot.upstream.nodes }),
       runtime_nodes: r.runtimeNodes,
       stream_routes: r.snapshot.stream_routes.length,
       published_at: r.publishedAt.toISOString(),
@@ -315,6 +315,6 @@ function versionView(row: typeof serviceVersions.$inferSelect, current: boolean)
     seq: row.seq,
     current,
     created_at: row.createdAt.toISOString(),
-    snapshot: row.snapshot,
+    snapshot: { ...row.snapshot, upstream: withoutClientKey(row.snapshot.upstream) },
   };
 }
