@@ -119,7 +119,7 @@ const publishedRoute = z.object({
   remote_addr: z.string().optional(),
   sni: z.string().optional(),
   tls: z.enum(["passthrough", "terminate"]).optional(),
-  proxy_protocol: z.boolean().optional(),
+  proxy_protocol: z.literal(true).optional(),
   plugins: pluginMap,
 });
 

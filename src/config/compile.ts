@@ -72,7 +72,7 @@ export function compileRoute(route: StreamRouteFields & { id: string }): Publish
   if (route.sni !== undefined) out.sni = route.sni;
   const tls = route.tls ?? (route.sni !== undefined ? "passthrough" : undefined);
   if (tls !== undefined) out.tls = tls;
-  out.proxy_protocol = route.proxy_protocol ?? false;
+  if (route.proxy_protocol) out.proxy_protocol = true;
   out.plugins = route.plugins ?? {};
   return out;
 }

@@ -87,8 +87,8 @@ export interface PublishedRoute {
   sni?: string;
   /** absent: bytes pass as they come (a route without `sni` that does not terminate) */
   tls?: "passthrough" | "terminate";
-  /** a PROXY protocol header comes first (the same for every route on the port); absent = false */
-  proxy_protocol?: boolean;
+  /** a PROXY protocol header comes first (the same for every route on the port); absent = no header */
+  proxy_protocol?: true;
   /** route plugins only; the data plane merges service plugins under them (route wins by name) */
   plugins: PluginMap;
 }

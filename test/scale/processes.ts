@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { createServer, type Server, Socket } from "node:net";
 import { join } from "node:path";
 import postgres from "postgres";
+import { Keyring } from "../../src/store/keyring.ts";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const ADMIN_KEY = "scale-test-admin-key-0123456789abcdef";
@@ -31,6 +32,9 @@ const runtimeCommand = {
   bun: () => [join(ROOT, "node_modules", ".bin", "bun"), "runtime/bun/main.ts"],
 } as const;
 
+/** one keyring for every process of a test run, as control-plane replicas must share one */
+export const KEYRING = Keyring.generateKey();
+
 export function sluice(
   args: string[],
   env: Record<string, string | undefined> = {},
@@ -39,7 +43,7 @@ export function sluice(
   const [bin, ...pre] = runtimeCommand[runtime]();
   const child = spawn(bin!, [...pre, ...args], {
     cwd: ROOT,
-    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
+    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_KEYRING: KEYRING, SLUICE_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
