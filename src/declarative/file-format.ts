@@ -18,6 +18,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { fileMessage, problemsOf } from "../config/issues.ts";
 import { checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
+import { findUnservedRoute, type TerminatingRoute } from "../config/route-certificates.ts";
 import {
   findProxyProtocolDisagreement,
   type MatchableRoute,
@@ -116,7 +117,7 @@ function checkUnique(file: DeclarativeFile): string[] {
   const problems: string[] = [];
   const services = new Map<string, number>();
   const matches = new Map<string, string>();
-  const all: MatchableRoute[] = [];
+  const all: Array<MatchableRoute & TerminatingRoute> = [];
   file.services.forEach((s, i) => {
     if (services.has(s.name))
       problems.push(`services[${i}].name: "${s.name}" is used by services[${services.get(s.name)}]`);
@@ -135,7 +136,14 @@ function checkUnique(file: DeclarativeFile): string[] {
       else matches.set(key, `${s.name}/${r.name}`);
     });
   });
-  // the control plane's publish rule, with the file's own way of naming a route
+  // the control plane's publish rules, with the file's own way of naming a route; a file holds no
+  // certificates, so a terminating route has none to serve
+  const unserved = findUnservedRoute(all, []);
+  if (unserved) {
+    problems.push(
+      `${unserved.route.id}.tls: terminates TLS for ${unserved.name}, but a declarative file has no certificates (use a control plane's /api/gateway_groups/:gid/ssls)`,
+    );
+  }
   const disagreement = findProxyProtocolDisagreement(all);
   if (disagreement) {
     problems.push(

@@ -382,6 +382,22 @@ function tlsSuite(makeBackend: () => Promise<Backend>): void {
       );
     });
 
+    it("a declarative file has no certificates: a terminating route in it is refused", () => {
+      const file = `services:
+  - name: web
+    upstream: { nodes: [{ host: 127.0.0.1, port: 1 }] }
+    stream_routes: [{ name: a, server_port: 9443, sni: a.example.com, tls: terminate }]
+`;
+      assert.throws(
+        () => parseDeclarative(file),
+        (error: unknown) =>
+          error instanceof DeclarativeError &&
+          /services\[0\]\.stream_routes\[0\]\.tls: terminates TLS for a\.example\.com, but a declarative file has no certificates/.test(
+            error.message,
+          ),
+      );
+    });
+
     it("upstream TLS and PROXY protocol: checked, compiled, and client_key never answered", async () => {
       const udpProxy = await call("POST", "/api/services", {
         name: unique("svc"),
