@@ -33,6 +33,8 @@ async function main(): Promise<void> {
     version: 1,
     gateway_group: { id: "bench", name: "bench" },
     stream_port_ranges: [],
+    ssls: [],
+    real_ip_from: [],
     services: [
       {
         id: "redis",

@@ -14,6 +14,7 @@ import { errorResponse } from "./errors.ts";
 import { gatewayGroupRoutes } from "./gateway-groups.ts";
 import { publicationRoutes } from "./publications.ts";
 import { serviceRoutes } from "./services.ts";
+import { sslRoutes } from "./ssls.ts";
 import { streamRouteRoutes } from "./stream-routes.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -36,6 +37,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const routes: ApiRoute[] = [
     ...gatewayGroupRoutes(store),
+    ...sslRoutes(store),
     ...serviceRoutes(store),
     ...streamRouteRoutes(store),
     ...publicationRoutes(store),

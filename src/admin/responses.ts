@@ -3,7 +3,15 @@
  * schemas document them). Stream fields reuse src/config/schema.ts, as the request schemas do.
  */
 import { z } from "zod";
-import { labels, pluginMap, streamRouteFields, upstream, upstreamNode } from "../config/schema.ts";
+import {
+  labels,
+  pluginMap,
+  sslFields,
+  streamRouteFields,
+  tlsProtocol,
+  upstream,
+  upstreamNode,
+} from "../config/schema.ts";
 
 const timestamp = z.string().describe("ISO 8601");
 
@@ -13,6 +21,7 @@ export const groupView = z.object({
   description: z.string().optional(),
   labels,
   stream_port_ranges: z.array(z.string()),
+  real_ip_from: z.array(z.string()),
   config_version: z.number().int(),
   has_token: z.boolean(),
   created_at: timestamp,
@@ -31,6 +40,30 @@ export const serviceView = z.object({
     .object({ api: z.literal("apisix"), path: z.string() })
     .optional()
     .describe("set when the APISIX Admin API owns this service: read-only here, change it at `path`"),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+const certificateInfo = z.object({
+  fingerprint: z.string().describe("SHA-256 of the certificate, as `openssl x509 -fingerprint -sha256` prints it"),
+  validity_start: z.number().int().describe("notBefore, unix seconds"),
+  validity_end: z.number().int().describe("notAfter, unix seconds"),
+  names: z.array(z.string()).describe("the DNS names the certificate covers"),
+  key_type: z.string(),
+  subject: z.string(),
+  issuer: z.string(),
+  chain_length: z.number().int(),
+});
+
+/** never `key` or `keys` */
+export const sslView = sslFields.omit({ key: true, keys: true }).extend({
+  id: z.string(),
+  gateway_group_id: z.string(),
+  fingerprint: z.string().describe("of `cert`"),
+  validity_start: z.number().int(),
+  validity_end: z.number().int(),
+  names: z.array(z.string()).describe("the names `cert` covers"),
+  certificates: z.array(certificateInfo).describe("`cert` first, then each of `certs`"),
   created_at: timestamp,
   updated_at: timestamp,
 });
@@ -89,7 +122,21 @@ const publishedRoute = z.object({
   server_port: z.number().int(),
   remote_addr: z.string().optional(),
   sni: z.string().optional(),
+  tls: z.enum(["passthrough", "terminate"]).optional(),
+  proxy_protocol: z.literal(true).optional(),
   plugins: pluginMap,
+});
+
+const compiledSsl = z.object({
+  id: z.string(),
+  snis: z.array(z.string()),
+  cert: z.string(),
+  key: z.string().describe("PEM private key, opened for gateways (this endpoint needs a gateway token or admin key)"),
+  certs: z.array(z.string()),
+  keys: z.array(z.string()),
+  client: z.object({ ca: z.string(), depth: z.number().int() }).optional(),
+  ssl_protocols: z.array(tlsProtocol),
+  validity_end: z.number().int(),
 });
 
 export const gatewayConfig = z.object({
@@ -106,6 +153,8 @@ export const gatewayConfig = z.object({
       stream_routes: z.array(publishedRoute),
     }),
   ),
+  ssls: z.array(compiledSsl),
+  real_ip_from: z.array(z.string()),
 });
 
 export const instanceView = z.object({

@@ -3,14 +3,28 @@
  * exactly what the data plane can run; these schemas also produce the OpenAPI document.
  */
 import { z } from "zod";
-import { labels, pluginMap, portRange, streamRouteFields, upstream, upstreamNodes } from "../config/schema.ts";
+import {
+  ipOrCidr,
+  labels,
+  pluginMap,
+  portRange,
+  sslFields,
+  streamRouteFields,
+  upstream,
+  upstreamNodes,
+} from "../config/schema.ts";
 
 export const groupInput = z.strictObject({
   name: z.string().min(1).max(256),
   description: z.string().max(256).optional(),
   labels: labels.optional(),
   stream_port_ranges: z.array(portRange).min(1).optional(),
+  /** sources whose PROXY protocol headers are trusted; absent keeps the current list (none for a new group) */
+  real_ip_from: z.array(ipOrCidr).optional(),
 });
+
+/** an SSL object as written; certificates, keys and names are checked together by the store */
+export const sslInput = sslFields;
 
 /** a service as written; the upstream is checked per type in services.ts (nodes may be given at publish) */
 export const serviceInput = z.strictObject({

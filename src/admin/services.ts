@@ -68,9 +68,9 @@ export function serviceRoutes(store: ControlPlaneStore): ApiRoute[] {
       async handler(c) {
         const patch = await readJson(c);
         if (!isObject(patch)) throw new RequestError(400, "invalid body: must be an object");
-        const current = await store.services.get(c.req.param("id")!);
-        const { id: _id, created_at: _c, updated_at: _u, ...spec } = current;
-        const merged = mergePatch(spec, patch);
+        // merged over the stored template, which keeps what answers leave out (an upstream's client_key)
+        const current = await store.services.row(c.req.param("id")!);
+        const merged = mergePatch(current.spec, patch);
         return c.json({ value: await store.services.replace(current.id, toServiceSpec(merged)) });
       },
     },

@@ -3,11 +3,13 @@
  * PostgreSQL, migrated), the admin key, and the admin API with the gateway-sync routes (config stream,
  * heartbeats, instances) and, on PostgreSQL, the cross-replica change channel.
  */
+import { mkdir } from "node:fs/promises";
 import { createAdminApp } from "../admin/app.ts";
 import { createControlPlaneSync } from "../admin/control-plane-sync.ts";
 import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { Logger } from "../observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../store/index.ts";
+import { type Keyring, keyringFromEnvironment, loadOrCreateKeyringFile } from "../store/keyring.ts";
 import type { CommandContext } from "./command.ts";
 import { storageOptions } from "./storage-options.ts";
 
@@ -15,6 +17,8 @@ export interface ControlPlaneServerOptions {
   admin: { host: string; port: number };
   /** PGlite data when `DATABASE_URL` is unset */
   dataDir: string | undefined;
+  /** seals certificate private keys at rest */
+  keyring: Keyring;
   logger: Logger;
   context: CommandContext;
   env: Record<string, string | undefined>;
@@ -34,7 +38,7 @@ export interface ControlPlaneServer {
 
 export async function startControlPlaneServer(options: ControlPlaneServerOptions): Promise<ControlPlaneServer> {
   const { logger, context, env } = options;
-  const store = await openStore(storageOptions(options.dataDir, env));
+  const store = await openStore(storageOptions(options.dataDir, env), { keyring: options.keyring });
   logger.info({ storage: store.database.description, version: context.version }, "storage ready");
   const sync = createControlPlaneSync(store, logger);
   try {
@@ -71,4 +75,19 @@ export async function startControlPlaneServer(options: ControlPlaneServerOptions
     await store.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * `sluice start`'s keyring: the configured one when SLUICE_KEYRING or SLUICE_KEYRING_FILE is set, else
+ * the 0600 file `keyring` in the data directory, created on the first start. `sluice control-plane`
+ * replicas share one database and so must share its keyring: theirs comes from configuration only.
+ */
+export async function startKeyring(
+  dataDir: string | undefined,
+  env: Record<string, string | undefined>,
+): Promise<Keyring> {
+  if (env.SLUICE_KEYRING?.trim() || env.SLUICE_KEYRING_FILE?.trim()) return keyringFromEnvironment(env);
+  const dir = dataDir ?? "./data";
+  await mkdir(dir, { recursive: true });
+  return (await loadOrCreateKeyringFile(dir)).keyring;
 }

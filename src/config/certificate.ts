@@ -11,7 +11,7 @@ import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 export class CertificateError extends Error {
   constructor(
     readonly field: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`${field}: ${reason}`);
     this.name = "CertificateError";
@@ -81,20 +81,46 @@ export function checkSslCertificates(ssl: SslPairs): CertificateInfo[] {
   return infos;
 }
 
+/**
+ * Checks PEM text holding one or more certificates that need no key (a CA bundle): each parses. Returns
+ * the description of each.
+ */
+export function checkCertificateBundle(pem: string, field = "ca"): CertificateInfo[] {
+  const blocks = pemBlocks(pem, field);
+  return blocks.map((block, i) => describe(parseOne(block, i, blocks.length, field), 1));
+}
+
+/**
+ * The first of `snis` that none of the certificates' names covers (a client asking for it would be
+ * served a certificate it cannot verify), or undefined. A `*.` entry of `snis` is covered by the same
+ * wildcard name.
+ */
+export function uncoveredSni(snis: readonly string[], infos: readonly CertificateInfo[]): string | undefined {
+  const names = infos.flatMap((info) => info.names);
+  return snis.find((sni) => !names.some((name) => name.toLowerCase() === sni.toLowerCase() || nameCovers(name, sni)));
+}
+
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
-function parseChain(pem: string, field: string): X509Certificate[] {
+function pemBlocks(pem: string, field: string): string[] {
   if (typeof pem !== "string" || pem.trim() === "") throw new CertificateError(field, "a PEM certificate is required");
   const blocks = pem.match(PEM_CERTIFICATE);
   if (!blocks) throw new CertificateError(field, "no PEM certificate (-----BEGIN CERTIFICATE-----) found");
-  const chain = blocks.map((block, i) => {
-    try {
-      return new X509Certificate(block);
-    } catch (error) {
-      const where = blocks.length > 1 ? `certificate ${i + 1} of the chain` : "the certificate";
-      throw new CertificateError(field, `${where} does not parse (${(error as Error).message})`);
-    }
-  });
+  return blocks;
+}
+
+function parseOne(block: string, i: number, count: number, field: string): X509Certificate {
+  try {
+    return new X509Certificate(block);
+  } catch (error) {
+    const where = count > 1 ? `certificate ${i + 1} of the chain` : "the certificate";
+    throw new CertificateError(field, `${where} does not parse (${(error as Error).message})`);
+  }
+}
+
+function parseChain(pem: string, field: string): X509Certificate[] {
+  const blocks = pemBlocks(pem, field);
+  const chain = blocks.map((block, i) => parseOne(block, i, blocks.length, field));
   // Intermediates follow the leaf in issuing order, as nginx and APISIX expect them.
   for (let i = 0; i + 1 < chain.length; i++) {
     if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {

@@ -6,17 +6,17 @@
  */
 import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import { parseHostPort } from "../net/addresses.ts";
+import { parseCidr, parseHostPort } from "../net/addresses.ts";
+import { CertificateError, checkCertificateBundle, checkCertificatePair } from "./certificate.ts";
 
 /** An IPv4 or IPv6 address (no prefix). */
 export const ipAddress = z.string().refine((s) => ipaddr.isValid(s), { message: "must be an IPv4 or IPv6 address" });
 
-/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`). */
+/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`), read as src/net/addresses.ts reads it. */
 export const ipOrCidr = z.string().refine(
   (s) => {
-    if (!s.includes("/")) return ipaddr.isValid(s);
     try {
-      ipaddr.parseCIDR(s);
+      parseCidr(s);
       return true;
     } catch {
       return false;
@@ -137,9 +137,49 @@ export const upstreamChecks = z
 export const balancerType = z.enum(["roundrobin", "chash", "least_conn", "ewma"]);
 export type BalancerType = z.infer<typeof balancerType>;
 
+/** A TLS server name to send or verify: a host name without a wildcard. */
+export const tlsServerName = z
+  .string()
+  .max(253)
+  .regex(new RegExp(`^${hostLabel}(?:\\.${hostLabel})*$`), { message: "must be a host name" });
+
+/** PEM text checked as one or more certificates (a CA bundle, a client chain) */
+const pemCertificates = z.string().superRefine((pem, ctx) => {
+  try {
+    checkCertificateBundle(pem);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: certificateReason(error) });
+  }
+});
+
+function certificateReason(error: unknown): string {
+  if (error instanceof CertificateError) return error.reason;
+  throw error;
+}
+
+/**
+ * Sluice's TLS to upstream nodes (APISIX has `scheme: "tls"`; these settings follow nginx's
+ * `proxy_ssl_*`). `verify` defaults to on when `ca` is given (the compiled config always carries the
+ * decision); `sni` defaults to the client's SNI; `client_cert`/`client_key` go together.
+ */
+export const upstreamTls = z.strictObject({
+  verify: z.boolean().optional(),
+  ca: pemCertificates.optional(),
+  sni: tlsServerName.optional(),
+  client_cert: z.string().optional(),
+  client_key: z.string().optional(),
+});
+export type UpstreamTls = z.output<typeof upstreamTls>;
+
+export const upstreamScheme = z.enum(["tcp", "udp", "tls"]);
+/** what a listener or a socket speaks underneath: a `tls` upstream is reached over TCP */
+export function transportOf(scheme: z.output<typeof upstreamScheme>): "tcp" | "udp" {
+  return scheme === "udp" ? "udp" : "tcp";
+}
+
 export const upstream = z
   .strictObject({
-    scheme: z.enum(["tcp", "udp"]).default("tcp"),
+    scheme: upstreamScheme.default("tcp"),
     type: balancerType.default("roundrobin"),
     hash_on: z.enum(["vars", "vars_combinations"]).default("vars"),
     key: z.string().min(1).default("remote_addr"),
@@ -152,6 +192,9 @@ export const upstream = z
     checks: upstreamChecks.optional(),
     /** Sluice extension for `scheme: "udp"`: `responses` is nginx `proxy_responses` (a session ends after that many replies) */
     udp: z.strictObject({ responses: z.number().int().min(1).max(65535).optional() }).optional(),
+    tls: upstreamTls.optional(),
+    /** send a PROXY protocol header of this version to each node before the first byte (TCP only) */
+    proxy_protocol: z.enum(["v1", "v2"]).optional(),
     name: z.string().max(256).optional(),
     desc: z.string().max(256).optional(),
   })
@@ -175,7 +218,36 @@ export const upstream = z
     if (u.checks?.active?.type === "udp" && !u.checks.active.udp) {
       ctx.addIssue({ code: "custom", path: ["checks", "active", "udp"], message: "is required when type is 'udp'" });
     }
+    if (u.scheme === "udp" && u.proxy_protocol !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["proxy_protocol"],
+        message: "is TCP only: a udp upstream cannot send a PROXY protocol header",
+      });
+    }
+    if (u.tls !== undefined) checkUpstreamTls(u.scheme, u.tls, ctx);
   });
+
+function checkUpstreamTls(scheme: string, tls: UpstreamTls, ctx: z.RefinementCtx): void {
+  if (scheme !== "tls") {
+    ctx.addIssue({ code: "custom", path: ["tls"], message: `needs scheme 'tls' (scheme is '${scheme}')` });
+    return;
+  }
+  const { client_cert: cert, client_key: key } = tls;
+  if ((cert === undefined) !== (key === undefined)) {
+    const missing = cert === undefined ? "client_cert" : "client_key";
+    const given = cert === undefined ? "client_key" : "client_cert";
+    ctx.addIssue({ code: "custom", path: ["tls", missing], message: `is required with ${given}` });
+    return;
+  }
+  if (cert === undefined || key === undefined) return;
+  try {
+    checkCertificatePair(cert, key, "client_cert", "client_key");
+  } catch (error) {
+    const field = error instanceof CertificateError ? error.field : "client_cert";
+    ctx.addIssue({ code: "custom", path: ["tls", field], message: certificateReason(error) });
+  }
+}
 export type Upstream = z.output<typeof upstream>;
 
 /** Plugins by name; each value is validated by that plugin's own schema (see src/proxy/plugins/). */
@@ -193,9 +265,42 @@ export const streamRouteFields = z.strictObject({
   server_port: port,
   remote_addr: ipOrCidr.optional(),
   sni: sniHost.optional(),
+  /**
+   * `passthrough` (the default when `sni` is set) forwards the TLS bytes untouched; `terminate` ends TLS
+   * with the group's certificate for `sni` (without `sni`: the group's first certificate, for clients
+   * that send no SNI) and forwards plaintext.
+   */
+  tls: z.enum(["passthrough", "terminate"]).optional(),
+  /** expect a PROXY protocol v1/v2 header first; every route on the port must agree */
+  proxy_protocol: z.boolean().optional(),
   plugins: pluginMap.optional(),
 });
 export type StreamRouteFields = z.output<typeof streamRouteFields>;
+
+export const tlsProtocol = z.enum(["TLSv1.2", "TLSv1.3"]);
+
+/**
+ * APISIX's SSL object as a user writes it. The certificates and keys are checked by
+ * `checkSslCertificates` (src/config/certificate.ts), which needs them together; `snis` must each be
+ * covered by a certificate's names (see `uncoveredSni`).
+ */
+export const sslFields = z.strictObject({
+  snis: z.array(sniHost).min(1),
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  certs: z.array(z.string().min(1)).optional(),
+  keys: z.array(z.string().min(1)).optional(),
+  client: z
+    .strictObject({
+      ca: pemCertificates,
+      /** how many intermediates may stand between a client certificate and `ca` */
+      depth: z.number().int().min(0).max(9).default(1),
+    })
+    .optional(),
+  ssl_protocols: z.array(tlsProtocol).min(1).optional(),
+  labels: labels.optional(),
+});
+export type SslFields = z.output<typeof sslFields>;
 
 /** `"9000-9999"` or `"5353"`: the ports a gateway group may open. */
 export const portRange = z

@@ -6,6 +6,7 @@
  * nothing.
  */
 import { createHash } from "node:crypto";
+import { compileRoute, compileUpstream } from "../config/compile.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import type { DeclarativeFile } from "./file-format.ts";
 
@@ -14,21 +15,20 @@ export const STANDALONE_GROUP = { id: "standalone", name: "standalone" };
 export function compileDeclarative(file: DeclarativeFile, version: number): GatewayConfig {
   const services: PublishedService[] = file.services.map((s) => {
     const body = {
-      upstream: s.upstream,
+      upstream: compileUpstream(s.upstream),
       plugins: s.plugins ?? {},
-      stream_routes: s.stream_routes.map((r) => ({
-        id: `${s.name}/${r.name}`,
-        name: r.name,
-        ...(r.server_addr !== undefined && { server_addr: r.server_addr }),
-        server_port: r.server_port,
-        ...(r.remote_addr !== undefined && { remote_addr: r.remote_addr }),
-        ...(r.sni !== undefined && { sni: r.sni }),
-        plugins: r.plugins ?? {},
-      })),
+      stream_routes: s.stream_routes.map((r) => compileRoute({ ...r, id: `${s.name}/${r.name}` })),
     };
     const hash = createHash("sha256").update(JSON.stringify(body)).digest("hex").slice(0, 12);
     return { id: s.name, name: s.name, version: `sha-${hash}`, ...body };
   });
   services.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { version, gateway_group: STANDALONE_GROUP, stream_port_ranges: [{ from: 1, to: 65535 }], services };
+  return {
+    version,
+    gateway_group: STANDALONE_GROUP,
+    stream_port_ranges: [{ from: 1, to: 65535 }],
+    services,
+    ssls: [],
+    real_ip_from: [],
+  };
 }

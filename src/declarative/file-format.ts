@@ -18,8 +18,14 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { fileMessage, problemsOf } from "../config/issues.ts";
 import { checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
-import { matchKey } from "../config/route-clash.ts";
-import { labels, pluginMap, streamRouteFields, upstream } from "../config/schema.ts";
+import { findUnservedRoute, type TerminatingRoute } from "../config/route-certificates.ts";
+import {
+  findProxyProtocolDisagreement,
+  type MatchableRoute,
+  matchKey,
+  proxyProtocolDisagreement,
+} from "../config/route-clash.ts";
+import { labels, pluginMap, streamRouteFields, transportOf, upstream } from "../config/schema.ts";
 import { streamPlugins } from "../proxy/plugins/index.ts";
 
 const description = z.string().max(256);
@@ -111,6 +117,7 @@ function checkUnique(file: DeclarativeFile): string[] {
   const problems: string[] = [];
   const services = new Map<string, number>();
   const matches = new Map<string, string>();
+  const all: Array<MatchableRoute & TerminatingRoute> = [];
   file.services.forEach((s, i) => {
     if (services.has(s.name))
       problems.push(`services[${i}].name: "${s.name}" is used by services[${services.get(s.name)}]`);
@@ -121,11 +128,27 @@ function checkUnique(file: DeclarativeFile): string[] {
       if (routes.has(r.name)) problems.push(`${at}.name: "${r.name}" is used by stream_routes[${routes.get(r.name)}]`);
       routes.set(r.name, j);
       // the control plane's rule (src/config/route-clash.ts), so a file clashes exactly where a publish would
-      const key = matchKey({ ...r, id: r.name, serviceId: s.name, serviceName: s.name, scheme: s.upstream.scheme });
+      const route = { ...r, id: at, serviceId: s.name, serviceName: s.name, scheme: transportOf(s.upstream.scheme) };
+      all.push(route);
+      const key = matchKey(route);
       const other = matches.get(key);
       if (other) problems.push(`${at}: same match fields (server_addr, server_port, remote_addr, sni) as ${other}`);
       else matches.set(key, `${s.name}/${r.name}`);
     });
   });
+  // the control plane's publish rules, with the file's own way of naming a route; a file holds no
+  // certificates, so a terminating route has none to serve
+  const unserved = findUnservedRoute(all, []);
+  if (unserved) {
+    problems.push(
+      `${unserved.route.id}.tls: terminates TLS for ${unserved.name}, but a declarative file has no certificates (use a control plane's /api/gateway_groups/:gid/ssls)`,
+    );
+  }
+  const disagreement = findProxyProtocolDisagreement(all);
+  if (disagreement) {
+    problems.push(
+      `${disagreement[1].id}.proxy_protocol: ${proxyProtocolDisagreement(disagreement, (r) => `${r.id} ("${r.serviceName}/${r.name}")`)}`,
+    );
+  }
   return problems;
 }

@@ -4,11 +4,14 @@ import { count, eq } from "drizzle-orm";
 import type { ConfigFeed, ConfigSource } from "../config/feed.ts";
 import { ALL_PORTS, parsePortRanges, portAllowed } from "../config/port-ranges.ts";
 import { emptyConfig, type GatewayConfig } from "../config/types.ts";
+import { normaliseCidr } from "../net/addresses.ts";
 import type { Db } from "./database.ts";
 import { conflict, invalidField, notFound } from "./errors.ts";
 import { type GroupRow, lockGroup, publishedRows, recompileGroup } from "./group-config.ts";
 import { newId } from "./ids.ts";
+import type { Keyring } from "./keyring.ts";
 import { gatewayGroups, publishedServices } from "./schema.ts";
+import { openSecrets } from "./ssls.ts";
 
 export const DEFAULT_GROUP_ID = "default";
 /** how long the token before the latest rotation keeps working */
@@ -19,6 +22,7 @@ export interface GroupInput {
   description?: string;
   labels?: Record<string, string>;
   stream_port_ranges?: string[];
+  real_ip_from?: string[];
 }
 
 export interface GroupView {
@@ -27,6 +31,7 @@ export interface GroupView {
   description?: string;
   labels: Record<string, string>;
   stream_port_ranges: string[];
+  real_ip_from: string[];
   config_version: number;
   has_token: boolean;
   created_at: string;
@@ -39,6 +44,7 @@ export function groupView(row: GroupRow): GroupView {
     name: row.name,
     labels: row.labels ?? {},
     stream_port_ranges: row.streamPortRanges,
+    real_ip_from: row.realIpFrom,
     config_version: row.configVersion,
     has_token: row.tokenHash !== null,
     created_at: row.createdAt.toISOString(),
@@ -53,6 +59,8 @@ export class GatewayGroupStore implements ConfigSource {
     private readonly db: Db,
     private readonly feed: ConfigFeed,
     private readonly tokenGraceMs = TOKEN_GRACE_MS,
+    /** opens the private keys of the config handed to gateways */
+    private readonly keyring?: Keyring,
   ) {}
 
   async list(offset: number, limit: number): Promise<{ list: GroupView[]; total: number }> {
@@ -88,7 +96,11 @@ export class GatewayGroupStore implements ConfigSource {
         description: input.description ?? null,
         labels: input.labels ?? {},
         streamPortRanges: ranges,
-        config: emptyConfig({ id, name: input.name }, parsePortRanges(ranges)),
+        realIpFrom: input.real_ip_from ?? [],
+        config: {
+          ...emptyConfig({ id, name: input.name }, parsePortRanges(ranges)),
+          real_ip_from: (input.real_ip_from ?? []).map(normaliseCidr),
+        },
         configVersion: 0,
       })
       .returning();
@@ -116,6 +128,7 @@ export class GatewayGroupStore implements ConfigSource {
       const group = await lockGroup(tx, id);
       if (input.name !== group.name) await this.assertNameFree(input.name, tx);
       const ranges = input.stream_port_ranges ?? group.streamPortRanges;
+      const realIpFrom = input.real_ip_from ?? group.realIpFrom;
       const parsed = parsePortRanges(ranges);
       for (const row of await publishedRows(tx, id)) {
         for (const route of row.snapshot.stream_routes) {
@@ -134,12 +147,15 @@ export class GatewayGroupStore implements ConfigSource {
           description: input.description ?? null,
           labels: input.labels ?? {},
           streamPortRanges: ranges,
+          realIpFrom,
           updatedAt: new Date(),
         })
         .where(eq(gatewayGroups.id, id))
         .returning();
       const affectsConfig =
-        updated!.name !== group.name || JSON.stringify(ranges) !== JSON.stringify(group.streamPortRanges);
+        updated!.name !== group.name ||
+        JSON.stringify(ranges) !== JSON.stringify(group.streamPortRanges) ||
+        JSON.stringify(realIpFrom) !== JSON.stringify(group.realIpFrom);
       if (affectsConfig) announce = await recompileGroup(tx, updated!);
       return groupView(announce ? { ...updated!, configVersion: announce.version } : updated!);
     });
@@ -162,8 +178,9 @@ export class GatewayGroupStore implements ConfigSource {
     });
   }
 
+  /** the config as gateways apply it: private keys opened (only gateways and admins reach this) */
   async getConfig(groupId: string): Promise<GatewayConfig> {
-    return (await this.row(groupId)).config;
+    return openSecrets((await this.row(groupId)).config, this.keyring);
   }
 
   /** a new gateway token, returned only here; the previous one keeps working for the grace period */

@@ -4,9 +4,11 @@ import { AdminKeyring } from "./admin-keys.ts";
 import { ApisixObjectStore } from "./apisix-objects.ts";
 import { type Database, openDatabase, type StorageOptions } from "./database.ts";
 import { GatewayGroupStore } from "./gateway-groups.ts";
+import type { Keyring } from "./keyring.ts";
 import { migrate } from "./migrate.ts";
 import { PublicationStore } from "./publications.ts";
 import { ServiceStore, StreamRouteStore } from "./services.ts";
+import { SslStore } from "./ssls.ts";
 
 export interface ControlPlaneStore {
   readonly database: Database;
@@ -15,6 +17,7 @@ export interface ControlPlaneStore {
   readonly services: ServiceStore;
   readonly routes: StreamRouteStore;
   readonly publications: PublicationStore;
+  readonly ssls: SslStore;
   readonly adminKeys: AdminKeyring;
   /** what the APISIX Admin API writes, and the services mirroring it */
   readonly apisix: ApisixObjectStore;
@@ -23,9 +26,19 @@ export interface ControlPlaneStore {
   close(): Promise<void>;
 }
 
-export function createStore(database: Database, feed = new ConfigFeed()): ControlPlaneStore {
+export interface StoreOptions {
+  feed?: ConfigFeed;
+  /**
+   * seals certificate private keys at rest and opens them for gateways; without one, a certificate
+   * cannot be stored (the CLI always gives one: src/cli/commands/start.ts)
+   */
+  keyring?: Keyring;
+}
+
+export function createStore(database: Database, options: StoreOptions = {}): ControlPlaneStore {
+  const feed = options.feed ?? new ConfigFeed();
   const services = new ServiceStore(database.db);
-  const groups = new GatewayGroupStore(database.db, feed);
+  const groups = new GatewayGroupStore(database.db, feed, undefined, options.keyring);
   return {
     database,
     feed,
@@ -33,6 +46,7 @@ export function createStore(database: Database, feed = new ConfigFeed()): Contro
     services,
     routes: new StreamRouteStore(database.db, services),
     publications: new PublicationStore(database.db, feed, services),
+    ssls: new SslStore(database.db, feed, options.keyring),
     adminKeys: new AdminKeyring(database.db),
     apisix: new ApisixObjectStore(database.db, feed),
     verifyGatewayToken: (groupId, token) => groups.verifyGatewayToken(groupId, token),
@@ -40,13 +54,17 @@ export function createStore(database: Database, feed = new ConfigFeed()): Contro
   };
 }
 
-/** open the storage, apply migrations and make sure group `default` exists */
-export async function openStore(options: StorageOptions, feed?: ConfigFeed): Promise<ControlPlaneStore> {
-  const database = await openDatabase(options);
+/**
+ * open the storage, apply migrations, make sure group `default` exists, and seal again with the
+ * keyring's first key any private key an older key sealed (a rotation completes at startup)
+ */
+export async function openStore(storage: StorageOptions, options: StoreOptions = {}): Promise<ControlPlaneStore> {
+  const database = await openDatabase(storage);
   try {
     await migrate(database.db);
-    const store = createStore(database, feed);
+    const store = createStore(database, options);
     await store.groups.ensureDefault();
+    await store.ssls.reencrypt();
     return store;
   } catch (error) {
     await database.close().catch(() => {});

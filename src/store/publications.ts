@@ -7,14 +7,34 @@ import { and, asc, eq, max } from "drizzle-orm";
 import type { ConfigFeed } from "../config/feed.ts";
 import { issueProblem } from "../config/issues.ts";
 import { parsePortRanges, portAllowed } from "../config/port-ranges.ts";
-import { describeRoute, findClash, type MatchableRoute } from "../config/route-clash.ts";
-import { type UpstreamNode, upstream as upstreamSchema } from "../config/schema.ts";
+import { findUnservedRoute } from "../config/route-certificates.ts";
+import {
+  describeRoute,
+  findClash,
+  findProxyProtocolDisagreement,
+  type MatchableRoute,
+  proxyProtocolDisagreement,
+} from "../config/route-clash.ts";
+import { transportOf, type UpstreamNode, upstream as upstreamSchema } from "../config/schema.ts";
 import type { Db } from "./database.ts";
 import { conflict, InvalidError, invalidField, NotFoundError, notFound, refused } from "./errors.ts";
-import { type GroupRow, lockGroup, publishedRows, recompileGroup } from "./group-config.ts";
+import {
+  assertGroupExists,
+  type GroupRow,
+  lockGroup,
+  publishedRows,
+  recompileGroup,
+  sealedSsls,
+} from "./group-config.ts";
 import { newId } from "./ids.ts";
-import { gatewayGroups, publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
-import { assertSluiceManaged, assertSluiceManagedId, type ServiceStore, serviceRow } from "./services.ts";
+import { publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
+import {
+  assertSluiceManaged,
+  assertSluiceManagedId,
+  type ServiceStore,
+  serviceRow,
+  withoutClientKey,
+} from "./services.ts";
 
 export interface PublishInput {
   gateway_group_id: string;
@@ -152,7 +172,7 @@ export class PublicationStore {
       service_id: r.serviceId,
       name: r.snapshot.service.name,
       version: r.version,
-      upstream: { ...r.snapshot.upstream, nodes: r.runtimeNodes ?? r.snapshot.upstream.nodes },
+      upstream: withoutClientKey({ ...r.snapshot.upstream, nodes: r.runtimeNodes ?? r.snapshot.upstream.nodes }),
       runtime_nodes: r.runtimeNodes,
       stream_routes: r.snapshot.stream_routes.length,
       published_at: r.publishedAt.toISOString(),
@@ -177,10 +197,19 @@ async function pointTo(tx: Db, groupId: string, serviceId: string, versionId: st
     });
 }
 
-/** port ranges and route-match clashes against what else the group serves */
+/**
+ * port ranges, route-match clashes and PROXY protocol agreement against what else the group serves,
+ * and a certificate for every terminating route
+ */
 async function assertPublishable(tx: Db, group: GroupRow, snapshot: VersionSnapshot): Promise<void> {
   const ranges = parsePortRanges(group.streamPortRanges);
   for (const route of snapshot.stream_routes) {
+    if (route.tls === "terminate" && snapshot.upstream.scheme === "udp") {
+      throw invalidField(
+        "tls",
+        `route "${route.name}" (${route.id}) terminates TLS, which needs TCP; service "${snapshot.service.name}" has a udp upstream`,
+      );
+    }
     if (!portAllowed(route.server_port, ranges)) {
       throw invalidField(
         "server_port",
@@ -194,6 +223,18 @@ async function assertPublishable(tx: Db, group: GroupRow, snapshot: VersionSnaps
   if (clash) {
     throw conflict(
       `route match clash in gateway group "${group.name}": ${describeRoute(clash[1])} has the same match fields (server_addr, server_port, remote_addr, sni) as ${describeRoute(clash[0])}`,
+    );
+  }
+  const disagreement = findProxyProtocolDisagreement(candidates);
+  if (disagreement) {
+    throw conflict(
+      `PROXY protocol disagreement in gateway group "${group.name}": ${proxyProtocolDisagreement(disagreement)}`,
+    );
+  }
+  const unserved = findUnservedRoute(snapshot.stream_routes, await sealedSsls(tx, group.id));
+  if (unserved) {
+    throw conflict(
+      `route "${unserved.route.name}" (${unserved.route.id}) terminates TLS for ${unserved.name}, which no certificate of gateway group "${group.name}" covers: add one with POST /api/gateway_groups/${group.id}/ssls`,
     );
   }
 }
@@ -278,11 +319,12 @@ function matchable(snapshot: VersionSnapshot): MatchableRoute[] {
     name: r.name,
     serviceId: snapshot.service.id,
     serviceName: snapshot.service.name,
-    scheme: snapshot.upstream.scheme,
+    scheme: transportOf(snapshot.upstream.scheme),
     server_addr: r.server_addr,
     server_port: r.server_port,
     remote_addr: r.remote_addr,
     sni: r.sni,
+    proxy_protocol: r.proxy_protocol,
   }));
 }
 
@@ -295,11 +337,6 @@ function versionView(row: typeof serviceVersions.$inferSelect, current: boolean)
     seq: row.seq,
     current,
     created_at: row.createdAt.toISOString(),
-    snapshot: row.snapshot,
+    snapshot: { ...row.snapshot, upstream: withoutClientKey(row.snapshot.upstream) },
   };
-}
-
-async function assertGroupExists(db: Db, groupId: string): Promise<void> {
-  const [row] = await db.select({ id: gatewayGroups.id }).from(gatewayGroups).where(eq(gatewayGroups.id, groupId));
-  if (!row) throw notFound("gateway group", groupId);
 }

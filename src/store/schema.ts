@@ -7,7 +7,8 @@
  * their shape (src/config/schema.ts), and a version snapshot must freeze exactly what was published.
  */
 import { integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import type { PluginMap, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
+import type { CertificateInfo } from "../config/certificate.ts";
+import type { PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 
 export const gatewayGroups = pgTable("gateway_groups", {
@@ -16,6 +17,8 @@ export const gatewayGroups = pgTable("gateway_groups", {
   description: text("description"),
   labels: jsonb("labels").$type<Record<string, string>>(),
   streamPortRanges: jsonb("stream_port_ranges").$type<string[]>().notNull(),
+  /** CIDRs whose PROXY protocol headers the group's gateways trust */
+  realIpFrom: jsonb("real_ip_from").$type<string[]>().notNull().default([]),
   /** the compiled config gateways apply; rewritten in the transaction of every change that affects it */
   config: jsonb("config").$type<GatewayConfig>().notNull(),
   configVersion: integer("config_version").notNull().default(0),
@@ -108,6 +111,26 @@ export const publishedServices = pgTable(
   },
   (t) => [primaryKey({ columns: [t.gatewayGroupId, t.serviceId] })],
 );
+
+/** an SSL object's public fields as stored: everything but the private keys */
+export type SslSpec = Omit<SslFields, "key" | "keys">;
+
+/** certificates of a gateway group; private keys only ever sealed with the keyring (src/store/keyring.ts) */
+export const ssls = pgTable("ssls", {
+  id: text("id").primaryKey(),
+  gatewayGroupId: text("gateway_group_id")
+    .notNull()
+    .references(() => gatewayGroups.id, { onDelete: "cascade" }),
+  spec: jsonb("spec").$type<SslSpec>().notNull(),
+  /** `key`, sealed (context `ssl/<id>/key`) */
+  sealedKey: text("sealed_key").notNull(),
+  /** `keys[i]`, sealed (context `ssl/<id>/keys/<i>`) */
+  sealedKeys: jsonb("sealed_keys").$type<string[]>().notNull(),
+  /** what the certificates say (fingerprint, validity, names), `cert` first, then `certs[i]` */
+  certificates: jsonb("certificates").$type<CertificateInfo[]>().notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
 
 export const adminKeys = pgTable("admin_keys", {
   id: text("id").primaryKey(),

@@ -17,8 +17,21 @@ export type StreamRouteView = StreamRouteFields & {
 type ServiceRow = typeof services.$inferSelect;
 type RouteRow = typeof streamRoutes.$inferSelect;
 
+/**
+ * An upstream as answers show it: `tls.client_key` left out. (The key is stored as given; only gateways
+ * receive it, in the compiled config.)
+ */
+export function withoutClientKey<U extends object | undefined>(upstream: U): U {
+  const tls = (upstream as { tls?: unknown } | undefined)?.tls;
+  if (typeof tls !== "object" || tls === null || !("client_key" in tls)) return upstream;
+  const { client_key: _secret, ...rest } = tls as Record<string, unknown>;
+  return { ...upstream, tls: rest } as U;
+}
+
 function serviceView(row: ServiceRow): ServiceView {
-  return { id: row.id, ...row.spec, created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString() };
+  const spec = { ...row.spec, upstream: withoutClientKey(row.spec.upstream) };
+  if (spec.upstream === undefined) delete spec.upstream;
+  return { id: row.id, ...spec, created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString() };
 }
 
 function routeView(row: RouteRow): StreamRouteView {

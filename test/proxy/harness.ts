@@ -78,7 +78,14 @@ export function config(
   services: PublishedService[],
   ranges = [] as GatewayConfig["stream_port_ranges"],
 ): GatewayConfig {
-  return { version, gateway_group: { id: "default", name: "default" }, stream_port_ranges: ranges, services };
+  return {
+    version,
+    gateway_group: { id: "default", name: "default" },
+    stream_port_ranges: ranges,
+    services,
+    ssls: [],
+    real_ip_from: [],
+  };
 }
 
 /** A port that was free a moment ago (the config needs real port numbers). */

@@ -31,6 +31,8 @@ function configAt(version: number): GatewayConfig {
     gateway_group: group,
     stream_port_ranges: [{ from: 1, to: 65535 }],
     services: [],
+    ssls: [],
+    real_ip_from: [],
   };
 }
 

@@ -8,6 +8,7 @@ import { once } from "node:events";
 import { createServer, type Server, Socket } from "node:net";
 import { join } from "node:path";
 import postgres from "postgres";
+import { Keyring } from "../../src/store/keyring.ts";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const ADMIN_KEY = "scale-test-admin-key-0123456789abcdef";
@@ -37,6 +38,8 @@ const runtimeCommand = {
 
 export type SluiceRuntime = keyof typeof runtimeCommand;
 export const RUNTIMES = Object.keys(runtimeCommand) as SluiceRuntime[];
+/** one keyring for every process of a test run, as control-plane replicas must share one */
+export const KEYRING = Keyring.generateKey();
 
 export function sluice(
   args: string[],
@@ -46,7 +49,7 @@ export function sluice(
   const [bin, ...pre] = runtimeCommand[runtime]();
   const child = spawn(bin!, [...pre, ...args], {
     cwd: ROOT,
-    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_LOG_LEVEL: "info", ...env },
+    env: { ...process.env, SLUICE_ADMIN_KEY: ADMIN_KEY, SLUICE_KEYRING: KEYRING, SLUICE_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

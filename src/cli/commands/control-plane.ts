@@ -6,6 +6,7 @@
 import { createLogger } from "../../observability/logger.ts";
 import { processRegistry } from "../../observability/metrics.ts";
 import { statusApp } from "../../observability/status-app.ts";
+import { keyringFromEnvironment } from "../../store/keyring.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 import { startControlPlaneServer } from "../control-plane-server.ts";
@@ -21,7 +22,8 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
   --apisix-group NAME gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
 
-Environment: DATABASE_URL (required), SLUICE_ADMIN_KEY.
+Environment: DATABASE_URL (required), SLUICE_KEYRING or SLUICE_KEYRING_FILE (required: the keys that
+encrypt certificate private keys, the same on every replica), SLUICE_ADMIN_KEY.
 `;
 
 export const controlPlaneCommand: CliCommand = {
@@ -52,6 +54,8 @@ export const controlPlaneCommand: CliCommand = {
     const controlPlane = await startControlPlaneServer({
       admin,
       dataDir: undefined,
+      // replicas share one database, so they must share its keyring: from configuration, never generated
+      keyring: await keyringFromEnvironment(env),
       logger,
       context,
       env,

@@ -11,7 +11,7 @@ import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance
 import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody } from "../../sync/protocol.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, type CommandContext, parseFlags } from "../command.ts";
-import { startControlPlaneServer } from "../control-plane-server.ts";
+import { startControlPlaneServer, startKeyring } from "../control-plane-server.ts";
 import { attachDataPlane } from "../data-plane.ts";
 import {
   type DataPlaneSettings,
@@ -36,7 +36,9 @@ All in one process: admin API, control plane storage and a gateway in group "def
   -h, --help              this text
 
 Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGlite;
-SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once).
+SLUICE_ADMIN_KEY sets the admin key (otherwise one is generated on the first start and printed once);
+SLUICE_KEYRING / SLUICE_KEYRING_FILE the keys that encrypt private keys at rest (otherwise the file
+'keyring' in the data dir, created on the first start).
 `;
 
 export interface StartSettings extends DataPlaneSettings {
@@ -83,6 +85,7 @@ async function startAll(
   const controlPlane = await startControlPlaneServer({
     admin: settings.admin,
     dataDir: settings.dataDir,
+    keyring: await startKeyring(settings.dataDir, env),
     logger,
     context,
     env,
