@@ -17,7 +17,36 @@ export interface GatewayConfig {
   stream_port_ranges: PortRange[];
   /** one entry per published stream service, ordered by service id */
   services: PublishedService[];
+  /**
+   * the group's certificates, oldest first; a terminating route serves the one covering its `sni`
+   * (exact over wildcard, `chooseForServerName`), a terminating route without `sni` the first one
+   */
+  ssls?: CompiledSsl[];
+  /** normalised CIDRs (`10.0.0.0/8`) whose PROXY protocol headers are trusted; empty = none */
+  real_ip_from?: string[];
 }
+
+/** a certificate of the group, keys in clear: the config reaches only gateways holding the group's token */
+export interface CompiledSsl {
+  id: string;
+  /** lower case, exact or `*.` wildcard */
+  snis: string[];
+  /** PEM chain, leaf first */
+  cert: string;
+  /** PEM private key of `cert` */
+  key: string;
+  /** more chains beside `cert` (an RSA one beside an ECDSA one), `keys[i]` for `certs[i]`; may be empty */
+  certs: string[];
+  keys: string[];
+  /** mTLS: clients must present a certificate that verifies against `ca` within `depth` intermediates */
+  client?: { ca: string; depth: number };
+  /** the versions a handshake may use */
+  ssl_protocols: TlsProtocol[];
+  /** notAfter of `cert`, unix seconds (for the expiry metric) */
+  validity_end: number;
+}
+
+export type TlsProtocol = "TLSv1.2" | "TLSv1.3";
 
 export interface PortRange {
   from: number;
@@ -35,7 +64,21 @@ export interface PublishedService {
   stream_routes: PublishedRoute[];
 }
 
-export type CompiledUpstream = Upstream & { nodes: UpstreamNode[] };
+export type CompiledUpstream = Upstream & {
+  nodes: UpstreamNode[];
+  /** connect to the nodes with TLS (`scheme: "tls"` compiles to `tcp` with this set), `verify` decided */
+  tls?: CompiledUpstreamTls;
+  /** send a PROXY protocol header of this version to each node before the first byte (TCP only) */
+  proxy_protocol?: "v1" | "v2";
+};
+
+export interface CompiledUpstreamTls {
+  verify: boolean;
+  ca?: string;
+  sni?: string;
+  client_cert?: string;
+  client_key?: string;
+}
 
 export interface PublishedRoute {
   id: string;
@@ -44,6 +87,10 @@ export interface PublishedRoute {
   server_port: number;
   remote_addr?: string;
   sni?: string;
+  /** absent: bytes pass as they come (a route without `sni` that does not terminate) */
+  tls?: "passthrough" | "terminate";
+  /** a PROXY protocol header comes first (the same for every route on the port); absent = false */
+  proxy_protocol?: boolean;
   /** route plugins only; the data plane merges service plugins under them (route wins by name) */
   plugins: PluginMap;
 }
