@@ -19,14 +19,14 @@ import {
   type TcpHandlers,
   type TcpListener,
   type TcpListenOptions,
+  type TlsClientOptions,
   type UdpBindOptions,
   type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
-  type TlsClientOptions,
 } from "../../src/proxy/adapter.ts";
-import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 import { createNodeSocketAdapter } from "../node/socket-adapter.ts";
+import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
 

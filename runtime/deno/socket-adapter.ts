@@ -21,11 +21,11 @@ import {
   type TcpHandlers,
   type TcpListener,
   type TcpListenOptions,
+  type TlsClientOptions,
   type UdpBindOptions,
   type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
-  type TlsClientOptions,
 } from "../../src/proxy/adapter.ts";
 import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 

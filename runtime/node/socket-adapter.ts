@@ -5,7 +5,6 @@
  */
 import dgram from "node:dgram";
 import net from "node:net";
-import { startClientTls, startServerTls } from "./tls-layer.ts";
 import {
   type AddressInfo,
   addressFamily,
@@ -24,6 +23,7 @@ import {
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import { startClientTls, startServerTls } from "./tls-layer.ts";
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
 

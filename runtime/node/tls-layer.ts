@@ -156,7 +156,9 @@ function handshake(
     socket.once("error", (error: Error & { code?: string }) =>
       fail(handshakeError(error.message, error.code === "ECONNRESET" ? "ECONNRESET" : "ETLS", causeOf(error))),
     );
-    socket.once("close", () => fail(handshakeError("connection closed during the TLS handshake", "ECONNRESET", "closed")));
+    socket.once("close", () =>
+      fail(handshakeError("connection closed during the TLS handshake", "ECONNRESET", "closed")),
+    );
     socket.once(event, () => {
       if (settled) return;
       const refused = check();

@@ -75,7 +75,12 @@ export class GatewayMetrics {
   readonly unmatched: Counter<"listen_addr">;
   /** syslog entries dropped after their retries, or because the buffer was full */
   readonly syslogDropped: Counter<"server">;
+  /** TLS handshakes with clients that failed, by cause (`client_certificate`, `protocol`, `timeout`, …) */
+  readonly tlsHandshakeFailures: Counter<"cause">;
+  /** connections closed at their PROXY protocol header, by reason (`untrusted`, `malformed`, `timeout`) */
+  readonly proxyProtocolRefused: Counter<"reason">;
   private readonly configVersion: Gauge<"gateway_group">;
+  private certificateExpiry: readonly { sni: string; notAfter: number }[] = [];
   private healthSource: (() => readonly NodeHealthReport[]) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -125,6 +130,18 @@ export class GatewayMetrics {
       labelNames: ["server"],
       registers,
     });
+    this.tlsHandshakeFailures = new Counter({
+      name: `${p}tls_handshake_failures_total`,
+      help: "TLS handshakes with clients that failed on terminating routes, by cause",
+      labelNames: ["cause"],
+      registers,
+    });
+    this.proxyProtocolRefused = new Counter({
+      name: `${p}proxy_protocol_refused_total`,
+      help: "Connections and datagrams refused at their PROXY protocol header, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
     this.configVersion = new Gauge({
       name: `${p}config_version`,
       help: "Version of the gateway group configuration this gateway applied",
@@ -132,6 +149,17 @@ export class GatewayMetrics {
       registers,
     });
     const metrics = this;
+    new Gauge({
+      name: `${p}ssl_certificate_expiry_seconds`,
+      help: "Seconds until the certificate served for this SNI expires (negative: expired)",
+      labelNames: ["sni"],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now() / 1000;
+        for (const c of metrics.certificateExpiry) this.set({ sni: c.sni }, Math.round(c.notAfter - now));
+      },
+    });
     new Gauge({
       name: `${p}upstream_status`,
       help: "Upstream node health from the health checks: 1 healthy, 0 unhealthy",
@@ -145,6 +173,11 @@ export class GatewayMetrics {
         }
       },
     });
+  }
+
+  /** the certificates this gateway serves, by name: `ssl_certificate_expiry_seconds` reads them at scrape */
+  setCertificates(certificates: readonly { sni: string; notAfter: number }[]): void {
+    this.certificateExpiry = certificates;
   }
 
   /** the config version this gateway serves */
