@@ -8,6 +8,7 @@
  * The connection underneath is wrapped in a `Duplex` (`ConnectionStream`); `tls.TLSSocket` runs over it
  * and is handed back as a `NodeTcpConnection`, so the pipeline sees the plain `TcpConnection` contract.
  */
+import { X509Certificate } from "node:crypto";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type {
@@ -119,18 +120,57 @@ function sessionInfo(socket: tls.TLSSocket, serverName: string | undefined): Tls
   };
 }
 
-/** How many certificates stand between the client's and its root: the chain the client presented. */
-function intermediates(socket: tls.TLSSocket): number {
-  let certificate = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
-  let count = -1;
-  const seen = new Set<string>();
-  while (certificate?.fingerprint256 && !seen.has(certificate.fingerprint256)) {
-    seen.add(certificate.fingerprint256);
-    count++;
-    certificate = certificate.issuerCertificate;
+/** The CA certificates of a PEM bundle, parsed once per identity. */
+const authorities = new WeakMap<TlsServerIdentity, X509Certificate[]>();
+
+function authoritiesOf(identity: TlsServerIdentity, pem: string): X509Certificate[] {
+  let list = authorities.get(identity);
+  if (list === undefined) {
+    list = (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+      (block) => new X509Certificate(block),
+    );
+    authorities.set(identity, list);
   }
-  // the root itself is not an intermediate
-  return Math.max(0, count - 1);
+  return list;
+}
+
+function issuedBy(child: X509Certificate, issuer: X509Certificate): boolean {
+  return child.checkIssued(issuer) && child.verify(issuer.publicKey);
+}
+
+function current(certificate: X509Certificate, now: number): boolean {
+  return Date.parse(certificate.validFrom) <= now && now <= Date.parse(certificate.validTo);
+}
+
+/**
+ * Why the client's certificate is refused, or undefined when it verifies against `ca` through at most
+ * `depth` intermediates the client sent. Checked here, not by the TLS library's verify mode, because the
+ * runtimes differ in what a hand-made server `TLSSocket` verifies and reports (Node leaves `authorized`
+ * unset outside a `tls.Server`; Bun and Deno accept an unknown issuer unless told otherwise).
+ */
+function clientCertificateProblem(socket: tls.TLSSocket, identity: TlsServerIdentity): string | undefined {
+  const client = identity.client;
+  if (client === undefined) return undefined;
+  const presented = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  if (!presented?.raw) return "no client certificate";
+  const now = Date.now();
+  const leaf = new X509Certificate(presented.raw);
+  if (!current(leaf, now)) return "client certificate expired or not yet valid";
+  const cas = authoritiesOf(identity, client.ca);
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>([presented.fingerprint256]);
+  for (let c = presented.issuerCertificate; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256);
+    chain.push(new X509Certificate(c.raw));
+  }
+  let cursor = leaf;
+  for (let hops = 0; hops <= client.depth; hops++) {
+    if (cas.some((ca) => issuedBy(cursor, ca))) return undefined;
+    const next = chain.find((c) => c !== cursor && issuedBy(cursor, c) && current(c, now));
+    if (next === undefined) break;
+    cursor = next;
+  }
+  return "client certificate does not verify against client.ca";
 }
 
 /** Waits for the handshake of `socket`; destroys it and rejects on failure or after `timeoutMs`. */
@@ -191,20 +231,8 @@ export async function startServerTls(connection: TcpConnection, options: TlsServ
     throw handshakeError((error as Error).message, "ETLS", "certificate");
   }
   await handshake(socket, options.timeoutMs, "secure", () => {
-    const client = identity.client;
-    if (client === undefined) return undefined;
-    if (!socket.authorized) {
-      const reason = String(socket.authorizationError ?? "no client certificate");
-      return handshakeError(`client certificate refused: ${reason}`, "ETLS", "client_certificate");
-    }
-    if (intermediates(socket) > client.depth) {
-      return handshakeError(
-        `client certificate refused: chain deeper than ${client.depth}`,
-        "ETLS",
-        "client_certificate",
-      );
-    }
-    return undefined;
+    const problem = clientCertificateProblem(socket, identity);
+    return problem === undefined ? undefined : handshakeError(problem, "ETLS", "client_certificate");
   });
   const serverName = (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined;
   return new NodeTcpConnection(socket, addresses, sessionInfo(socket, serverName));
