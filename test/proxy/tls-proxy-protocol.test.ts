@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import tls from "node:tls";
+import { upstreamChecks } from "../../src/config/schema.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { type CertFiles, makeCertificates } from "./fixtures/tls-certs.ts";
 import {
@@ -249,6 +250,32 @@ describe("TLS termination, mTLS, TLS upstreams (curl, openssl, redis-cli)", () =
     assert.match(metrics, /sluice_ssl_certificate_expiry_seconds\{sni="a\.test"\} \d+/);
   });
 
+  test("an active tcp check of a TLS upstream completes a handshake: a node that only speaks plain TCP is marked down", async () => {
+    const plain = await httpServer("not tls");
+    cleanups.push(plain.close);
+    const front = await tlsRedisFront(certs);
+    cleanups.push(front.close);
+    const checks = upstreamChecks.parse({
+      active: { type: "tcp", healthy: { interval: 1 }, unhealthy: { interval: 1 } },
+    });
+    const checked = service(
+      "h",
+      upstream([{ port: front.port }, { port: plain.port }], {
+        tls: { verify: true, ca: certs.pem("ca.crt"), sni: "r.test" },
+        checks,
+      }),
+      [{ server_port: await freePort() }],
+    );
+    await g.gateway.apply(withTls(config(10, [...base.services, checked]), { ssls: base.ssls }));
+    await waitFor(
+      "the plain node marked unhealthy",
+      () => g.gateway.report().health.h?.[`127.0.0.1:${plain.port}`] === "unhealthy",
+      10_000,
+    );
+    assert.equal(g.gateway.report().health.h?.[`127.0.0.1:${front.port}`], "healthy");
+    await g.gateway.apply(withTls(config(11, base.services), { ssls: base.ssls }));
+  });
+
   test("a certificate replaced while a TLS connection is open: it carries on, a new handshake shows the new one", async () => {
     const echo = await namedEchoServer("swap-backend");
     cleanups.push(echo.close);
@@ -256,13 +283,13 @@ describe("TLS termination, mTLS, TLS upstreams (curl, openssl, redis-cli)", () =
     const route = service("s", upstream([{ port: echo.port }]), [
       { server_port: swapPort, sni: "a.test", tls: "terminate" },
     ]);
-    const first = withTls(config(2, [...base.services, route]), { ssls: base.ssls });
+    const first = withTls(config(20, [...base.services, route]), { ssls: base.ssls });
     await g.gateway.apply(first);
     const open = await peerName(swapPort, "a.test", certs.pem("ca.crt"));
     assert.equal(open.cn, "a.test");
     assert.equal(await lineFrom(open.socket), "swap-backend");
     const replaced = (base.ssls ?? []).map((s) => (s.id === "a" ? certs.ssl("a2", ["a.test"]) : s));
-    await g.gateway.apply(withTls(config(3, [...base.services, route]), { ssls: replaced }));
+    await g.gateway.apply(withTls(config(21, [...base.services, route]), { ssls: replaced }));
     const fresh = await peerName(swapPort, "a.test", certs.pem("ca.crt"));
     assert.equal(fresh.cn, "a.test second");
     fresh.socket.destroy();
