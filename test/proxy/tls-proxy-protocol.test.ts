@@ -5,6 +5,7 @@
  * and is fed compiled configs directly.
  */
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -14,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import tls from "node:tls";
 import { upstreamChecks } from "../../src/config/schema.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
+import { encodeProxyV2 } from "../../src/proxy/proxy-protocol.ts";
 import { type CertFiles, makeCertificates } from "./fixtures/tls-certs.ts";
 import {
   config,
@@ -415,5 +417,39 @@ describe("PROXY protocol: HAProxy in front, nginx behind", () => {
   test("nginx behind Sluice (listen … proxy_protocol) sees the client address from the header Sluice sends", async () => {
     const line = await firstLine(outPort, "127.0.0.2");
     assert.match(line, /^127\.0\.0\.2 127\.0\.0\.1$/);
+  });
+
+  test("UDP: a v2 header on each datagram names the client for routing; replies go back to the sender; untrusted senders are dropped", async () => {
+    const echo = dgram.createSocket("udp4");
+    echo.on("message", (m, from) => echo.send(Buffer.concat([Buffer.from("echo:"), m]), from.port, from.address));
+    await new Promise<void>((r) => echo.bind(0, "127.0.0.1", r));
+    const udpPort = await freePort("udp");
+    const c = config(2, [
+      service("udp", upstream([{ port: echo.address().port }], { scheme: "udp" }), [
+        { server_port: udpPort, remote_addr: "127.0.0.2", proxy_protocol: true },
+      ]),
+    ]);
+    await g.gateway.apply({ ...c, real_ip_from: ["127.0.0.1/32"] });
+    const header = encodeProxyV2(
+      { source: { address: "127.0.0.2", port: 5000 }, destination: { address: "127.0.0.1", port: udpPort } },
+      "udp",
+    );
+    const ask = async (bindTo: string): Promise<string | undefined> => {
+      const client = dgram.createSocket("udp4");
+      await new Promise<void>((r) => client.bind(0, bindTo, r));
+      const reply = new Promise<string | undefined>((resolve) => {
+        client.once("message", (m) => resolve(String(m)));
+        setTimeout(() => resolve(undefined), 1000);
+      });
+      client.send(Buffer.concat([header, Buffer.from("hi")]), udpPort, "127.0.0.1");
+      const got = await reply;
+      client.close();
+      return got;
+    };
+    assert.equal(await ask("127.0.0.1"), "echo:hi");
+    const before = g.gateway.status().counters.proxyProtocolRefused;
+    assert.equal(await ask("127.0.0.2"), undefined);
+    assert.equal(g.gateway.status().counters.proxyProtocolRefused, before + 1);
+    echo.close();
   });
 });
