@@ -14,5 +14,7 @@ export async function createBunNodeCompatAdapter(): Promise<SocketAdapter> {
     listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
     connectTcp: (options) => node.connectTcp(options),
     bindUdp: (options, onMessage, onError) => node.bindUdp(options, onMessage, onError),
+    startServerTls: (connection, options) => node.startServerTls(connection, options),
+    connectTls: (options, tls) => node.connectTls(options, tls),
   };
 }

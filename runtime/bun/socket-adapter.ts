@@ -19,12 +19,14 @@ import {
   type TcpHandlers,
   type TcpListener,
   type TcpListenOptions,
+  type TlsClientOptions,
   type UdpBindOptions,
   type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
 import { createNodeSocketAdapter } from "../node/socket-adapter.ts";
+import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
 
@@ -268,7 +270,7 @@ class BunUdpSocket implements UdpSocket {
 
 export function createBunSocketAdapter(): SocketAdapter {
   const outbound = createNodeSocketAdapter();
-  return {
+  const adapter: SocketAdapter = {
     name: "bun-native",
     runtime: `bun ${Bun.version}`,
 
@@ -318,5 +320,14 @@ export function createBunSocketAdapter(): SocketAdapter {
         throw withCode(error, "EADDRNOTAVAIL");
       }
     },
+
+    // node:tls over the adapter's own connection: the runtime has no server-side TLS upgrade of an
+    // accepted socket (docs/runtimes.md)
+    startServerTls,
+
+    async connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> {
+      return startClientTls(await adapter.connectTcp(options), tls, options.timeoutMs);
+    },
   };
+  return adapter;
 }

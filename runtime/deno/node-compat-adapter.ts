@@ -13,5 +13,7 @@ export async function createDenoNodeCompatAdapter(): Promise<SocketAdapter> {
     listenTcp: (options, onConnection) => node.listenTcp(options, onConnection),
     connectTcp: (options) => node.connectTcp(options),
     bindUdp: (options, onMessage, onError) => node.bindUdp(options, onMessage, onError),
+    startServerTls: (connection, options) => node.startServerTls(connection, options),
+    connectTls: (options, tls) => node.connectTls(options, tls),
   };
 }

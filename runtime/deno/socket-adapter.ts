@@ -21,11 +21,13 @@ import {
   type TcpHandlers,
   type TcpListener,
   type TcpListenOptions,
+  type TlsClientOptions,
   type UdpBindOptions,
   type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 
 /**
  * Each connection always has one read pending, which holds its buffer: an idle connection would keep a
@@ -387,7 +389,7 @@ class DenoUdpSocket implements UdpSocket {
 }
 
 export function createDenoSocketAdapter(): SocketAdapter {
-  return {
+  const adapter: SocketAdapter = {
     name: "deno-native",
     runtime: `deno ${Deno.version.deno}`,
 
@@ -455,5 +457,14 @@ export function createDenoSocketAdapter(): SocketAdapter {
       void udpSocket.receiveLoop(onMessage);
       return udpSocket;
     },
+
+    // node:tls over the adapter's own connection: the runtime has no server-side TLS upgrade of an
+    // accepted socket (docs/runtimes.md)
+    startServerTls,
+
+    async connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> {
+      return startClientTls(await adapter.connectTcp(options), tls, options.timeoutMs);
+    },
   };
+  return adapter;
 }

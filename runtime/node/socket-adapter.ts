@@ -16,11 +16,14 @@ import {
   type TcpHandlers,
   type TcpListener,
   type TcpListenOptions,
+  type TlsClientOptions,
+  type TlsSessionInfo,
   type UdpBindOptions,
   type UdpErrorHandler,
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import { startClientTls, startServerTls } from "./tls-layer.ts";
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
 
@@ -37,7 +40,7 @@ function addressOf(address: string | undefined, port: number | undefined): Addre
   return { address: a, port: port ?? 0, family: addressFamily(a) };
 }
 
-class NodeTcpConnection implements TcpConnection {
+export class NodeTcpConnection implements TcpConnection {
   // read on first use: each is a getsockname/getpeername syscall, and an upstream socket's are rarely needed
   private localInfo: AddressInfo | undefined;
   private remoteInfo: AddressInfo | undefined;
@@ -57,7 +60,17 @@ class NodeTcpConnection implements TcpConnection {
     return this.remoteInfo;
   }
 
-  constructor(private readonly socket: net.Socket) {
+  /**
+   * `addresses` for a socket that is not a kernel socket (TLS over another connection): its own say
+   * nothing, the connection underneath has them.
+   */
+  constructor(
+    private readonly socket: net.Socket,
+    addresses?: { local: AddressInfo; remote: AddressInfo },
+    readonly tls?: TlsSessionInfo,
+  ) {
+    this.localInfo = addresses?.local;
+    this.remoteInfo = addresses?.remote;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       const h = this.handlers;
@@ -188,7 +201,7 @@ function withCode(error: unknown): Error {
 }
 
 export function createNodeSocketAdapter(): SocketAdapter {
-  return {
+  const adapter: SocketAdapter = {
     name: "node",
     runtime: `node ${process.versions.node}`,
 
@@ -274,5 +287,12 @@ export function createNodeSocketAdapter(): SocketAdapter {
         });
       });
     },
+
+    startServerTls,
+
+    async connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> {
+      return startClientTls(await adapter.connectTcp(options), tls, options.timeoutMs);
+    },
   };
+  return adapter;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real peers for the PROXY-protocol and MQTT tests: HAProxy (sends PROXY v1/v2 headers with
+# Real peers for the PROXY-protocol, TLS and MQTT tests: nginx (stream), curl, redis-cli, HAProxy (sends PROXY v1/v2 headers with
 # `send-proxy` / `send-proxy-v2`) and the mosquitto command-line clients (`mosquitto_pub` speaks MQTT
 # 3.1.1 and 5.0). Idempotent: installs only what is missing.
 set -euo pipefail
@@ -7,6 +7,11 @@ missing=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# nginx with its stream module: the PROXY-protocol-out test puts it behind Sluice (`listen … proxy_protocol`)
+{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing+=(nginx-light)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update

@@ -81,7 +81,12 @@ export class GatewayMetrics {
   readonly udpSessionsEvicted: Counter<"reason">;
   /** the process's connection budget (`--max-connections`) */
   readonly maxConnections: Gauge<never>;
+  /** TLS handshakes with clients that failed, by cause (`client_certificate`, `protocol`, `timeout`, …) */
+  readonly tlsHandshakeFailures: Counter<"cause">;
+  /** connections closed at their PROXY protocol header, by reason (`untrusted`, `malformed`, `timeout`) */
+  readonly proxyProtocolRefused: Counter<"reason">;
   private readonly configVersion: Gauge<"gateway_group">;
+  private certificateExpiry: readonly { sni: string; notAfter: number }[] = [];
   private healthSource: (() => readonly NodeHealthReport[]) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -148,6 +153,18 @@ export class GatewayMetrics {
       help: "TCP connections and UDP sessions this process holds at most (--max-connections)",
       registers,
     });
+    this.tlsHandshakeFailures = new Counter({
+      name: `${p}tls_handshake_failures_total`,
+      help: "TLS handshakes with clients that failed on terminating routes, by cause",
+      labelNames: ["cause"],
+      registers,
+    });
+    this.proxyProtocolRefused = new Counter({
+      name: `${p}proxy_protocol_refused_total`,
+      help: "Connections and datagrams refused at their PROXY protocol header, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
     this.configVersion = new Gauge({
       name: `${p}config_version`,
       help: "Version of the gateway group configuration this gateway applied",
@@ -155,6 +172,17 @@ export class GatewayMetrics {
       registers,
     });
     const metrics = this;
+    new Gauge({
+      name: `${p}ssl_certificate_expiry_seconds`,
+      help: "Seconds until the certificate served for this SNI expires (negative: expired)",
+      labelNames: ["sni"],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now() / 1000;
+        for (const c of metrics.certificateExpiry) this.set({ sni: c.sni }, Math.round(c.notAfter - now));
+      },
+    });
     new Gauge({
       name: `${p}upstream_status`,
       help: "Upstream node health from the health checks: 1 healthy, 0 unhealthy",
@@ -168,6 +196,11 @@ export class GatewayMetrics {
         }
       },
     });
+  }
+
+  /** the certificates this gateway serves, by name: `ssl_certificate_expiry_seconds` reads them at scrape */
+  setCertificates(certificates: readonly { sni: string; notAfter: number }[]): void {
+    this.certificateExpiry = certificates;
   }
 
   /** the config version this gateway serves */

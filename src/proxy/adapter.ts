@@ -56,6 +56,62 @@ export interface TcpConnection {
   resume(): void;
   /** bytes queued in the adapter and not yet handed to the kernel */
   readonly bufferedAmount: number;
+  /** what the TLS handshake settled, on a connection `startServerTls` or `connectTls` gave */
+  readonly tls?: TlsSessionInfo;
+}
+
+/** One certificate set a TLS server presents (the gateway group's SSL object for the client's name). */
+export interface TlsServerIdentity {
+  /** PEM chains and their keys; more than one pair serves an ECDSA and an RSA chain side by side */
+  readonly pairs: readonly { readonly cert: string; readonly key: string }[];
+  /** mTLS: the client must present a certificate that verifies against `ca` within `depth` intermediates */
+  readonly client?: { readonly ca: string; readonly depth: number };
+  /** the versions a handshake may use, e.g. `["TLSv1.2", "TLSv1.3"]` */
+  readonly protocols: readonly ("TLSv1.2" | "TLSv1.3")[];
+}
+
+export interface TlsServerOptions {
+  /**
+   * The identity to present. The adapter builds its TLS context once per identity object and keeps it
+   * while the object lives, so a new object (a replaced certificate) takes effect at the next handshake
+   * and handshakes already done are untouched.
+   */
+  identity: TlsServerIdentity;
+  /** bytes already read from the connection (the ClientHello the SNI peek took): TLS reads them first */
+  replay?: Uint8Array;
+  /** reject with `code` `ETIMEDOUT` when the handshake has not finished after this many milliseconds */
+  timeoutMs: number;
+}
+
+export interface TlsClientOptions {
+  /** the server name sent (SNI) and verified; none for an IP address */
+  servername?: string;
+  /** verify the server's certificate (against `ca`, else the runtime's roots) */
+  verify: boolean;
+  ca?: string;
+  /** a client certificate and key to present (PEM) */
+  cert?: string;
+  key?: string;
+}
+
+/** What a handshake settled, for the access log. */
+export interface TlsSessionInfo {
+  /** `TLSv1.3`, `TLSv1.2` */
+  protocol: string;
+  /** the OpenSSL / IANA cipher name the runtime reports */
+  cipher: string;
+  /** the server name the client sent (server side) or that was sent (client side) */
+  serverName?: string;
+}
+
+/**
+ * A TLS handshake that failed. `code` is `ETLS` (the peer or the certificates: `reason` says what), or
+ * `ETIMEDOUT`, or the connection's own error code (`ECONNRESET`).
+ */
+export interface TlsHandshakeError extends Error {
+  code: string;
+  /** short cause for counters: `client_certificate`, `protocol`, `timeout`, `closed`, `certificate`, … */
+  cause_label: string;
 }
 
 export interface TcpListenOptions {
@@ -116,6 +172,14 @@ export interface SocketAdapter {
    * error of the socket is ever thrown or left unhandled: each goes to `onError` (or is dropped without one)
    */
   bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket>;
+  /**
+   * Runs a TLS server handshake on an accepted connection and resolves with the decrypted connection
+   * (`tls` set); the given connection then belongs to it. Rejects with a `TlsHandshakeError` after
+   * destroying the connection; with `identity.client` a client certificate that does not verify fails.
+   */
+  startServerTls(connection: TcpConnection, options: TlsServerOptions): Promise<TcpConnection>;
+  /** connects, then runs a TLS client handshake; rejects like `connectTcp`, or with a `TlsHandshakeError` */
+  connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection>;
 }
 
 /** The error a connection closes with: a write that met the peer's reset (`EPIPE`) is that reset. */

@@ -12,7 +12,9 @@ import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
 import type { PluginEnv, PluginInstance, PluginScope, StreamPlugin } from "./plugins/types.ts";
+import { TrustedSources } from "./proxy-protocol-session.ts";
 import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
+import { ServerCertificates } from "./tls-termination.ts";
 import { UpstreamPool } from "./upstream-pool.ts";
 
 export interface ListenerSpec {
@@ -61,6 +63,10 @@ export class ConfigGeneration {
     readonly routeCount: number,
     private readonly instances: readonly { name: string; instance: PluginInstance }[],
     private readonly logger: Logger,
+    /** the group's certificates, for terminating routes */
+    readonly certificates: ServerCertificates = new ServerCertificates([], undefined),
+    /** where PROXY protocol headers are trusted from */
+    readonly realIpFrom: TrustedSources = new TrustedSources([]),
   ) {}
 
   /** the route table of a listening port, for TCP accepts and new UDP sessions alike */
@@ -153,6 +159,8 @@ export function compileGeneration(
           plugins,
           metrics,
           match: parseRouteMatch(route),
+          terminate: route.tls === "terminate",
+          proxyProtocol: route.proxy_protocol === true,
         };
         const key = portKey(entry.protocol, entry.port);
         const list = byPort.get(key);
@@ -195,6 +203,8 @@ export function compileGeneration(
       routeCount,
       created,
       deps.logger,
+      new ServerCertificates(config.ssls ?? [], previous?.certificates),
+      new TrustedSources(config.real_ip_from ?? []),
     );
   } catch (error) {
     for (const { instance } of created) instance.dispose?.();

@@ -265,6 +265,7 @@ export class Gateway implements UdpListenerGateway {
     );
     this.health.apply(config);
     this.metrics.setConfigVersion(config.gateway_group.name, config.version);
+    this.metrics.setCertificates(next.certificates.expiries());
     this.logger.info(
       {
         version: config.version,

@@ -30,6 +30,10 @@ export interface RouteEntry {
   /** counts its sessions when a plugin (prometheus) exports them */
   readonly metrics: RouteMetrics;
   readonly match: RouteMatch;
+  /** end TLS here with the group's certificate for the client's name and forward plaintext */
+  readonly terminate?: boolean;
+  /** connections carry a PROXY protocol header first (every route on the port agrees) */
+  readonly proxyProtocol?: boolean;
 }
 
 export interface RouteMatch {
@@ -100,8 +104,10 @@ function addressMatches(m: RouteMatch, client: ipaddr.IPv4 | ipaddr.IPv6 | undef
 /** The routes of one (protocol, port), most specific first. */
 export class PortRoutes {
   readonly routes: readonly RouteEntry[];
-  /** some route here has `sni`: connections may have to be peeked */
+  /** some route here has `sni` or terminates TLS: connections may have to be peeked */
   readonly hasSniRoutes: boolean;
+  /** connections on this port start with a PROXY protocol header */
+  readonly proxyProtocol: boolean;
   /** some route has `remote_addr`: the client address must be parsed */
   readonly needsClientAddress: boolean;
   /** some route has `server_addr`: the local address must be canonical */
@@ -116,7 +122,8 @@ export class PortRoutes {
 
   constructor(routes: readonly RouteEntry[]) {
     this.routes = [...routes].sort((a, b) => compareSpecificity(a.match, b.match));
-    this.hasSniRoutes = routes.some((r) => r.match.sni !== undefined);
+    this.hasSniRoutes = routes.some((r) => r.match.sni !== undefined || r.terminate === true);
+    this.proxyProtocol = routes.some((r) => r.proxyProtocol === true);
     this.needsClientAddress = routes.some((r) => r.match.remote !== undefined);
     this.serverAddrRoutes = routes.some((r) => r.match.serverAddr !== undefined);
     const byClient = new Map<string, RouteEntry[]>();
@@ -147,7 +154,9 @@ export class PortRoutes {
     if (!this.hasSniRoutes) return false;
     const parsed = this.needsClientAddress ? parseClient(client) : undefined;
     const serverAddr = this.serverAddrRoutes ? canonicalAddress(server) : server;
-    for (const r of this.routes) if (r.match.sni && addressMatches(r.match, parsed, serverAddr)) return true;
+    for (const r of this.routes) {
+      if ((r.match.sni || r.terminate) && addressMatches(r.match, parsed, serverAddr)) return true;
+    }
     return false;
   }
 

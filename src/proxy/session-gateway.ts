@@ -1,5 +1,6 @@
 /** What a TCP connection or UDP session needs from the gateway that runs it. */
 import type { Logger } from "pino";
+import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter } from "./adapter.ts";
 
 export interface ProxyCounters {
@@ -20,6 +21,10 @@ export interface ProxyCounters {
   /** TCP connections accepted / UDP sessions created since start */
   tcpAccepted: number;
   udpSessions: number;
+  /** TLS connections closed on a terminating route: handshake failed, client certificate refused */
+  tlsRefused: number;
+  /** connections / datagrams refused at the PROXY protocol header (untrusted source, malformed, missing) */
+  proxyProtocolRefused: number;
 }
 
 export function emptyCounters(): ProxyCounters {
@@ -33,6 +38,8 @@ export function emptyCounters(): ProxyCounters {
     upstreamFailures: 0,
     tcpAccepted: 0,
     udpSessions: 0,
+    tlsRefused: 0,
+    proxyProtocolRefused: 0,
   };
 }
 
@@ -54,6 +61,7 @@ export interface SessionGateway {
   /** the most time a client gets to send its TLS ClientHello */
   readonly sniTimeoutMs: number;
   readonly counters: ProxyCounters;
+  readonly metrics: GatewayMetrics;
   /** a TCP connection closed or a UDP datagram dropped because no route matched (counted in status and metrics) */
   noRoute(protocol: "tcp" | "udp", local: AddressInfo): void;
   sessionStarted(session: SweptSession): void;

@@ -1,7 +1,7 @@
 /** The `StreamSession` a plugin sees, and the access-log line written when it ends. */
 import type { Logger } from "pino";
 import { formatHostPort } from "../net/addresses.ts";
-import type { AddressInfo } from "./adapter.ts";
+import type { AddressInfo, TlsSessionInfo } from "./adapter.ts";
 import type { StreamSession } from "./plugins/types.ts";
 import type { RouteEntry } from "./router.ts";
 
@@ -16,6 +16,10 @@ export class SessionRecord implements StreamSession {
   code = 200;
   closeReason?: string;
   endedAt?: number;
+  /** the load balancer that sent a PROXY protocol header naming `client` */
+  proxy?: AddressInfo;
+  /** what the TLS handshake with the client settled (terminating routes) */
+  tls?: TlsSessionInfo;
 
   constructor(
     readonly protocol: "tcp" | "udp",
@@ -46,7 +50,10 @@ export function writeAccessLog(logger: Logger, r: SessionRecord): void {
       service_id: r.service.id,
       client: hostPort(r.client),
       server: hostPort(r.server),
+      proxy: r.proxy && hostPort(r.proxy),
       sni: r.sni,
+      tls_version: r.tls?.protocol,
+      tls_cipher: r.tls?.cipher,
       node: r.node,
       connect_ms: r.connectMs,
       bytes_from_client: r.bytesFromClient,

@@ -8,21 +8,27 @@
  * found by the gateway's coarse sweep comparing byte counters between sweeps.
  */
 import type { UpstreamNode } from "../config/schema.ts";
-import type { TcpConnection, TcpHandlers } from "./adapter.ts";
+import type { AddressInfo, TcpConnection, TcpHandlers } from "./adapter.ts";
 import type { BalanceContext } from "./balancer/types.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
+import { ProxyHeaderDecoder } from "./proxy-protocol.ts";
+import { clientNamedBy, headerForUpstream, PROXY_HEADER_TIMEOUT_MS } from "./proxy-protocol-session.ts";
 import type { PortRoutes, RouteEntry } from "./router.ts";
 import type { SessionGateway, SweptSession } from "./session-gateway.ts";
 import { SessionRecord, writeAccessLog } from "./session-record.ts";
 import { parseClientHello, SNI_PEEK_LIMIT } from "./sni.ts";
 import { timerDelay } from "./timer-delay.ts";
+import { isRefusal, type TlsRefusal, terminateTls } from "./tls-termination.ts";
+import { upstreamTlsOptions } from "./upstream-tls.ts";
 
 const PEEK = 0;
 const SETUP = 1;
 const BRIDGE = 2;
 const CLOSING = 3;
 const DONE = 4;
+/** waiting for the PROXY protocol header, before anything else */
+const PROXY_HEADER = 5;
 
 const DISCARD: TcpHandlers = {
   onData() {},
@@ -102,13 +108,21 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   private lastBytes = 0;
   private lastActiveAt = 0;
   private readonly acceptedAt = Date.now();
+  /** the client: the peer, or the one a PROXY protocol header names */
+  private remote: AddressInfo;
+  /** the peer that sent a PROXY protocol header (a load balancer) */
+  private proxyPeer: AddressInfo | undefined;
+  private header: ProxyHeaderDecoder | undefined;
 
   constructor(
     private readonly gateway: SessionGateway,
     private readonly generation: ConfigGeneration,
     private readonly table: PortRoutes,
-    readonly client: TcpConnection,
-  ) {}
+    /** the accepted connection, replaced by its decrypted side once TLS is terminated */
+    public client: TcpConnection,
+  ) {
+    this.remote = client.remote;
+  }
 
   get routeId(): string | undefined {
     return this.route?.id;
@@ -118,14 +132,69 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     const client = this.client;
     this.generation.acquire();
     this.gateway.sessionStarted(this);
+    if (this.table.proxyProtocol && !this.expectProxyHeader()) return;
     client.setHandlers(this);
-    if (this.phase !== PEEK) return; // closed during setHandlers' replay
-    if (this.table.wantsSni(client.remote.address, client.local.address)) {
+    // closed during setHandlers' replay, or the PROXY header path goes on from there
+    if (this.phase !== PEEK || this.header) return;
+    this.startRouting(undefined);
+  }
+
+  /** `rest`: bytes that came after a PROXY header, valid only during the call */
+  private startRouting(rest: Uint8Array | undefined): void {
+    const client = this.client;
+    if (this.table.wantsSni(this.remote.address, client.local.address)) {
       this.peekTimer = setTimeout(() => this.routeWithSni(undefined), timerDelay(this.gateway.sniTimeoutMs));
+      if (rest !== undefined && rest.byteLength > 0) this.peek(rest);
       return;
     }
     client.pause();
+    if (rest !== undefined && rest.byteLength > 0) this.pending = [copyOf(rest)];
     this.routeWithSni(undefined);
+  }
+
+  /** false when the peer may not send a PROXY header (not in `real_ip_from`): it is closed */
+  private expectProxyHeader(): boolean {
+    const peer = this.client.remote.address;
+    if (!this.generation.realIpFrom.contains(peer)) {
+      this.refuseProxyHeader("untrusted", `PROXY protocol header from ${peer}, outside real_ip_from`);
+      return false;
+    }
+    this.phase = PROXY_HEADER;
+    this.header = new ProxyHeaderDecoder();
+    this.peekTimer = setTimeout(
+      () => this.refuseProxyHeader("timeout", `no PROXY protocol header within ${PROXY_HEADER_TIMEOUT_MS} ms`),
+      PROXY_HEADER_TIMEOUT_MS,
+    );
+    return true;
+  }
+
+  private readProxyHeader(chunk: Uint8Array): void {
+    const result = this.header!.push(chunk);
+    if (result.kind === "need-more") return;
+    this.clearPeek();
+    if (result.kind === "error") {
+      this.refuseProxyHeader("malformed", result.reason);
+      return;
+    }
+    this.proxyPeer = this.client.remote;
+    this.remote = clientNamedBy(result.header, this.client.remote);
+    this.phase = PEEK;
+    this.startRouting(result.rest);
+  }
+
+  private refuseProxyHeader(reason: string, detail: string): void {
+    this.clearPeek();
+    const client = this.client;
+    this.gateway.counters.proxyProtocolRefused++;
+    this.gateway.metrics.proxyProtocolRefused.inc({ reason });
+    this.gateway.logger.warn(
+      { client: client.remote.address, port: client.local.port, reason: detail },
+      "PROXY protocol header refused, connection closed",
+    );
+    this.phase = DONE;
+    client.setHandlers(DISCARD);
+    client.destroy();
+    this.release();
   }
 
   // ---- client side handlers ----
@@ -140,6 +209,10 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       this.peek(chunk);
       return;
     }
+    if (this.phase === PROXY_HEADER) {
+      this.readProxyHeader(chunk);
+      return;
+    }
     if (this.phase !== SETUP) return;
     if (this.pending) this.pending.push(copyOf(chunk));
     else this.pending = [copyOf(chunk)];
@@ -150,6 +223,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.endReason ??= "client_closed";
     if (this.phase === BRIDGE) this.upstream!.end();
     else if (this.phase === PEEK) this.routeWithSni(undefined);
+    else if (this.phase === PROXY_HEADER)
+      this.refuseProxyHeader("missing", "connection ended before its PROXY protocol header");
   }
 
   onDrain(): void {
@@ -160,7 +235,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.clientClosed = true;
     if (error) this.endReason ??= errorCode(error) === "ECONNRESET" ? "client_reset" : "client_error";
     else this.endReason ??= "client_closed";
-    if (this.phase === PEEK) {
+    if (this.phase === PEEK || this.phase === PROXY_HEADER) {
       // gone before it could be routed: nothing was proxied, nothing to log
       this.clearPeek();
       this.phase = DONE;
@@ -253,12 +328,12 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     client.pause();
     if (this.peekBuffer) this.pending = [this.peekBuffer.subarray(0, this.peekLength)];
     this.peekBuffer = undefined;
-    const route = this.table.match(client.remote.address, client.local.address, sni);
+    const route = this.table.match(this.remote.address, client.local.address, sni);
     if (!route) {
       this.gateway.noRoute("tcp", client.local);
       this.phase = DONE;
       this.gateway.logger.debug(
-        { client: client.remote.address, port: client.local.port, sni },
+        { client: this.remote.address, port: client.local.port, sni },
         "no stream route matched, connection closed",
       );
       client.setHandlers(DISCARD);
@@ -268,9 +343,53 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     }
     this.route = route;
     this.phase = SETUP;
-    this.record = new SessionRecord("tcp", client.remote, client.local, route, sni, this.acceptedAt);
+    this.record = new SessionRecord("tcp", this.remote, client.local, route, sni, this.acceptedAt);
+    this.record.proxy = this.proxyPeer;
     route.metrics.sessionStarted(this.record);
-    const progress = runPrereads(route.plugins, this.record, () => this.isAbandoned());
+    if (route.terminate) {
+      const replay = this.pending?.[0];
+      this.pending = undefined;
+      const hasSni = route.match.sni !== undefined;
+      const certificates = this.generation.certificates;
+      terminateTls(this.gateway.adapter, certificates, client, sni, hasSni, replay).then((result) =>
+        isRefusal(result) ? this.refuseTls(result) : this.afterTls(result),
+      );
+      return;
+    }
+    this.runPrereadPhase();
+  }
+
+  private refuseTls(refusal: TlsRefusal): void {
+    const record = this.record!;
+    record.code = refusal.code;
+    this.gateway.counters.tlsRefused++;
+    this.gateway.metrics.tlsHandshakeFailures.inc({ cause: refusal.cause });
+    this.gateway.logger.warn(
+      {
+        route: record.route.id,
+        client: this.remote.address,
+        sni: record.sni,
+        cause: refusal.cause,
+        reason: refusal.reason,
+      },
+      "TLS with the client failed, connection closed",
+    );
+    // the connection underneath is already closed; its events went to the TLS layer
+    this.clientClosed = true;
+    this.failSetup(`tls_${refusal.cause}`);
+  }
+
+  private afterTls(decrypted: TcpConnection): void {
+    this.client = decrypted;
+    this.record!.tls = decrypted.tls;
+    decrypted.setHandlers(this);
+    if (this.phase !== SETUP) return;
+    decrypted.pause();
+    this.runPrereadPhase();
+  }
+
+  private runPrereadPhase(): void {
+    const progress = runPrereads(this.route!.plugins, this.record!, () => this.isAbandoned());
     if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
     else this.afterPreread(progress);
   }
@@ -316,8 +435,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     const pool = route.pool;
     const client = this.client;
     const context: BalanceContext = {
-      remote_addr: client.remote.address,
-      remote_port: client.remote.port,
+      remote_addr: this.remote.address,
+      remote_port: this.remote.port,
       server_addr: client.local.address,
       server_port: client.local.port,
       sni: this.record!.sni,
@@ -337,7 +456,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       const t0 = Date.now();
       let upstream: TcpConnection;
       try {
-        upstream = await this.gateway.adapter.connectTcp({ host: node.host, port: node.port, timeoutMs });
+        const target = { host: node.host, port: node.port, timeoutMs };
+        const tls = pool.upstream.tls;
+        upstream = tls
+          ? await this.gateway.adapter.connectTls(target, upstreamTlsOptions(tls, node.host, this.record!.sni))
+          : await this.gateway.adapter.connectTcp(target);
       } catch (error) {
         const code = errorCode(error as Error);
         pool.failed(node, code === "ETIMEDOUT");
@@ -377,6 +500,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     }
     this.phase = BRIDGE;
     let flowing = true;
+    const proxyProtocol = this.route!.pool.upstream.proxy_protocol;
+    if (proxyProtocol) flowing = upstream.write(headerForUpstream(proxyProtocol, this.remote, this.client.local));
     const pending = this.pending;
     this.pending = undefined;
     if (pending) {

@@ -19,6 +19,8 @@ import type { GatewayMetrics } from "../observability/metrics.ts";
 import type { AddressInfo, UdpSocket } from "./adapter.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
+import { decodeProxyHeader } from "./proxy-protocol.ts";
+import { clientNamedBy } from "./proxy-protocol-session.ts";
 import type { PortRoutes, RouteEntry } from "./router.ts";
 import type { SessionGateway, SweptSession } from "./session-gateway.ts";
 import { SessionRecord, writeAccessLog } from "./session-record.ts";
@@ -50,7 +52,36 @@ export class UdpListener {
 
   /** the datagram handler to bind the socket with */
   readonly onMessage = (data: Uint8Array, from: AddressInfo): void => {
-    const key = `${from.address}|${from.port}`;
+    // one map lookup per datagram: a port's PROXY setting can change with any applied config
+    const routing = this.gateway.routesOn("udp", this.port);
+    if (routing?.table.proxyProtocol) {
+      this.fromProxy(data, from, routing.generation);
+      return;
+    }
+    this.deliver(`${from.address}|${from.port}`, data, from, from);
+  };
+
+  /** a datagram from a load balancer: its header names the client; replies go back to the balancer */
+  private fromProxy(data: Uint8Array, peer: AddressInfo, generation: ConfigGeneration): void {
+    const refuse = (reason: string, detail: string) => {
+      this.gateway.counters.proxyProtocolRefused++;
+      this.gateway.metrics.proxyProtocolRefused.inc({ reason });
+      this.gateway.logger.debug({ client: peer.address, port: this.port, reason: detail }, "PROXY datagram dropped");
+    };
+    if (!generation.realIpFrom.contains(peer.address)) {
+      refuse("untrusted", `PROXY protocol header from ${peer.address}, outside real_ip_from`);
+      return;
+    }
+    const decoded = decodeProxyHeader(data);
+    if (decoded.kind !== "done") {
+      refuse("malformed", decoded.kind === "error" ? decoded.reason : "truncated");
+      return;
+    }
+    const client = clientNamedBy(decoded.header, peer);
+    this.deliver(`${peer.address}|${peer.port}|${client.address}|${client.port}`, decoded.rest, client, peer);
+  }
+
+  private deliver(key: string, data: Uint8Array, from: AddressInfo, replyTo: AddressInfo): void {
     const session = this.sessions.get(key);
     if (session !== undefined) {
       const epoch = this.gateway.sweepEpoch;
@@ -62,10 +93,10 @@ export class UdpListener {
       session.fromClient(data);
       return;
     }
-    this.startSession(key, data, from);
-  };
+    this.startSession(key, data, from, replyTo);
+  }
 
-  private startSession(key: string, data: Uint8Array, from: AddressInfo): void {
+  private startSession(key: string, data: Uint8Array, from: AddressInfo, replyTo: AddressInfo): void {
     const socket = this.socket;
     const routing = socket && this.gateway.routesOn("udp", this.port);
     if (!routing) {
@@ -90,7 +121,7 @@ export class UdpListener {
       this.evictOldest("connection_limit");
     }
     const client: AddressInfo = { address: from.address, port: from.port, family: from.family };
-    const session = new UdpProxySession(this, key, generation, route, client, socket.address);
+    const session = new UdpProxySession(this, key, generation, route, client, socket.address, replyTo);
     this.sessions.set(key, session);
     this.gateway.counters.udpSessions++;
     session.begin(data);
@@ -134,8 +165,10 @@ export class UdpProxySession implements SweptSession {
     private readonly key: string,
     private readonly generation: ConfigGeneration,
     private readonly route: RouteEntry,
-    private readonly client: AddressInfo,
+    client: AddressInfo,
     server: AddressInfo,
+    /** where replies go: the client, or the load balancer that sent its datagrams with a PROXY header */
+    private readonly replyTo: AddressInfo,
   ) {
     this.record = new SessionRecord("udp", client, server, route, undefined, Date.now());
     this.epoch = listener.gateway.sweepEpoch;
@@ -193,8 +226,8 @@ export class UdpProxySession implements SweptSession {
     const pool = this.route.pool;
     const node = pool.pick(
       {
-        remote_addr: this.client.address,
-        remote_port: this.client.port,
+        remote_addr: this.record.client.address,
+        remote_port: this.record.client.port,
         server_addr: this.record.server.address,
         server_port: this.record.server.port,
       },
@@ -251,7 +284,7 @@ export class UdpProxySession implements SweptSession {
   private fromUpstream(data: Uint8Array): void {
     if (this.state !== ACTIVE) return;
     this.record.bytesToClient += data.byteLength;
-    this.listener.socket?.send(data, this.client.port, this.client.address);
+    this.listener.socket?.send(data, this.replyTo.port, this.replyTo.address);
     const expected = this.route.pool.udpResponses;
     if (expected !== undefined && ++this.responses >= expected) this.finish("responses_received");
   }

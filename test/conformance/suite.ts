@@ -10,8 +10,18 @@ import type {
   TcpConnection,
   TcpHandlers,
   TcpListener,
+  TlsServerIdentity,
   UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import {
+  CA_CERT,
+  CLIENT_CERT,
+  CLIENT_KEY,
+  SERVER_CERT,
+  SERVER_KEY,
+  STRANGER_CERT,
+  STRANGER_KEY,
+} from "./tls-fixtures.ts";
 
 export interface SuiteOptions {
   /** a loopback port whose accept queue is full, so a SYN gets no answer (for the connect timeout check) */
@@ -183,6 +193,46 @@ async function connectedPair(adapter: SocketAdapter, scope: Scope, keep = true) 
   const clientSide = new Recorder(keep);
   client.setHandlers(clientSide);
   return { listener, client, server, clientSide, serverSide };
+}
+
+const SERVER_IDENTITY: TlsServerIdentity = {
+  pairs: [{ cert: SERVER_CERT, key: SERVER_KEY }],
+  protocols: ["TLSv1.2", "TLSv1.3"],
+};
+
+/**
+ * A TLS pair through the adapter: the accepted side reads the first chunk as the SNI peek would, then
+ * starts the server handshake with it replayed; the connecting side is `connectTls`.
+ */
+async function tlsPair(
+  adapter: SocketAdapter,
+  scope: Scope,
+  identity: TlsServerIdentity,
+  client: { cert?: string; key?: string; ca?: string } = {},
+) {
+  const { listener, next } = await acceptor(adapter, scope);
+  const server = deferred<TcpConnection>();
+  const accepted = next().then((raw) => {
+    raw.setHandlers({
+      onData(chunk) {
+        raw.pause();
+        adapter
+          .startServerTls(raw, { identity, replay: chunk.slice(), timeoutMs: 5000 })
+          .then(server.resolve, server.reject);
+      },
+      onEnd() {},
+      onDrain() {},
+      onClose() {},
+    });
+  });
+  const connecting = adapter.connectTls(
+    { host: "127.0.0.1", port: listener.address.port, timeoutMs: 5000 },
+    { servername: "tls.test", verify: true, ca: client.ca ?? CA_CERT, cert: client.cert, key: client.key },
+  );
+  const [clientResult, serverResult] = await Promise.allSettled([connecting, server.promise, accepted]);
+  if (clientResult.status === "fulfilled") scope.connection(clientResult.value);
+  if (serverResult.status === "fulfilled") scope.connection(serverResult.value);
+  return { clientResult, serverResult };
 }
 
 /**
@@ -697,6 +747,60 @@ const checks: [string, Check][] = [
         | undefined;
       check(error !== undefined, `the peer saw a clean close, not a reset (events: ${clientSide.order.join(",")})`);
       equal(error.code, "ECONNRESET", "peer error code");
+    },
+  ],
+  [
+    "TLS: server handshake on an accepted connection with the peeked bytes replayed; connectTls; bytes both ways; version, cipher and SNI readable",
+    async (adapter, _options, scope) => {
+      const { clientResult, serverResult } = await tlsPair(adapter, scope, SERVER_IDENTITY);
+      if (clientResult.status === "rejected") throw new Failure(`connectTls: ${String(clientResult.reason)}`);
+      if (serverResult.status === "rejected") throw new Failure(`startServerTls: ${String(serverResult.reason)}`);
+      const client = clientResult.value;
+      const server = serverResult.value;
+      check(server.tls?.protocol.startsWith("TLSv1."), `server protocol ${server.tls?.protocol}`);
+      check((server.tls?.cipher ?? "").length > 0, "server cipher");
+      equal(server.tls?.serverName, "tls.test", "SNI seen by the server");
+      check(client.tls?.protocol.startsWith("TLSv1."), `client protocol ${client.tls?.protocol}`);
+      equal(server.remote.port, client.local.port, "the server side keeps the peer's address");
+      const serverSide = new Recorder();
+      server.setHandlers(serverSide);
+      const clientSide = new Recorder();
+      client.setHandlers(clientSide);
+      const big = new Uint8Array(256 * 1024).fill(7);
+      client.write(encode("ping"));
+      client.write(big);
+      await within(serverSide.waitBytes(4 + big.length), 5000, "bytes at the TLS server");
+      server.write(encode("pong"));
+      server.end();
+      await within(clientSide.ended.promise, 5000, "end at the TLS client");
+      equal(clientSide.text(), "pong", "reply");
+    },
+  ],
+  [
+    "TLS: with a client CA, a certificate from it passes; none or another CA's fails with code ETLS",
+    async (adapter, _options, scope) => {
+      const identity: TlsServerIdentity = { ...SERVER_IDENTITY, client: { ca: CA_CERT, depth: 1 } };
+      const good = await tlsPair(adapter, scope, identity, { cert: CLIENT_CERT, key: CLIENT_KEY });
+      equal(good.serverResult.status, "fulfilled", "handshake with the CA's client certificate");
+      for (const [what, client] of [
+        ["no certificate", {}],
+        ["another CA's certificate", { cert: STRANGER_CERT, key: STRANGER_KEY }],
+      ] as const) {
+        const bad = await tlsPair(adapter, scope, identity, client);
+        if (bad.serverResult.status === "fulfilled") throw new Failure(`${what} was accepted`);
+        const error = bad.serverResult.reason as Error & { code?: string; cause_label?: string };
+        equal(error.code, "ETLS", `${what}: error code`);
+        equal(error.cause_label, "client_certificate", `${what}: cause`);
+      }
+    },
+  ],
+  [
+    "TLS: connectTls verifying against a CA that did not sign the server fails",
+    async (adapter, _options, scope) => {
+      const { clientResult } = await tlsPair(adapter, scope, SERVER_IDENTITY, { ca: STRANGER_CERT });
+      check(clientResult.status === "rejected", "a server certificate from an unknown CA was accepted");
+      const error = clientResult.reason as Error & { code?: string };
+      check(typeof error.code === "string", `error without a code: ${error.message}`);
     },
   ],
   [

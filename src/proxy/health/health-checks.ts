@@ -74,7 +74,7 @@ export class HealthChecks implements NodeHealth {
         continue;
       }
       seen.add(service.id);
-      const checksKey = JSON.stringify(checks);
+      const checksKey = JSON.stringify([checks, service.upstream.tls]);
       const current = this.services.get(service.id);
       const nodes = new Map<string, TrackedNode>();
       for (const upstreamNode of service.upstream.nodes) {
@@ -93,7 +93,11 @@ export class HealthChecks implements NodeHealth {
       const entry: ServiceCheckers = { tracked, checksKey };
       if (checks.passive) entry.passive = new PassiveChecker(tracked, this.onFlip);
       if (checks.active) {
-        entry.active = new ActiveChecker(tracked, createProbe(this.adapter, checks.active), this.onFlip);
+        entry.active = new ActiveChecker(
+          tracked,
+          createProbe(this.adapter, checks.active, service.upstream.tls),
+          this.onFlip,
+        );
         entry.active.start();
       }
       this.services.set(service.id, entry);
