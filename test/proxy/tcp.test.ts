@@ -4,19 +4,10 @@ import { after, before, describe, test } from "node:test";
 import { z } from "zod";
 import type { NodeHealth } from "../../src/proxy/health/types.ts";
 import type { StreamPlugin, StreamSession } from "../../src/proxy/plugins/types.ts";
-import {
-  config,
-  firstLine,
-  freePort,
-  killDaemon,
-  namedEchoServer,
-  service,
-  sleep,
-  spawnDaemon,
-  startGateway,
-  upstream,
-  waitFor,
-} from "./harness.ts";
+import { config, firstLine, namedEchoServer, service, startGateway, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { killDaemon, spawnDaemon } from "../fixtures/processes.ts";
+import { sleep, waitFor } from "../fixtures/wait.ts";
 
 type Echo = Awaited<ReturnType<typeof namedEchoServer>>;
 
