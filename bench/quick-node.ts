@@ -4,22 +4,12 @@
  * cost is counted). Usage: `node --import tsx bench/quick-node.ts [requests]`.
  */
 import { spawn } from "node:child_process";
-import net from "node:net";
 import pino from "pino";
 import { createNodeSocketAdapter } from "../runtime/node/socket-adapter.ts";
 import { Gateway } from "../src/proxy/gateway.ts";
+import { freePort } from "../test/fixtures/ports.ts";
 
 const requests = Number(process.argv[2] ?? 100_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const port = await freePort();

@@ -5,19 +5,23 @@
  * (tsx's loader thread and esbuild service cost memory and start time). npm packages stay external and
  * are loaded from node_modules as usual: PGlite finds its wasm next to its own module.
  *
- * dist/node sits at the same depth as src/<dir>/, so relative file lookups such as the migrations'
- * `new URL("../../drizzle/", import.meta.url)` resolve to the same place from the bundle as from source.
+ * Code splitting keeps src/cli/main.ts's per-command `import()` lazy: each command's modules land in chunk
+ * files beside main.js and load only when that command runs (`sluice gateway` never loads the store nor
+ * PGlite). The chunks sit in dist/node itself, at the same depth as src/<dir>/, so relative file lookups
+ * such as the migrations' `new URL("../../drizzle/", import.meta.url)` resolve to the same place from the
+ * bundle as from source.
  *
  * Usage: node scripts/build-node.mjs [--if-stale]   (--if-stale: skip when no input changed since the last build)
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const outfile = join(root, "dist/node/main.js");
-const metafile = join(root, "dist/node/meta.json");
+const outdir = join(root, "dist/node");
+const outfile = join(outdir, "main.js");
+const metafile = join(outdir, "meta.json");
 
 /** true when the last build's output exists and none of its inputs (nor this script) is newer */
 function upToDate() {
@@ -34,9 +38,13 @@ function upToDate() {
 if (process.argv.includes("--if-stale") && upToDate()) process.exit(0);
 
 const started = Date.now();
+// chunk names carry a content hash: clear the last build's so none is left behind
+rmSync(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: [join(root, "runtime/node/main.ts")],
-  outfile,
+  entryPoints: { main: join(root, "runtime/node/main.ts") },
+  outdir,
+  chunkNames: "[name]-[hash]",
+  splitting: true,
   absWorkingDir: root,
   bundle: true,
   packages: "external",
@@ -49,4 +57,7 @@ const result = await build({
 });
 writeFileSync(metafile, JSON.stringify(result.metafile));
 const files = Object.keys(result.metafile.inputs).length;
-process.stderr.write(`built ${relative(process.cwd(), outfile)} from ${files} files in ${Date.now() - started} ms\n`);
+const chunks = Object.keys(result.metafile.outputs).filter((path) => path.endsWith(".js")).length - 1;
+process.stderr.write(
+  `built ${relative(process.cwd(), outfile)} (+${chunks} chunks) from ${files} files in ${Date.now() - started} ms\n`,
+);

@@ -170,8 +170,63 @@ function connect(v: string): void {
 }
 for (const v of edges.keys()) if (!index.has(v)) connect(v);
 
+// `sluice gateway` holds no database credentials: nothing it loads may come from src/store/. What it loads
+// is the runtime entry points' static imports (src/cli/main.ts loads each command with `import()` when it
+// runs) plus everything the gateway command imports, statically or not, type-only imports included.
+
+/** the src/ and runtime/ files `file` imports; `staticOnly` leaves out `import()` calls */
+function importsOf(file: string, staticOnly: boolean): string[] {
+  const source = ts.createSourceFile(file, readFileSync(join(root, file), "utf8"), ts.ScriptTarget.Latest, false);
+  const specs: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
+      if (ts.isStringLiteral(node.moduleSpecifier)) specs.push(node.moduleSpecifier.text);
+    } else if (
+      !staticOnly &&
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteral(node.arguments[0])
+    ) {
+      specs.push(node.arguments[0].text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return specs
+    .filter((spec) => spec.startsWith("."))
+    .map((spec) => relative(root, resolve(root, dirname(file), spec)))
+    .filter((target) => target.startsWith("src/") || target.startsWith("runtime/"));
+}
+
+/** every file reachable from `starts`, each mapped to the file that first imported it */
+function importGraph(starts: readonly string[], staticOnly: boolean): Map<string, string> {
+  const seen = new Map<string, string>(starts.map((start) => [start, start]));
+  const queue = [...starts];
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    for (const target of importsOf(file, staticOnly)) {
+      if (seen.has(target)) continue;
+      seen.set(target, file);
+      queue.push(target);
+    }
+  }
+  return seen;
+}
+
+const gatewayLoads = new Map([
+  ...importGraph(["runtime/node/main.ts", "runtime/bun/main.ts", "runtime/deno/main.ts"], true),
+  ...importGraph(["src/cli/commands/gateway.ts"], false),
+]);
+for (const [file, importer] of gatewayLoads) {
+  if (file.startsWith("src/store/")) {
+    problems.push(`${importer} imports ${file}: \`sluice gateway\` loads it, and the gateway holds no database`);
+  }
+}
+
 if (problems.length > 0) {
   console.error(`check:layers: ${problems.length} problem(s)\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log(`check:layers: ${edges.size} folders, imports follow the layer table, no cycles`);
+console.log(
+  `check:layers: ${edges.size} folders, imports follow the layer table, no cycles; \`sluice gateway\` loads ${gatewayLoads.size} files, none from src/store/`,
+);

@@ -7,7 +7,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BenchProcess, freePort, runTool, startProcess, waitForTcp } from "../processes.ts";
+import { freePort } from "../../test/fixtures/ports.ts";
+import { type BenchProcess, runTool, startProcess, waitForTcp } from "../processes.ts";
 
 export interface Backends {
   readonly redisPort: number;

@@ -9,17 +9,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort as freeUdpPort } from "../../test/proxy/harness.ts";
+import { freePort } from "../../test/fixtures/ports.ts";
 import {
   api,
   defaultGroupId,
-  freePort,
   freshDatabase,
   type SluiceProcess,
   type SluiceRuntime,
   sluice,
   waitReady,
-} from "../../test/scale/processes.ts";
+} from "../../test/fixtures/processes.ts";
 import { type BenchProcess, startProcess, waitForTcp } from "../processes.ts";
 import type { ServiceName } from "./ledger.ts";
 import { type Attach, type NodeKind, UpstreamNode } from "./upstreams.ts";
@@ -141,7 +140,7 @@ export class Deployment {
   private async configure(): Promise<void> {
     this.ports.stream = await freePort();
     this.ports.reqres = await freePort();
-    this.ports.udp = await freeUdpPort("udp");
+    this.ports.udp = await freePort("udp");
     const plugins: Record<ServiceName, Record<string, unknown>> = {
       stream: {},
       reqres: {

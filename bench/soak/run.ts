@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, RUNTIMES, type SluiceRuntime } from "../../test/scale/processes.ts";
+import { ROOT, RUNTIMES, type SluiceRuntime } from "../../test/fixtures/processes.ts";
 import { runSoak, type SoakReport } from "./soak.ts";
 
 const USAGE = `Usage: npm run soak -- [options]

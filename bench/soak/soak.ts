@@ -2,7 +2,7 @@
  * One soak run: start the deployment, drive the load and the faults for `durationS`, let the sessions
  * finish, sample the Sluice processes all along, and return the report with its verdict.
  */
-import type { SluiceRuntime } from "../../test/scale/processes.ts";
+import type { SluiceRuntime } from "../../test/fixtures/processes.ts";
 import { Deployment, GATEWAY_HOSTS } from "./deployment.ts";
 import { type FaultEvent, runFaults, scheduleFor } from "./faults.ts";
 import { excused, Ledger, type SessionRecord } from "./ledger.ts";

@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, hardFileLimit, startProcess, waitForTcp } from "../processes.ts";
+import { freePort } from "../../test/fixtures/ports.ts";
+import { hardFileLimit, startProcess, waitForTcp } from "../processes.ts";
 import { renderPeerConfig } from "./peer-config.ts";
 import type { Target } from "./target.ts";
 

@@ -7,7 +7,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, startProcess, tail, waitForTcp } from "../processes.ts";
+import { freePort } from "../../test/fixtures/ports.ts";
+import { startProcess, tail, waitForTcp } from "../processes.ts";
 import { waitForDnsAnswer } from "../workloads/dns-query.ts";
 import { REPO, type SluiceAdapter, type SluiceRuntime, startCommand, waitForReady } from "./sluice.ts";
 import type { Target } from "./target.ts";

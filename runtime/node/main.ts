@@ -8,7 +8,7 @@ import { createNodeSocketAdapter } from "./socket-adapter.ts";
 const edge: RuntimeEdge = {
   runtime: "node",
   runtimeVersion: process.versions.node,
-  // the data-plane engineer's adapter; only built when a data plane starts
+  // built only when a data plane starts: the other commands open no stream sockets
   socketAdapter: async () => createNodeSocketAdapter(),
   serveHttp,
   onShutdownSignal(handler) {

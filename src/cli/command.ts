@@ -1,4 +1,4 @@
-/** What a `sluice` sub-command is: one file per command under `commands/`, listed in `main.ts`. */
+/** What a `sluice` sub-command is: one file per command under `commands/`, listed (with its one-line summary) in `main.ts`. */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import type { RuntimeEdge } from "./runtime-edge.ts";
 
@@ -9,8 +9,6 @@ export interface CommandContext {
 
 export interface CliCommand {
   name: string;
-  /** one line for `sluice --help` */
-  summary: string;
   /** the full `sluice NAME --help` text */
   help: string;
   /** an exit code when done, or `undefined` for a server that keeps running (it exits on a signal) */

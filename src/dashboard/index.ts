@@ -2,7 +2,7 @@
  * The dashboard, served by the admin listener at `/`: one HTML page, its script and stylesheet (built
  * once from `client/` into `client-bundle.generated.ts`, so every runtime and the single binary carry
  * them as plain strings and nothing is built at start), the sign-in session, and two read-only JSON
- * helpers the API does not have: the plugin schemas and the traffic history. Everything else the page
+ * endpoints the API does not have: the plugin schemas and the traffic history. Everything else the page
  * does goes through the public `/api` with the session cookie and CSRF header.
  */
 import type { Context } from "hono";

@@ -20,7 +20,7 @@ import type { GatewayConfig } from "../../src/config/types.ts";
 import { DeclarativeError, parseDeclarative } from "../../src/declarative/file-format.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { Keyring } from "../../src/store/keyring.ts";
-import { sluice } from "../scale/processes.ts";
+import { sluice } from "../fixtures/processes.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "./fixtures/backends.ts";
 
 const KEY = "tls-test-admin-key-0123456789";

@@ -17,7 +17,9 @@ import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
-import { freePort, requireTool, run, tcpUp } from "../proxy/harness.ts";
+import { tcpUp } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { requireCommand, run } from "../fixtures/processes.ts";
 import {
   type AdminCase,
   type AdminSequence,
@@ -251,7 +253,7 @@ describe("through a real sluice start", () => {
   let started: Started | undefined;
   let call: Call;
   before(async () => {
-    requireTool("redis-cli", "redis-tools");
+    requireCommand("redis-cli", "scripts/deps/proxy.sh");
     assert.ok(await tcpUp(6379), "Redis must be running on 127.0.0.1:6379 (scripts/services.sh starts it)");
     started = await startSluice();
     const base = `http://${started.admin}`;

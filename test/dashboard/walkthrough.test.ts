@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
-import { freePort, requireTool, run } from "../proxy/harness.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { requireCommand, run } from "../fixtures/processes.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const shots = join(root, "test-output/dashboard");
@@ -106,7 +107,7 @@ describe("dashboard walkthrough in Chromium", { timeout: 300_000 }, () => {
 
   before(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/deps/dashboard.sh`);
-    requireTool("mariadb", "the MariaDB client");
+    requireCommand("mariadb", "scripts/deps/proxy.sh");
     await mkdir(shots, { recursive: true });
     base = await startSluice();
     const profile = await mkdtemp(join(tmpdir(), "sluice-chromium-"));

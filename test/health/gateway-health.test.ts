@@ -4,14 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { freeTcpPort, gatewayConfig, startGateway, tcpExchange, udpExchange } from "../plugins/fixtures/gateway.ts";
-import { Dnsmasq, dnsQueryHex, freeUdpPort, TcpBackend, UdpEcho, waitFor } from "./fixtures/servers.ts";
+import { gatewayConfig, startConfiguredGateway, tcpExchange, udpExchange } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { Dnsmasq, dnsQueryHex, TcpBackend, UdpEcho } from "../fixtures/servers.ts";
+import { waitFor } from "../fixtures/wait.ts";
 
 describe("health checks through a gateway", () => {
   test("tcp: three backends, one stopped and restarted; no client connection fails", async () => {
     const backends = [new TcpBackend("a"), new TcpBackend("b"), new TcpBackend("c")];
     for (const b of backends) await b.start();
-    const port = await freeTcpPort();
+    const port = await freePort();
     const config = gatewayConfig(1, {
       id: "s1",
       upstream: {
@@ -29,7 +31,7 @@ describe("health checks through a gateway", () => {
       routes: [{ id: "r1", server_port: port }],
     });
     // the gateway's own health checks, applied with the config
-    const gateway = await startGateway(config);
+    const gateway = await startConfiguredGateway(config);
     const health = gateway.health;
     const b = `127.0.0.1:${backends[1]!.port}`;
     try {
@@ -71,7 +73,7 @@ describe("health checks through a gateway", () => {
   test("udp: echo upstreams, one stopped and restarted; every session still gets its reply", async () => {
     const echoes = [new UdpEcho("x"), new UdpEcho("y")];
     for (const e of echoes) await e.start();
-    const port = await freeUdpPort();
+    const port = await freePort("udp");
     const config = gatewayConfig(1, {
       id: "u1",
       upstream: {
@@ -90,7 +92,7 @@ describe("health checks through a gateway", () => {
       routes: [{ id: "r1", server_port: port }],
     });
     // the gateway's own health checks, applied with the config
-    const gateway = await startGateway(config);
+    const gateway = await startConfiguredGateway(config);
     const health = gateway.health;
     const y = `127.0.0.1:${echoes[1]!.port}`;
     try {
@@ -113,8 +115,8 @@ describe("health checks through a gateway", () => {
   });
 
   test("udp: two dnsmasq servers, one stopped; DNS answers keep coming through the gateway", async () => {
-    const dns = [new Dnsmasq(await freeUdpPort()), new Dnsmasq(await freeUdpPort())];
-    const port = await freeUdpPort();
+    const dns = [new Dnsmasq(await freePort("udp")), new Dnsmasq(await freePort("udp"))];
+    const port = await freePort("udp");
     const query = Buffer.from(dnsQueryHex, "hex");
     const config = gatewayConfig(1, {
       id: "dns",
@@ -133,10 +135,10 @@ describe("health checks through a gateway", () => {
       },
       routes: [{ id: "r1", server_port: port }],
     });
-    let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+    let gateway: Awaited<ReturnType<typeof startConfiguredGateway>> | undefined;
     try {
       for (const d of dns) await d.start();
-      gateway = await startGateway(config);
+      gateway = await startConfiguredGateway(config);
       const health = gateway.health;
       await dns[0]!.stop();
       await waitFor(

@@ -6,8 +6,10 @@ import { activeCheck, type HealthCheckType } from "../../src/config/schema.ts";
 import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
 import { createProbe } from "../../src/proxy/health/probe-registry.ts";
 import { TcpProbe } from "../../src/proxy/health/tcp-probe.ts";
-import { testAdapter } from "./fixtures/node-adapter.ts";
-import { Dnsmasq, dnsQueryHex, freeUdpPort, serviceConfig, TcpBackend, UdpEcho, waitFor } from "./fixtures/servers.ts";
+import { nodeAdapter, serviceConfig } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { Dnsmasq, dnsQueryHex, TcpBackend, UdpEcho } from "../fixtures/servers.ts";
+import { waitFor } from "../fixtures/wait.ts";
 
 function capturingLogger() {
   const lines: Array<Record<string, unknown>> = [];
@@ -32,7 +34,7 @@ const fastTcpChecks = {
 describe("active tcp checks", () => {
   const backends = [new TcpBackend("a"), new TcpBackend("b"), new TcpBackend("c")];
   const { logger, lines } = capturingLogger();
-  const health = new HealthChecks(testAdapter, logger);
+  const health = new HealthChecks(nodeAdapter, logger);
   after(async () => {
     health.stop();
     for (const b of backends) await b.stop();
@@ -73,7 +75,7 @@ describe("active tcp checks", () => {
     const dead = new TcpBackend("dead");
     await dead.start();
     await dead.stop();
-    const local = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const local = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       const nodes = [{ host: "127.0.0.1", port: dead.port, weight: 1 }];
       local.apply(serviceConfig(1, [{ id: "s2", upstream: { nodes, checks: fastTcpChecks } }]));
@@ -93,7 +95,7 @@ describe("active check options", () => {
     const dead = new TcpBackend("dead");
     await dead.start();
     await dead.stop();
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       const checks = { active: { ...fastTcpChecks.active, port: healthPort.port } };
       const nodes = [{ host: "127.0.0.1", port: dead.port, weight: 1 }];
@@ -113,7 +115,7 @@ describe("active check options", () => {
 describe("active udp checks", () => {
   test("an echo server: a reply containing `expect` is healthy, a stopped server times out", async () => {
     const echo = await new UdpEcho("e1").start();
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       const checks = {
         active: {
@@ -145,9 +147,9 @@ describe("active udp checks", () => {
   });
 
   test("a real DNS server (dnsmasq), probed with a hex DNS query, stopped and restarted", async () => {
-    const port = await freeUdpPort();
+    const port = await freePort("udp");
     const dns = new Dnsmasq(port);
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       await dns.start();
       const checks = {
@@ -178,7 +180,7 @@ describe("active udp checks", () => {
 
 describe("passive checks", () => {
   test("connect failures mark a node down, successes bring it back, with passive thresholds", () => {
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       const checks = { passive: { healthy: { successes: 3 }, unhealthy: { tcp_failures: 2, timeouts: 3 } } };
       const nodes = [
@@ -204,7 +206,7 @@ describe("passive checks", () => {
   });
 
   test("without checks, reports change nothing", () => {
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     health.apply(serviceConfig(1, [{ id: "n", upstream: { nodes: [{ host: "10.0.0.1", port: 80, weight: 1 }] } }]));
     for (let i = 0; i < 10; i++) health.reportConnect("n", "10.0.0.1:80", "failure");
     assert.equal(health.isHealthy("n", "10.0.0.1:80"), true);
@@ -212,7 +214,7 @@ describe("passive checks", () => {
   });
 
   test("services without checks are left out of the health view, but metrics see their nodes as healthy", () => {
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     health.apply(serviceConfig(1, [{ id: "n", upstream: { nodes: [{ host: "10.0.0.1", port: 80, weight: 1 }] } }]));
     assert.deepEqual(health.snapshot(), []);
     const all = health.snapshot({ includeUnchecked: true });
@@ -230,10 +232,10 @@ describe("no silent fallback", () => {
   test("an unknown active check type is refused, not turned into a TCP probe", () => {
     const check = activeCheck.parse({ type: "tcp" });
     assert.throws(
-      () => createProbe(testAdapter, { ...check, type: "http" as unknown as HealthCheckType }),
+      () => createProbe(nodeAdapter, { ...check, type: "http" as unknown as HealthCheckType }),
       /unknown active health check type 'http'/,
     );
-    assert.throws(() => createProbe(testAdapter, { ...check, type: "udp" }), /checks.active.udp is required/);
-    assert.ok(createProbe(testAdapter, check) instanceof TcpProbe);
+    assert.throws(() => createProbe(nodeAdapter, { ...check, type: "udp" }), /checks.active.udp is required/);
+    assert.ok(createProbe(nodeAdapter, check) instanceof TcpProbe);
   });
 });

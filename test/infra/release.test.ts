@@ -22,7 +22,7 @@ let version = "";
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "sluice-release-"));
-  // Pin one commit: other engineers commit to this checkout while the suite runs.
+  // Pin one commit: the checkout may gain commits while the suite runs.
   commit = (await run("git", ["rev-parse", "HEAD"], { cwd: repo })).stdout.trim();
   const pkg = (await run("git", ["show", `${commit}:package.json`], { cwd: repo })).stdout;
   version = (JSON.parse(pkg) as { version: string }).version;

@@ -3,8 +3,10 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import type { Gateway } from "../../src/proxy/gateway.ts";
-import { TcpBackend, waitFor } from "../health/fixtures/servers.ts";
-import { freeTcpPort, gatewayConfig, startGateway, tcpExchange } from "./fixtures/gateway.ts";
+import { gatewayConfig, startConfiguredGateway, tcpExchange } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { TcpBackend } from "../fixtures/servers.ts";
+import { waitFor } from "../fixtures/wait.ts";
 import { Rsyslog } from "./fixtures/rsyslog.ts";
 
 async function idle(gateway: Gateway): Promise<void> {
@@ -25,7 +27,7 @@ async function openClient(port: number): Promise<{ socket: net.Socket; data: str
 describe("ip-restriction through a gateway", () => {
   test("127.0.0.2 / 127.0.0.3 / ::1 clients: whitelist then blacklist; denied clients never reach the upstream", async () => {
     const backend = await new TcpBackend("hello").start();
-    const port = await freeTcpPort();
+    const port = await freePort();
     const config = (version: number, plugin: Record<string, unknown>) =>
       gatewayConfig(version, {
         id: "s1",
@@ -36,7 +38,7 @@ describe("ip-restriction through a gateway", () => {
           { id: "v6", server_port: port, server_addr: "::1" },
         ],
       });
-    const gateway = await startGateway(config(1, { whitelist: ["127.0.0.2", "::1"] }));
+    const gateway = await startConfiguredGateway(config(1, { whitelist: ["127.0.0.2", "::1"] }));
     try {
       const from = (localAddress: string) =>
         tcpExchange(port, { host: localAddress.includes(":") ? "::1" : "127.0.0.1", localAddress });
@@ -62,8 +64,8 @@ describe("ip-restriction through a gateway", () => {
 describe("limit-conn through a gateway", () => {
   test("conn 1, burst 1: the 2nd connection waits default_conn_delay, the 3rd is closed with 503", async () => {
     const backend = await new TcpBackend("held", true).start();
-    const port = await freeTcpPort();
-    const gateway = await startGateway(
+    const port = await freePort();
+    const gateway = await startConfiguredGateway(
       gatewayConfig(1, {
         id: "s1",
         upstream: { nodes: [{ host: "127.0.0.1", port: backend.port, weight: 1 }] },
@@ -103,8 +105,8 @@ describe("limit-conn through a gateway", () => {
   test("never leaks: refused upstream, idle timeout, client reset, upstream close, earlier-plugin rejects, own rejects", async () => {
     const held = await new TcpBackend("held", true).start();
     const closing = await new TcpBackend("bye").start();
-    const dead = await freeTcpPort();
-    const port = await freeTcpPort();
+    const dead = await freePort();
+    const port = await freePort();
     const limit = { "limit-conn": { conn: 2, burst: 0, default_conn_delay: 0.1 } };
     let version = 0;
     const config = (upstreamPort: number, extra: Record<string, unknown> = {}) =>
@@ -117,7 +119,7 @@ describe("limit-conn through a gateway", () => {
         plugins: { "ip-restriction": { blacklist: ["127.0.0.3"] }, ...extra },
         routes: [{ id: "r1", server_port: port, plugins: limit }],
       });
-    const gateway = await startGateway(config(dead));
+    const gateway = await startConfiguredGateway(config(dead));
     try {
       // upstream refused: 502
       for (let i = 0; i < 4; i++) assert.equal((await tcpExchange(port)).data, "");
@@ -168,8 +170,8 @@ describe("prometheus and syslog through a gateway", () => {
     const rsyslog = new Rsyslog();
     await rsyslog.start();
     const backend = await new TcpBackend("pong").start();
-    const port = await freeTcpPort();
-    const gateway = await startGateway(
+    const port = await freePort();
+    const gateway = await startConfiguredGateway(
       gatewayConfig(1, {
         id: "s1",
         upstream: { nodes: [{ host: "127.0.0.1", port: backend.port, weight: 1 }] },
@@ -216,9 +218,9 @@ describe("prometheus and syslog through a gateway", () => {
 describe("metrics belong to each gateway", () => {
   test("two gateways in one process share no counters; a route without prometheus exports none of its sessions", async () => {
     const backend = await new TcpBackend("pong").start();
-    const [portA, portB] = [await freeTcpPort(), await freeTcpPort()];
+    const [portA, portB] = [await freePort(), await freePort()];
     const nodes = [{ host: "127.0.0.1", port: backend.port, weight: 1 }];
-    const a = await startGateway(
+    const a = await startConfiguredGateway(
       gatewayConfig(1, {
         id: "s1",
         upstream: { nodes },
@@ -226,7 +228,7 @@ describe("metrics belong to each gateway", () => {
         routes: [{ id: "ra", server_port: portA }],
       }),
     );
-    const b = await startGateway(
+    const b = await startConfiguredGateway(
       gatewayConfig(1, {
         id: "s1",
         upstream: { nodes },

@@ -5,12 +5,13 @@ import pino from "pino";
 import { GatewayMetrics, type MetricsOptions, RouteMetrics } from "../../src/observability/metrics.ts";
 import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
 import { prometheus } from "../../src/proxy/plugins/prometheus.ts";
-import { testAdapter } from "../health/fixtures/node-adapter.ts";
-import { requireCommand, serviceConfig, waitFor } from "../health/fixtures/servers.ts";
+import { nodeAdapter, serviceConfig } from "../fixtures/gateway.ts";
+import { requireCommand } from "../fixtures/processes.ts";
+import { waitFor } from "../fixtures/wait.ts";
 import { pluginEnv, session } from "./fixtures/session.ts";
 
 function promtool(args: string[], input?: string) {
-  const bin = requireCommand("promtool");
+  const bin = requireCommand("promtool", "scripts/deps/plugins.sh");
   const run = spawnSync(bin, args, { input, encoding: "utf8", cwd: "infra/prometheus", timeout: 30_000 });
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
@@ -87,7 +88,7 @@ describe("prometheus plugin and metrics", () => {
   test("upstream_status and config_version; the exposition passes promtool check metrics, with either prefix", async () => {
     for (const prefix of ["sluice_", "apisix_"]) {
       const { metrics, route, env, metricsText } = routeMetrics({ prefix });
-      const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+      const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
       try {
         const checks = { passive: { unhealthy: { tcp_failures: 1 } } };
         const nodes = [
@@ -116,7 +117,7 @@ describe("prometheus plugin and metrics", () => {
 
   test("upstream_status follows the health checks at scrape time", async () => {
     const { metrics, metricsText } = routeMetrics();
-    const health = new HealthChecks(testAdapter, pino({ level: "silent" }));
+    const health = new HealthChecks(nodeAdapter, pino({ level: "silent" }));
     try {
       const checks = { passive: { unhealthy: { tcp_failures: 1 }, healthy: { successes: 1 } } };
       health.apply(

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { syslog } from "../../src/proxy/plugins/syslog.ts";
 import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
 import type { PluginEnv } from "../../src/proxy/plugins/types.ts";
-import { waitFor } from "../health/fixtures/servers.ts";
+import { waitFor } from "../fixtures/wait.ts";
 import { Rsyslog } from "./fixtures/rsyslog.ts";
 import { pluginEnv, session } from "./fixtures/session.ts";
 

@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 import { MqttConnectReader, type MqttConnectResult } from "../../src/proxy/plugins/mqtt-connect.ts";
-import { type CaptureServer, requireBinary, startCaptureServer } from "./fixtures/capture-server.ts";
+import { requireCommand } from "../fixtures/processes.ts";
+import { type CaptureServer, startCaptureServer } from "./fixtures/capture-server.ts";
 
 let mosquittoPub = "";
 let server: CaptureServer;
@@ -20,7 +21,7 @@ const REFUSED_V4 = new Uint8Array([0x20, 0x02, 0x00, 0x05]);
 const REFUSED_V5 = new Uint8Array([0x20, 0x03, 0x00, 0x87, 0x00]);
 
 before(async () => {
-  mosquittoPub = requireBinary("mosquitto_pub", "scripts/deps/protocols.sh");
+  mosquittoPub = requireCommand("mosquitto_pub", "scripts/deps/protocols.sh");
   server = await startCaptureServer(() => {
     const reader = new MqttConnectReader();
     return (chunk) => {

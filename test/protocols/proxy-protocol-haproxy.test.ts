@@ -13,7 +13,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ProxyHeader, ProxyHeaderDecoder } from "../../src/proxy/proxy-protocol.ts";
-import { type CaptureServer, freePort, requireBinary, startCaptureServer } from "./fixtures/capture-server.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { requireCommand } from "../fixtures/processes.ts";
+import { type CaptureServer, startCaptureServer } from "./fixtures/capture-server.ts";
 
 interface Seen {
   header: ProxyHeader;
@@ -49,7 +51,7 @@ function headerThenLine() {
 }
 
 before(async () => {
-  const binary = requireBinary("haproxy", "scripts/deps/protocols.sh");
+  const binary = requireCommand("haproxy", "scripts/deps/protocols.sh");
   dir = await mkdtemp(join(tmpdir(), "sluice-haproxy-"));
   backend = await startCaptureServer(headerThenLine);
   checked = await startCaptureServer(() => {
@@ -63,8 +65,8 @@ before(async () => {
   ports.v1 = await freePort();
   ports.v2 = await freePort();
   ports.v2tlv = await freePort();
-  ports.v1six = await freePort("::1");
-  ports.v2six = await freePort("::1");
+  ports.v1six = await freePort("tcp", "::1");
+  ports.v2six = await freePort("tcp", "::1");
   const server = (options: string) => `  server s 127.0.0.1:${backend.port} ${options}`;
   const config = [
     "defaults",

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { config, firstLine, freePort, namedEchoServer, service, startGateway, upstream, waitFor } from "./harness.ts";
+import { config, firstLine, namedEchoServer, service, startGateway, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { waitFor } from "../fixtures/wait.ts";
 
 describe("built-in plugins in the pipeline", () => {
   let echo: Awaited<ReturnType<typeof namedEchoServer>>;

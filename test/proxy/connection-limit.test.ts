@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { defaultMaxConnections, openFileLimit } from "../../src/cli/connection-limit.ts";
-import { echoUpstream, freePort, roundTrip, sluice, stopAll, waitReady } from "../scale/processes.ts";
-import { sleep, waitFor } from "./harness.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { echoUpstream, roundTrip, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
+import { sleep, waitFor } from "../fixtures/wait.ts";
 
 let tmp: string;
 let tcpNode: Awaited<ReturnType<typeof echoUpstream>>;

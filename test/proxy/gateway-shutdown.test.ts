@@ -8,7 +8,8 @@ import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { echoUpstream, freePort, sluice, stopAll, waitReady } from "../scale/processes.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { echoUpstream, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
 
 let tmp: string | undefined;
 let upstream: Awaited<ReturnType<typeof echoUpstream>> | undefined;

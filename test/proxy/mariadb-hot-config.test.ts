@@ -8,7 +8,10 @@ import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { config, freePort, requireTool, run, service, sleep, startGateway, upstream, waitFor } from "./harness.ts";
+import { config, service, startGateway, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { requireCommand, run } from "../fixtures/processes.ts";
+import { sleep, waitFor } from "../fixtures/wait.ts";
 
 const MARIADB = { host: "127.0.0.1", port: 3306 };
 
@@ -81,7 +84,7 @@ async function forwarder(): Promise<{ port: number; connections: number; close: 
 
 describe("mariadb through the gateway", () => {
   before(async () => {
-    requireTool("mariadb", "the MariaDB client");
+    requireCommand("mariadb", "scripts/deps/proxy.sh");
     assert.ok(await mariadbUp(), "MariaDB must be running on 127.0.0.1:3306 (scripts/services.sh starts it)");
   });
 

@@ -11,25 +11,15 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import {
-  config,
-  freePort,
-  killDaemon,
-  requireTool,
-  run,
-  service,
-  sleep,
-  spawnDaemon,
-  startGateway,
-  tcpUp,
-  upstream,
-  waitFor,
-} from "./harness.ts";
+import { config, service, startGateway, tcpUp, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { killDaemon, requireCommand, run, spawnDaemon } from "../fixtures/processes.ts";
+import { sleep, waitFor } from "../fixtures/wait.ts";
 
 describe("redis through the gateway", () => {
   before(async () => {
-    requireTool("redis-cli", "redis-tools");
-    requireTool("redis-benchmark", "redis-tools");
+    requireCommand("redis-cli", "scripts/deps/proxy.sh");
+    requireCommand("redis-benchmark", "scripts/deps/proxy.sh");
     assert.ok(await tcpUp(6379), "Redis must be running on 127.0.0.1:6379 (scripts/services.sh starts it)");
   });
 
@@ -76,8 +66,8 @@ describe("dns over a udp route", () => {
   let dnsPort = 0;
   let dnsmasq: ReturnType<typeof spawnDaemon> | undefined;
   before(async () => {
-    requireTool("dnsmasq", "dnsmasq-base");
-    requireTool("dig", "dnsutils");
+    requireCommand("dnsmasq", "scripts/deps/proxy.sh");
+    requireCommand("dig", "scripts/deps/proxy.sh");
     dnsPort = await freePort("udp");
     const args = [
       "--keep-in-foreground",
@@ -264,7 +254,7 @@ describe("tls passthrough by sni", () => {
   const servers: ReturnType<typeof spawnDaemon>[] = [];
   const ports: number[] = [];
   before(async () => {
-    requireTool("openssl", "openssl");
+    requireCommand("openssl", "scripts/deps/proxy.sh");
     dir = mkdtempSync(join(tmpdir(), "sluice-sni-"));
     for (const name of ["alpha", "beta"]) {
       const key = join(dir, `${name}.key`);

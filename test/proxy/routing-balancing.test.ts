@@ -15,7 +15,8 @@ import { alwaysHealthy, type NodeHealth } from "../../src/proxy/health/types.ts"
 import { PortRoutes, parseRouteMatch, type RouteEntry } from "../../src/proxy/router.ts";
 import { parseClientHello, SNI_PEEK_LIMIT } from "../../src/proxy/sni.ts";
 import { UpstreamPool } from "../../src/proxy/upstream-pool.ts";
-import { captureLogger, config, freePort, service, startGateway, upstream } from "./harness.ts";
+import { captureLogger, config, service, startGateway, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
 
 function route(id: string, fields: { server_addr?: string; remote_addr?: string; sni?: string }): RouteEntry {
   return {

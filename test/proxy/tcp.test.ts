@@ -8,14 +8,13 @@ import {
   blackholeListener,
   config,
   firstLine,
-  freePort,
   namedEchoServer,
   service,
-  sleep,
   startGateway,
   upstream,
-  waitFor,
-} from "./harness.ts";
+} from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { sleep, waitFor } from "../fixtures/wait.ts";
 
 type Echo = Awaited<ReturnType<typeof namedEchoServer>>;
 

@@ -16,21 +16,11 @@ import tls from "node:tls";
 import { upstreamChecks } from "../../src/config/schema.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { encodeProxyV2 } from "../../src/proxy/proxy-protocol.ts";
+import { config, firstLine, namedEchoServer, service, startGateway, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { killDaemon, requireCommand, run, spawnDaemon } from "../fixtures/processes.ts";
+import { waitFor } from "../fixtures/wait.ts";
 import { type CertFiles, makeCertificates } from "./fixtures/tls-certs.ts";
-import {
-  config,
-  firstLine,
-  freePort,
-  killDaemon,
-  namedEchoServer,
-  requireTool,
-  run,
-  service,
-  spawnDaemon,
-  startGateway,
-  upstream,
-  waitFor,
-} from "./harness.ts";
 
 const REDIS_PORT = 6379;
 
@@ -109,9 +99,9 @@ describe("TLS termination, mTLS, TLS upstreams (curl, openssl, redis-cli)", () =
   let base: GatewayConfig;
 
   before(async () => {
-    requireTool("openssl", "openssl");
-    requireTool("curl", "curl");
-    requireTool("redis-cli", "redis-tools");
+    requireCommand("openssl", "scripts/deps/protocols.sh");
+    requireCommand("curl", "scripts/deps/protocols.sh");
+    requireCommand("redis-cli", "scripts/deps/protocols.sh");
     certs = makeCertificates();
     const a = await httpServer("backend-a");
     const b = await httpServer("backend-b");
@@ -310,8 +300,8 @@ describe("PROXY protocol: HAProxy in front, nginx behind", () => {
   let outPort: number;
 
   before(async () => {
-    requireTool("haproxy", "haproxy");
-    requireTool("nginx", "nginx-light libnginx-mod-stream");
+    requireCommand("haproxy", "scripts/deps/protocols.sh");
+    requireCommand("nginx", "scripts/deps/protocols.sh");
     const two = await namedEchoServer("from-127.0.0.2");
     const three = await namedEchoServer("from-127.0.0.3");
     const other = await namedEchoServer("anyone-else");

@@ -7,10 +7,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../fixtures/ports.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const proxy = join(root, "test/runtimes/minimal-proxy.ts");
@@ -57,17 +57,6 @@ const loads: [label: string, args: string[]][] = [
   ["GET -P16", ["-t", "get", "-n", "100000", "-c", "50", "-P", "16"]],
   ["PING new conn", ["-t", "ping_inline", "-n", "20000", "-c", "50", "-k", "0"]],
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 async function startProxy(command: string[]): Promise<{ child: ChildProcess; port: number }> {
   const [program, ...args] = command;

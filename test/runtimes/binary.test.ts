@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { freePort } from "../fixtures/ports.ts";
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -110,18 +110,6 @@ test("the binary starts on PGlite from a temp dir and answers /healthz and /read
   const code = await new Promise<number | null>((resolveExit) => child.once("exit", resolveExit));
   assert.equal(code, 0, `exit code after SIGTERM:\n${log()}`);
 });
-
-/** a port that was free a moment ago (the gateway opens it when the route is published) */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 test("a MariaDB session through a stream route on the binary", async () => {
   const key = "binary-test-admin-key";

@@ -9,14 +9,16 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { Dnsmasq, freeUdpPort } from "../health/fixtures/servers.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { Dnsmasq } from "../fixtures/servers.ts";
+import { waitFor } from "../fixtures/wait.ts";
 
 const run = promisify(execFile);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -55,7 +57,7 @@ before(async () => {
   udpEchoPort = udpEcho.address().port;
   syslogServer.on("message", (message) => syslogLines.push(message.toString()));
   await new Promise<void>((ready) => syslogServer.bind(0, "127.0.0.1", ready));
-  dnsmasq = new Dnsmasq(await freeUdpPort());
+  dnsmasq = new Dnsmasq(await freePort("udp"));
   await dnsmasq.start();
 });
 
@@ -66,17 +68,6 @@ after(async () => {
   await dnsmasq?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 interface GatewayPorts {
   /** a UDP route to a node that is down, health-checked over UDP, logging to a syslog collector that is down */
@@ -170,14 +161,6 @@ async function dig(port: number, name: string): Promise<string> {
   return stdout.trim();
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((wake) => setTimeout(wake, 50));
-  }
-}
-
 /** Starts the gateway and resolves with its status address once it logged it. */
 function startGateway(command: string[], args: string[]) {
   const [program, ...rest] = command;
@@ -263,12 +246,12 @@ async function udpRoundTrip(port: number): Promise<string> {
 for (const target of runtimes) {
   test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the four plugins, runtime shown`, async () => {
     const ports: GatewayPorts = {
-      udpDown: await freeUdpPort(),
-      closedUdp: await freeUdpPort(),
+      udpDown: await freePort("udp"),
+      closedUdp: await freePort("udp"),
       mariadb: await freePort(),
       redis: await freePort(),
       udp: await freePort(),
-      dns: await freeUdpPort(),
+      dns: await freePort("udp"),
       officeOnly: await freePort(),
       oneAtATime: await freePort(),
     };
@@ -334,7 +317,10 @@ for (const target of runtimes) {
       assert.equal(await redisPing(ports.oneAtATime), "closed", "a second concurrent connection is refused");
       assert.equal(await redisPing(ports.oneAtATime, "127.0.0.3"), "+PONG", "the limit is per client address");
       closeFirst();
-      await until("the first connection's count released", async () => (await redisPing(ports.oneAtATime)) === "+PONG");
+      await waitFor(
+        "the first connection's count released",
+        async () => (await redisPing(ports.oneAtATime)) === "+PONG",
+      );
 
       // prometheus: the redis routes are counted by name
       const metrics = await (await fetch(`http://${status}/metrics`)).text();
@@ -343,7 +329,7 @@ for (const target of runtimes) {
       assert.match(metrics, /^sluice_stream_status_total\{[^}]*code="503"/m);
 
       // syslog: the MariaDB session above was sent as an RFC 5424 line
-      await until("a syslog line for the mariadb route", () =>
+      await waitFor("a syslog line for the mariadb route", () =>
         syslogLines.some((l) => l.includes('"route_name":"mariadb"')),
       );
       assert.match(syslogLines.find((l) => l.includes('"route_name":"mariadb"'))!, /^<46>1 \S+ \S+ sluice /);

@@ -11,8 +11,10 @@ import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
+import { config, firstLine, namedEchoServer, service, upstream } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { requireCommand } from "../fixtures/processes.ts";
 import { type CertFiles, makeCertificates } from "../proxy/fixtures/tls-certs.ts";
-import { config, firstLine, freePort, namedEchoServer, requireTool, service, upstream } from "../proxy/harness.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const bun = join(root, "node_modules/.bin/bun");
@@ -37,7 +39,7 @@ let tlsEchoPort = 0;
 let ppEchoPort = 0;
 
 before(async () => {
-  requireTool("openssl", "openssl");
+  requireCommand("openssl", "scripts/deps/protocols.sh");
   certs = makeCertificates();
   const echo = await namedEchoServer("plain-backend");
   const two = await namedEchoServer("real-client-127.0.0.2");

@@ -14,7 +14,7 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { DbInstanceRegistry } from "../../src/store/instances.ts";
 import type { InstanceRegistry } from "../../src/sync/instances.ts";
-import { freshDatabase } from "./processes.ts";
+import { freshDatabase } from "../fixtures/processes.ts";
 
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let store: ControlPlaneStore;

@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import postgres from "postgres";
+import { freePort } from "../fixtures/ports.ts";
 import {
   api,
   defaultGroupId,
   echoUpstream,
-  freePort,
   freshDatabase,
   roundTrip,
   type SluiceProcess,
@@ -24,7 +24,7 @@ import {
   stopAll,
   untilServed,
   waitReady,
-} from "./processes.ts";
+} from "../fixtures/processes.ts";
 
 const hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
 let db: Awaited<ReturnType<typeof freshDatabase>>;

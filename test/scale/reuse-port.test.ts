@@ -9,7 +9,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { echoUpstream, freePort, ROOT, roundTrip, sluice, stopAll, waitReady } from "./processes.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { echoUpstream, ROOT, roundTrip, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
 
 let tmp: string;
 let upstream: Awaited<ReturnType<typeof echoUpstream>>;

@@ -20,7 +20,7 @@ import {
   type Sample,
   verdict,
 } from "../../bench/soak/verdict.ts";
-import { ROOT } from "../scale/processes.ts";
+import { ROOT } from "../fixtures/processes.ts";
 
 const MiB = 1024 * 1024;
 /** one sample every 2 s for `seconds`, value from `f(t)` */

@@ -24,7 +24,6 @@ them to a gateway group. Stream services missing from the file are unpublished a
 
 export const applyCommand: CliCommand = {
   name: "apply",
-  summary: "sync a declarative (ADC-format) file to a control plane and publish it",
   help: APPLY_HELP,
   run: (argv) => runApplyCommand(argv),
 };

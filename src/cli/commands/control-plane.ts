@@ -28,7 +28,6 @@ encrypt certificate private keys, the same on every replica), SLUICE_ADMIN_KEY.
 
 export const controlPlaneCommand: CliCommand = {
   name: "control-plane",
-  summary: "admin API only, on PostgreSQL (DATABASE_URL); run several as replicas",
   help: CONTROL_PLANE_HELP,
   async run(argv, context) {
     const env = process.env;

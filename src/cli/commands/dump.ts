@@ -16,7 +16,6 @@ Prints the stream services and their stream routes as YAML that 'sluice apply -f
 
 export const dumpCommand: CliCommand = {
   name: "dump",
-  summary: "print the stream services as a declarative (ADC-format) file",
   help: DUMP_HELP,
   run: (argv) => runDumpCommand(argv),
 };

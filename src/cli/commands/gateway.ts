@@ -35,7 +35,6 @@ A data plane only: opens the stream listeners of its gateway group's published c
 
 export const gatewayCommand: CliCommand = {
   name: "gateway",
-  summary: "a data plane only: config from control planes (--control-plane) or a file (--config)",
   help: GATEWAY_HELP,
   async run(argv, context) {
     await runGateway(argv, context);

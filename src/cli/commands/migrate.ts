@@ -18,7 +18,6 @@ Environment: DATABASE_URL=postgres://… migrates a PostgreSQL server instead.
 
 export const migrateCommand: CliCommand = {
   name: "migrate",
-  summary: "apply the database migrations and exit",
   help: MIGRATE_HELP,
   async run(argv) {
     const values = parseFlags(argv, { "data-dir": { type: "string" }, "log-level": { type: "string" } });

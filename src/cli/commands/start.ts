@@ -65,7 +65,6 @@ export function parseStartArgs(argv: string[], env: Record<string, string | unde
 
 export const startCommand: CliCommand = {
   name: "start",
-  summary: "admin API, control plane and gateway in one process (the default)",
   help: START_HELP,
   async run(argv, context) {
     const env = process.env;

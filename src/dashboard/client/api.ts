@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /** The JSON API, same origin, with the session cookie and the session's CSRF token on every change. */
 
 let csrf: string | null = null;

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /** SVG line charts for the traffic page: no library, a few hundred bytes a chart. */
 
 const NS = "http://www.w3.org/2000/svg";

@@ -1,6 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
-/// <reference lib="dom.asynciterable" />
 /** A tiny DOM builder and the form pieces every page uses: labelled fields with an error slot beside them. */
 
 export type Child = Node | string | number | false | null | undefined | Child[];

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /** A form that sends one API request: the API's error beside its field, or a success note; typed input stays. */
 import type { ApiResult } from "./api.ts";
 import { type Child, clearErrors, formError, h, showError } from "./dom.ts";

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 /**
  * The dashboard's pages, routed by the URL hash (`#/services/ID`) so the server serves one page and the
  * API's own 404s stay intact. Each page reads the JSON API and renders; forms keep what was typed when

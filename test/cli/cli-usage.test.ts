@@ -1,7 +1,7 @@
 /** The scale-out commands refuse bad invocations with a message that says what to do, and exit 2. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { sluice } from "./processes.ts";
+import { sluice } from "../fixtures/processes.ts";
 
 async function exitOf(args: string[], env: Record<string, string | undefined> = {}) {
   const proc = sluice(args, env);

@@ -8,7 +8,8 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { echoUpstream, freePort, roundTrip, sluice, stopAll, untilServed, waitReady } from "./processes.ts";
+import { freePort } from "../fixtures/ports.ts";
+import { echoUpstream, roundTrip, sluice, stopAll, untilServed, waitReady } from "../fixtures/processes.ts";
 
 let tmp: string;
 let a: Awaited<ReturnType<typeof echoUpstream>>;

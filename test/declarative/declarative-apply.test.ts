@@ -10,17 +10,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse } from "yaml";
+import { freePort } from "../fixtures/ports.ts";
 import {
   ADMIN_KEY,
   api,
   defaultGroupId,
-  freePort,
   freshDatabase,
   ROOT,
   sluice,
   stopAll,
   waitReady,
-} from "./processes.ts";
+} from "../fixtures/processes.ts";
 
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 let tmp: string;

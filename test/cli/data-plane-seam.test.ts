@@ -10,7 +10,7 @@ import { upstream } from "../../src/config/schema.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
-import { type Backend, pgliteBackend } from "./fixtures/backends.ts";
+import { type Backend, pgliteBackend } from "../admin/fixtures/backends.ts";
 
 let backend: Backend;
 let store: ControlPlaneStore;

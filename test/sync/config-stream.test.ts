@@ -18,6 +18,7 @@ import { GatewaySync, type SyncedDataPlane } from "../../src/sync/gateway-sync.t
 import type { InstanceRegistry, InstanceView } from "../../src/sync/instances.ts";
 import { CONFIG_STREAM_PATH, HEARTBEAT_PATH, type HeartbeatBody, type InstanceHello } from "../../src/sync/protocol.ts";
 import { gatewayHandlers } from "../../src/sync/routes.ts";
+import { waitFor } from "../fixtures/wait.ts";
 
 const logger = pino({ level: "silent" });
 const group = { id: "g1", name: "default" };
@@ -99,14 +100,6 @@ class RecordingDataPlane implements SyncedDataPlane {
   }
 }
 
-async function until(what: string, check: () => boolean, ms = 3000) {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const dirs: string[] = [];
 async function dataDir() {
   const d = await mkdtemp(join(tmpdir(), "sluice-sync-"));
@@ -149,15 +142,15 @@ test("a gateway gets the current config, then each new version live, and fails o
     current = configAt(2);
     const t0 = Date.now();
     a.hub.changed(group.id);
-    await until("version 2", () => sync.appliedVersion === 2);
+    await waitFor("version 2", () => sync.appliedVersion === 2);
     assert.ok(Date.now() - t0 < 1000, "a new version reaches the gateway within a second");
-    await until("a heartbeat with version 2", () => a.registry.beats.some((h) => h.config_version === 2));
+    await waitFor("a heartbeat with version 2", () => a.registry.beats.some((h) => h.config_version === 2));
 
     await a.close();
     current = configAt(3);
     // the gateway must reconnect to b; the hub's periodic check (200 ms here) or the resume delivers v3
-    await until("reconnect to the second control plane", () => sync.connectedTo === b.url);
-    await until("version 3 from the second control plane", () => sync.appliedVersion === 3);
+    await waitFor("reconnect to the second control plane", () => sync.connectedTo === b.url);
+    await waitFor("version 3 from the second control plane", () => sync.appliedVersion === 3);
     assert.deepEqual(dp.applied, [1, 2, 3], "versions are applied in order, each once");
   } finally {
     await sync.stop();
@@ -185,7 +178,7 @@ test("a config that fails to apply is reported and the previous one keeps servin
     await sync.ready;
     current = configAt(6);
     cp.hub.changed(group.id);
-    await until("the failure in a heartbeat", () => cp.registry.beats.some((h) => h.config_error?.version === 6));
+    await waitFor("the failure in a heartbeat", () => cp.registry.beats.some((h) => h.config_error?.version === 6));
     assert.equal(sync.appliedVersion, 5);
     assert.match(cp.registry.beats.at(-1)!.config_error!.message, /port 1/);
   } finally {
@@ -273,7 +266,7 @@ test("a stream whose token stops being valid (rotated, grace over) is closed and
     await sync.ready;
     assert.equal(sync.connectedTo, cp.url);
     validTokens.delete(rotated);
-    await until("the stream to be closed", () => sync.connectedTo === undefined, 3_000);
+    await waitFor("the stream to be closed", () => sync.connectedTo === undefined, 3_000);
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(sync.connectedTo, undefined, "the reconnect is refused");
     assert.equal(sync.appliedVersion, 11, "the gateway keeps serving what it has");
