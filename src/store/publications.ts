@@ -60,7 +60,8 @@ export class PublicationStore {
   async publish(serviceId: string, input: PublishInput): Promise<PublishResult> {
     const result = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, input.gateway_group_id);
-      const service = await this.services.row(serviceId, tx);
+      // held FOR SHARE until commit, so a concurrent delete of the service waits and then sees this publish
+      const service = await this.services.row(serviceId, tx, "share");
       if (service.spec.type !== "stream") {
         throw refused(`service "${service.name}" is an http service; only stream services can be published`);
       }

@@ -13,6 +13,7 @@ import { streamSSE } from "hono/streaming";
 import type { Logger } from "pino";
 import { describeIssue } from "../config/issues.ts";
 import type { GatewayConfig } from "../config/types.ts";
+import { unstorableTextError, unstorableTextPath } from "../store/storable-text.ts";
 import type { ConfigHub, ConfigReader } from "./config-hub.ts";
 import type { InstanceRegistry } from "./instances.ts";
 import {
@@ -150,6 +151,8 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
     }
     const parsed = heartbeatBody.safeParse(json);
     if (!parsed.success) return c.json({ error_msg: describeIssue(parsed.error.issues[0]!) }, 400);
+    const unstorable = unstorableTextError(parsed.data);
+    if (unstorable) return c.json({ error_msg: unstorable }, 400);
     await instances.heartbeat(group.id, parsed.data);
     const config = await readConfig(group.id);
     return c.json({ value: { config_version: config.version } });
@@ -162,7 +165,7 @@ function parseHello(header: string | undefined): InstanceHello | undefined {
   if (!header) return undefined;
   try {
     const parsed = instanceHello.safeParse(JSON.parse(header));
-    return parsed.success ? parsed.data : undefined;
+    return parsed.success && !unstorableTextPath(parsed.data) ? parsed.data : undefined;
   } catch {
     return undefined;
   }
