@@ -38,8 +38,10 @@ export async function startControlPlaneServer(options: ControlPlaneServerOptions
   try {
     const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
     if (keys.generated) {
-      // the only time this key is ever visible: only its hash is stored
-      logger.warn({ admin_key: keys.generated }, "generated an admin API key; it is shown only this once, keep it");
+      // the only time this key is ever visible (only its hash is stored). It goes to stderr as plain
+      // text, outside the JSON log on stdout that collectors ship; see docs/security.md
+      process.stderr.write(`sluice: generated admin API key (shown only this once, keep it): ${keys.generated}\n`);
+      logger.warn("generated an admin API key; it was printed once on stderr, outside this log");
     }
     await sync
       .start()

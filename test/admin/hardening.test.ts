@@ -20,6 +20,7 @@ const KEY = "hardening-admin-key-0123456789";
 
 interface Answer {
   status: number;
+  headers: Headers;
   // biome-ignore lint/suspicious/noExplicitAny: JSON answers are inspected field by field
   body: any;
 }
@@ -44,12 +45,19 @@ async function adminOn(makeBackend: () => Promise<Backend>) {
   const logger = createLogger("info", log.stream);
   const sync = createControlPlaneSync(store, logger);
   const app: Hono = createAdminApp({ store, logger, version: "0.0.0-test", extraRoutes: sync.routes });
-  async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  /** `client` is the socket address, handed to the app as `@hono/node-server` does */
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    client = "127.0.0.1",
+  ) {
     const init: RequestInit = { method, headers: { "x-api-key": KEY, "content-type": "application/json", ...headers } };
     if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
-    const res = await app.request(path, init);
+    const res = await app.request(path, init, { incoming: { socket: { remoteAddress: client } } });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined } as Answer;
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers } as Answer;
   }
   let seq = 0;
   const unique = (prefix: string) => `${prefix}-${++seq}-${Math.random().toString(36).slice(2, 6)}`;
@@ -191,6 +199,38 @@ describe("admin input hardening (PGlite)", () => {
     assert.doesNotMatch(text, new RegExp(secret), text);
     assert.doesNotMatch(text, /select/i, "no query text");
     assert.match(text, /\[redacted\]/);
+  });
+
+  it("throttles failed authentication per client address with 429 and Retry-After, and logs it", async () => {
+    const attacker = "192.0.2.7";
+    const statuses: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      statuses.push(
+        (await admin.call("GET", "/api/services", undefined, { "x-api-key": `guess-${i}` }, attacker)).status,
+      );
+    }
+    assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
+    assert.deepEqual(statuses.slice(10), Array(5).fill(429));
+    const limited = await admin.call("GET", "/api/services", undefined, {}, attacker);
+    assert.equal(limited.status, 429, "the right key waits too while the address is throttled");
+    const retry = Number(limited.headers.get("retry-after"));
+    assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+    assert.equal(
+      (await admin.call("GET", "/api/services", undefined, {}, "192.0.2.8")).status,
+      200,
+      "others unaffected",
+    );
+    assert.match(admin.log(), /"client":"192\.0\.2\.7".*"msg":"admin authentication failed"/);
+    assert.match(admin.log(), /admin authentication throttled/);
+    assert.doesNotMatch(admin.log(), /guess-3/, "the wrong key is not logged");
+  });
+
+  it("refuses an operator admin key shorter than 16 characters", async () => {
+    await assert.rejects(
+      admin.store.adminKeys.setup("a"),
+      /SLUICE_ADMIN_KEY is 1 characters long; it must be at least 16/,
+    );
+    await assert.rejects(admin.store.adminKeys.setup("fifteen-chars!!"), /at least 16/);
   });
 
   it("refuses durations past 2^31-1 ms (a timer would fire at once) and accepts the largest allowed", async () => {
