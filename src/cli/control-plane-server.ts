@@ -32,7 +32,7 @@ export interface ControlPlaneServer {
 
 export async function startControlPlaneServer(options: ControlPlaneServerOptions): Promise<ControlPlaneServer> {
   const { logger, context, env } = options;
-  const store = await openStore(storageOptions(options.dataDir, env));
+  const store = await openStore(storageOptions(options.dataDir, env, logger));
   logger.info({ storage: store.database.description, version: context.version }, "storage ready");
   const sync = createControlPlaneSync(store, logger);
   try {

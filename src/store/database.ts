@@ -21,10 +21,28 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export type StorageOptions = { databaseUrl: string } | { dataDir: string };
+export interface PostgresOptions {
+  databaseUrl: string;
+  /** seconds for one connection to be ready (TCP, TLS, authentication); default 10 */
+  connectTimeoutSeconds?: number;
+  /** connection attempts at start before giving up; default 3 */
+  connectAttempts?: number;
+  /** told about each attempt at start, so a slow or silent server shows in the log */
+  onConnectAttempt?: (event: ConnectAttempt) => void;
+}
+
+export interface ConnectAttempt {
+  attempt: number;
+  of: number;
+  target: string;
+  /** absent when the attempt is starting; the reason when it failed */
+  error?: string;
+}
+
+export type StorageOptions = PostgresOptions | { dataDir: string };
 
 export async function openDatabase(options: StorageOptions): Promise<Database> {
-  if ("databaseUrl" in options) return openPostgres(options.databaseUrl);
+  if ("databaseUrl" in options) return openPostgres(options);
   return openPglite(options.dataDir);
 }
 
@@ -112,17 +130,44 @@ async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-async function openPostgres(url: string): Promise<Database> {
+/**
+ * A server that accepts the TCP connection and never answers would hold every query forever:
+ * `connect_timeout` bounds each connection until it is ready, and the start makes a few bounded attempts,
+ * each announced, then fails with the reason.
+ */
+async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const url = options.databaseUrl;
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
+  const timeout = options.connectTimeoutSeconds ?? 10;
+  const of = options.connectAttempts ?? 3;
   // notices (e.g. "relation already exists, skipping") are noise in the gateway's JSON logs
-  const sql = postgres(url, { max: 10, onnotice: () => {} });
+  const sql = postgres(url, { max: 10, onnotice: () => {}, connect_timeout: timeout });
+  const target = redactUrl(url);
+  for (let attempt = 1; ; attempt++) {
+    options.onConnectAttempt?.({ attempt, of, target });
+    try {
+      await sql`select 1`;
+      break;
+    } catch (error) {
+      const reason = (error as Error).message;
+      options.onConnectAttempt?.({ attempt, of, target, error: reason });
+      if (attempt >= of) {
+        await sql.end({ timeout: 0 }).catch(() => {});
+        throw new Error(
+          `cannot reach PostgreSQL at ${target}: ${of} attempts of ${timeout} s each failed (last: ${reason}); ` +
+            "check DATABASE_URL, that the server runs and that this host may connect to it",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
   const db = drizzle({ client: sql }) as unknown as Db;
   return {
     db,
     kind: "postgres",
     sql,
-    description: redactUrl(url),
+    description: target,
     close: () => sql.end({ timeout: 5 }),
   };
 }
