@@ -8,13 +8,11 @@ import { z } from "zod";
 import { isStandardAddress, isStandardCidr, looksLikeIPv4, parseHostPort } from "../net/addresses.ts";
 
 /** An IPv4 (four decimal octets, no leading zeros) or IPv6 address, no prefix. */
-export const ipAddress = z
-  .string()
-  .refine(isStandardAddress, { message: "must be an IPv4 address (four decimal octets) or an IPv6 address" });
+export const ipAddress = z.string().refine(isStandardAddress, { message: "must be an IPv4 or IPv6 address" });
 
 /** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`), in standard text. */
 export const ipOrCidr = z.string().refine(isStandardCidr, {
-  message: "must be an IPv4/IPv6 address or CIDR (IPv4 as four decimal octets without leading zeros)",
+  message: "must be an IPv4/IPv6 address or CIDR",
 });
 
 const hostLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
