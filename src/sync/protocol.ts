@@ -20,6 +20,8 @@ export const CONFIG_CHANNEL = "sluice_config";
 
 /** how often an SSE comment line goes out, so proxies and the gateway's idle watchdog see the stream is alive */
 export const STREAM_KEEPALIVE_MS = 15_000;
+/** an event a gateway has not taken in this long closes its stream (nginx `send_timeout` is 60 s too) */
+export const STREAM_SEND_TIMEOUT_MS = 60_000;
 /** a gateway that heard nothing (not even a keep-alive) for this long reconnects */
 export const STREAM_IDLE_TIMEOUT_MS = 45_000;
 export const HEARTBEAT_INTERVAL_MS = 10_000;

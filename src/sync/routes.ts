@@ -25,6 +25,7 @@ import {
   type InstanceHello,
   instanceHello,
   STREAM_KEEPALIVE_MS,
+  STREAM_SEND_TIMEOUT_MS,
   TOKEN_HEADER,
 } from "./protocol.ts";
 
@@ -41,16 +42,22 @@ export interface GatewayRoutesDeps {
   instances: InstanceRegistry;
   logger: Logger;
   keepaliveMs?: number;
+  /** how long one event may stay unwritten before the stream is closed (default STREAM_SEND_TIMEOUT_MS) */
+  sendTimeoutMs?: number;
 }
 
 /** the handlers of `CONFIG_STREAM_PATH` and `HEARTBEAT_PATH`; the admin app mounts them (src/admin/control-plane-sync.ts) */
 export interface GatewayHandlers {
   configStream(c: Context): Promise<Response>;
   heartbeat(c: Context): Promise<Response>;
+  /** config events being written now, across all streams: at most one per stream */
+  eventsInFlight(): number;
 }
 
 export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
   const { auth, hub, readConfig, instances, logger } = deps;
+  // one token per event being written: a Set of objects, since one group has many streams
+  const inFlightEvents = new Set<object>();
 
   /** the group, or undefined after logging why (the caller answers 401) */
   async function authenticate(request: Request, path: string): Promise<{ id: string; name: string } | undefined> {
@@ -73,6 +80,7 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
     if (hello) await instances.hello(group.id, hello).catch(() => {});
     const lastEventId = Number(c.req.header("last-event-id") ?? Number.NaN);
     const keepaliveMs = deps.keepaliveMs ?? STREAM_KEEPALIVE_MS;
+    const sendTimeoutMs = deps.sendTimeoutMs ?? STREAM_SEND_TIMEOUT_MS;
 
     const response = streamSSE(c, async (stream) => {
       let sent: number | undefined;
@@ -84,6 +92,8 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
       const cleanup = () => {
         if (closed) return;
         closed = true;
+        pending = undefined;
+        inFlightEvents.delete(streamToken);
         clearInterval(keepalive);
         unsubscribe();
         logger.info({ gateway_group: group.name, instance: hello?.id }, "gateway config stream closed");
@@ -91,6 +101,41 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
       };
       // a write fails once the gateway went away: that ends the stream
       const write = (written: Promise<unknown>) => void written.catch(cleanup);
+      // A gateway needs only the newest config: while one event is being written, a newer version
+      // replaces the pending one instead of queueing behind it, so a reader that stopped reading holds
+      // at most one event in flight and one pending. One still unwritten after `sendTimeoutMs` (nginx
+      // `send_timeout`) ends the stream; the gateway reconnects and resumes from its version.
+      let pending: GatewayConfig | undefined;
+      let writing = false;
+      const streamToken = {};
+      const flush = () => {
+        if (closed || writing || !pending) return;
+        const config = pending;
+        pending = undefined;
+        writing = true;
+        inFlightEvents.add(streamToken);
+        const stuck = setTimeout(() => {
+          logger.warn(
+            { gateway_group: group.name, instance: hello?.id, version: config.version, send_timeout_ms: sendTimeoutMs },
+            "gateway config stream closed: the gateway stopped reading",
+          );
+          cleanup();
+          void stream.close().catch(() => {});
+        }, sendTimeoutMs);
+        stream.writeSSE({ id: String(config.version), data: JSON.stringify(config) }).then(
+          () => {
+            clearTimeout(stuck);
+            writing = false;
+            inFlightEvents.delete(streamToken);
+            flush();
+          },
+          () => {
+            clearTimeout(stuck);
+            inFlightEvents.delete(streamToken);
+            cleanup();
+          },
+        );
+      };
       // versions only grow, except when the database was replaced: then the first config differs
       // from the gateway's and is sent whatever its number, and after that only newer ones are.
       const send = (config: GatewayConfig) => {
@@ -101,7 +146,8 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
         }
         if (sent !== undefined && config.version <= sent) return;
         sent = config.version;
-        write(stream.writeSSE({ id: String(config.version), data: JSON.stringify(config) }));
+        pending = config;
+        flush();
       };
       const unsubscribe = hub.subscribe(group.id, send);
       // a rotated token stops working after its grace period: re-check it, so a stream opened with it
@@ -158,7 +204,7 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
     return c.json({ value: { config_version: config.version } });
   }
 
-  return { configStream, heartbeat };
+  return { configStream, heartbeat, eventsInFlight: () => inFlightEvents.size };
 }
 
 function parseHello(header: string | undefined): InstanceHello | undefined {
