@@ -120,7 +120,10 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
             "gateway config stream closed: the gateway stopped reading",
           );
           cleanup();
-          void stream.close().catch(() => {});
+          stream.abort();
+          // the response's socket is full and would hold the connection: Node's server hands it to Hono as
+          // `env.outgoing`; destroying it frees the buffered event at once
+          (c.env as { outgoing?: { destroy?: () => void } } | undefined)?.outgoing?.destroy?.();
         }, sendTimeoutMs);
         stream.writeSSE({ id: String(config.version), data: JSON.stringify(config) }).then(
           () => {
