@@ -10,6 +10,7 @@ import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import { type ApiRoute, mountMethodNotAllowed, mountRoutes, openApiDocument } from "./api-routes.ts";
 import { apisixRoutes } from "./apisix/routes.ts";
+import { AuthThrottle, type AuthThrottleOptions, clientAddress } from "./auth-throttle.ts";
 import { errorResponse } from "./errors.ts";
 import { gatewayGroupRoutes } from "./gateway-groups.ts";
 import { publicationRoutes } from "./publications.ts";
@@ -30,6 +31,8 @@ export interface AdminAppOptions {
   extraRoutes?: ApiRoute[];
   /** what the dashboard's traffic charts sample */
   traffic?: TrafficSource;
+  /** failed-authentication limit per client address (default 10 a minute) */
+  authThrottle?: AuthThrottleOptions;
 }
 
 export function createAdminApp(options: AdminAppOptions): Hono {
@@ -67,9 +70,19 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const dashboard = createDashboard({ verifyKey: (key) => store.adminKeys.verify(key), traffic: options.traffic });
   app.route("/", dashboard.app);
 
+  const throttle = new AuthThrottle(options.authThrottle);
   app.use("*", async (c, next) => {
     if (publicPaths.has(c.req.path)) return next();
+    const client = clientAddress(c);
+    const wait = throttle.retryAfter(client);
+    if (wait > 0) {
+      c.header("Retry-After", String(wait));
+      return c.json({ error_msg: `too many failed authentications from ${client}; retry in ${wait} s` }, 429);
+    }
     if (!store.adminKeys.verify(c.req.header("x-api-key")) && !dashboard.authorizes(c)) {
+      const limited = throttle.fail(client);
+      logger.warn({ client, method: c.req.method, path: c.req.path }, "admin authentication failed");
+      if (limited) logger.warn({ client }, "admin authentication throttled: too many failures from this address");
       return c.json({ error_msg: "missing or wrong X-API-KEY header" }, 401);
     }
     return next();

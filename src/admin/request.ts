@@ -5,6 +5,7 @@ import { apiMessage, describeIssue } from "../config/issues.ts";
 import { checkPlugins } from "../config/plugin-config.ts";
 import type { PluginMap } from "../config/schema.ts";
 import { streamPlugins } from "../proxy/plugins/index.ts";
+import { unstorableTextError } from "../config/storable-text.ts";
 
 /** a 400/413 raised while reading a request */
 export class RequestError extends Error {
@@ -20,11 +21,15 @@ export class RequestError extends Error {
 export async function readJson(c: Context): Promise<unknown> {
   const text = await c.req.text();
   if (!text.trim()) throw new RequestError(400, "invalid body: a JSON object is required");
+  let json: unknown;
   try {
-    return JSON.parse(text);
+    json = JSON.parse(text);
   } catch (error) {
     throw new RequestError(400, `invalid JSON body: ${(error as Error).message}`);
   }
+  const unstorable = unstorableTextError(json);
+  if (unstorable) throw new RequestError(400, unstorable);
+  return json;
 }
 
 export async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {

@@ -38,14 +38,16 @@ export interface ControlPlaneServer {
 
 export async function startControlPlaneServer(options: ControlPlaneServerOptions): Promise<ControlPlaneServer> {
   const { logger, context, env } = options;
-  const store = await openStore(storageOptions(options.dataDir, env), { keyring: options.keyring });
+  const store = await openStore(storageOptions(options.dataDir, env, logger), { keyring: options.keyring });
   logger.info({ storage: store.database.description, version: context.version }, "storage ready");
   const sync = createControlPlaneSync(store, logger);
   try {
     const keys = await store.adminKeys.setup(env.SLUICE_ADMIN_KEY);
     if (keys.generated) {
-      // the only time this key is ever visible: only its hash is stored
-      logger.warn({ admin_key: keys.generated }, "generated an admin API key; it is shown only this once, keep it");
+      // the only time this key is ever visible (only its hash is stored). It goes to stderr as plain
+      // text, outside the JSON log on stdout that collectors ship; see docs/security.md
+      process.stderr.write(`sluice: generated admin API key (shown only this once, keep it): ${keys.generated}\n`);
+      logger.warn("generated an admin API key; it was printed once on stderr, outside this log");
     }
     await sync
       .start()

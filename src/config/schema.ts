@@ -4,26 +4,17 @@
  * defaults follow APISIX's `upstream` and `stream_route` schemas; where Sluice goes further (UDP
  * health checks) it is marked.
  */
-import ipaddr from "ipaddr.js";
 import { z } from "zod";
-import { parseCidr, parseHostPort } from "../net/addresses.ts";
+import { isStandardAddress, isStandardCidr, looksLikeIPv4, parseHostPort } from "../net/addresses.ts";
 import { CertificateError, checkCertificateBundle, checkCertificatePair } from "./certificate.ts";
 
-/** An IPv4 or IPv6 address (no prefix). */
-export const ipAddress = z.string().refine((s) => ipaddr.isValid(s), { message: "must be an IPv4 or IPv6 address" });
+/** An IPv4 (four decimal octets, no leading zeros) or IPv6 address, no prefix. */
+export const ipAddress = z.string().refine(isStandardAddress, { message: "must be an IPv4 or IPv6 address" });
 
-/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`), read as src/net/addresses.ts reads it. */
-export const ipOrCidr = z.string().refine(
-  (s) => {
-    try {
-      parseCidr(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "must be an IPv4/IPv6 address or CIDR" },
-);
+/** An IPv4/IPv6 address or CIDR (`10.0.0.0/8`, `2001:db8::/32`), in standard text. */
+export const ipOrCidr = z.string().refine(isStandardCidr, {
+  message: "must be an IPv4/IPv6 address or CIDR",
+});
 
 const hostLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 const hostNamePattern = new RegExp(`^(?:\\*\\.)?${hostLabel}(?:\\.${hostLabel})*$`);
@@ -40,7 +31,9 @@ export const nodeHost = z
   .string()
   .min(1)
   .max(253)
-  .refine((s) => ipaddr.isValid(s) || /^[A-Za-z0-9_.-]+$/.test(s), { message: "must be an IP address or host name" });
+  .refine((s) => (s.includes(":") || looksLikeIPv4(s) ? isStandardAddress(s) : /^[A-Za-z0-9_.-]+$/.test(s)), {
+    message: "must be an IP address (IPv4 as four decimal octets without leading zeros) or a host name",
+  });
 
 export const upstreamNode = z.strictObject({
   host: nodeHost,
@@ -68,17 +61,34 @@ export const upstreamNodes = z.union([
   }),
 ]);
 
-const positiveSeconds = z.number().positive();
+/**
+ * The longest delay a JavaScript timer keeps: a longer one (`setTimeout` past 2^31−1 ms) fires at once
+ * on every runtime, so a timeout written as 25 days would cut every connection immediately.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** a duration in seconds that a timer can hold (plugins' duration fields use these too) */
+export const durationSeconds = z
+  .number()
+  .positive()
+  .max(MAX_TIMER_MS / 1000);
+/** a duration in milliseconds that a timer can hold */
+export const durationMs = z.number().int().min(1).max(MAX_TIMER_MS);
+/** a whole number of seconds, for intervals */
+export const intervalSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(Math.floor(MAX_TIMER_MS / 1000));
 
 export const upstreamTimeout = z.strictObject({
-  connect: positiveSeconds.default(60),
-  send: positiveSeconds.default(600),
-  read: positiveSeconds.default(600),
+  connect: durationSeconds.default(60),
+  send: durationSeconds.default(600),
+  read: durationSeconds.default(600),
   /**
    * Sluice extension (HAProxy `timeout client-fin` / `server-fin`): the idle timeout once one side of a
    * TCP connection has closed its half; absent means 10 s
    */
-  fin: positiveSeconds.optional(),
+  fin: durationSeconds.optional(),
 });
 
 /** The health-check types: each has its probe in `src/proxy/health/`, registered in `probe-registry.ts`. */
@@ -88,7 +98,7 @@ export type HealthCheckType = z.infer<typeof healthCheckType>;
 /** APISIX `checks.active` for stream upstreams, with `type: "udp"` added by Sluice. */
 export const activeCheck = z.strictObject({
   type: healthCheckType.default("tcp"),
-  timeout: z.number().positive().default(1),
+  timeout: durationSeconds.default(1),
   concurrency: z.number().int().min(1).default(10),
   host: nodeHost.optional(),
   port: port.optional(),
@@ -103,13 +113,13 @@ export const activeCheck = z.strictObject({
     .optional(),
   healthy: z
     .strictObject({
-      interval: z.number().int().min(1).default(1),
+      interval: intervalSeconds.default(1),
       successes: z.number().int().min(1).max(254).default(2),
     })
     .prefault({}),
   unhealthy: z
     .strictObject({
-      interval: z.number().int().min(1).default(1),
+      interval: intervalSeconds.default(1),
       tcp_failures: z.number().int().min(1).max(254).default(2),
       timeouts: z.number().int().min(1).max(254).default(3),
     })
@@ -187,7 +197,11 @@ export const upstream = z
     /** connect failures only; absent means nodes − 1 (computed by the data plane, since runtime nodes may change) */
     retries: z.number().int().min(0).optional(),
     /** seconds across all tries; 0 means no limit */
-    retry_timeout: z.number().min(0).default(0),
+    retry_timeout: z
+      .number()
+      .min(0)
+      .max(MAX_TIMER_MS / 1000)
+      .default(0),
     timeout: upstreamTimeout.prefault({}),
     checks: upstreamChecks.optional(),
     /** Sluice extension for `scheme: "udp"`: `responses` is nginx `proxy_responses` (a session ends after that many replies) */

@@ -10,6 +10,9 @@ import { sameHash, sha256 } from "./gateway-groups.ts";
 import { newId } from "./ids.ts";
 import { adminKeys } from "./schema.ts";
 
+/** an operator's key shorter than this is refused: a short key falls to guessing */
+export const MIN_ADMIN_KEY_LENGTH = 16;
+
 /** names "admin key generation" among advisory locks */
 const ADMIN_KEY_LOCK_ID = 7_314_420_002;
 
@@ -26,6 +29,12 @@ export class AdminKeyring {
 
   async setup(envKey: string | undefined): Promise<AdminKeySetup> {
     if (envKey) {
+      if (envKey.length < MIN_ADMIN_KEY_LENGTH) {
+        throw new Error(
+          `SLUICE_ADMIN_KEY is ${envKey.length} characters long; it must be at least ${MIN_ADMIN_KEY_LENGTH} ` +
+            "(generate one with: openssl rand -base64 24)",
+        );
+      }
       this.hashes = [sha256(envKey)];
       return { source: "env" };
     }

@@ -4,7 +4,7 @@
  * Drizzle schema, so everything above this file is unaware of which one it talks to.
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Sql } from "postgres";
@@ -21,10 +21,28 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export type StorageOptions = { databaseUrl: string } | { dataDir: string };
+export interface PostgresOptions {
+  databaseUrl: string;
+  /** seconds for one connection to be ready (TCP, TLS, authentication); default 10 */
+  connectTimeoutSeconds?: number;
+  /** connection attempts at start before giving up; default 3 */
+  connectAttempts?: number;
+  /** told about each attempt at start, so a slow or silent server shows in the log */
+  onConnectAttempt?: (event: ConnectAttempt) => void;
+}
+
+export interface ConnectAttempt {
+  attempt: number;
+  of: number;
+  target: string;
+  /** absent when the attempt is starting; the reason when it failed */
+  error?: string;
+}
+
+export type StorageOptions = PostgresOptions | { dataDir: string };
 
 export async function openDatabase(options: StorageOptions): Promise<Database> {
-  if ("databaseUrl" in options) return openPostgres(options.databaseUrl);
+  if ("databaseUrl" in options) return openPostgres(options);
   return openPglite(options.dataDir);
 }
 
@@ -48,9 +66,45 @@ function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
+/** a data dir's permissions that would let another local user change the database */
+export class DataDirPermissionError extends Error {
+  constructor(dataDir: string, mode: number) {
+    super(
+      `data dir ${dataDir} is writable by other users (mode ${(mode & 0o777).toString(8).padStart(4, "0")}): ` +
+        `anyone who can write it can corrupt or replace the database. Fix it with: chmod -R go-rwx ${dataDir}`,
+    );
+    this.name = "DataDirPermissionError";
+  }
+}
+
+/**
+ * The embedded database's files are the control plane's only copy of its state: like PostgreSQL, keep
+ * them private to the owner (dir 0700, files 0600) whatever the umask, and refuse a data dir others can
+ * write. The umask stays 077 for the process's life because PGlite creates files (WAL segments,
+ * relations) as it runs. Not enforced on Windows, where modes do not carry these permissions.
+ */
+async function securePglite(dataDir: string): Promise<void> {
+  if (process.platform === "win32") return;
+  process.umask(0o077);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const mode = (await stat(dataDir)).mode;
+  if (mode & 0o022) throw new DataDirPermissionError(dataDir, mode);
+  await restrict(dataDir, 0o700);
+}
+
+/** older versions left files at 0666 & ~umask: tighten what is there */
+async function restrict(path: string, dirMode: number): Promise<void> {
+  await chmod(path, dirMode);
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) await restrict(child, 0o700);
+    else if (entry.isFile()) await chmod(child, 0o600);
+  }
+}
+
 async function openPglite(dataDir: string): Promise<Database> {
   const fresh = !existsSync(join(dataDir, "PG_VERSION"));
-  await mkdir(dataDir, { recursive: true });
+  await securePglite(dataDir);
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   // -c on the command line, after PGlite's own start parameters: leaves the data dir's postgresql.conf alone
@@ -65,6 +119,8 @@ async function openPglite(dataDir: string): Promise<Database> {
     client = await open();
     collectGarbage();
   }
+  // initdb writes the files with modes of its own (0666 whatever the umask): tighten them
+  if (process.platform !== "win32") await restrict(dataDir, 0o700);
   const db = drizzle({ client }) as unknown as Db;
   return {
     db,
@@ -74,17 +130,44 @@ async function openPglite(dataDir: string): Promise<Database> {
   };
 }
 
-async function openPostgres(url: string): Promise<Database> {
+/**
+ * A server that accepts the TCP connection and never answers would hold every query forever:
+ * `connect_timeout` bounds each connection until it is ready, and the start makes a few bounded attempts,
+ * each announced, then fails with the reason.
+ */
+async function openPostgres(options: PostgresOptions): Promise<Database> {
+  const url = options.databaseUrl;
   const { default: postgres } = await import("postgres");
   const { drizzle } = await import("drizzle-orm/postgres-js");
+  const timeout = options.connectTimeoutSeconds ?? 10;
+  const of = options.connectAttempts ?? 3;
   // notices (e.g. "relation already exists, skipping") are noise in the gateway's JSON logs
-  const sql = postgres(url, { max: 10, onnotice: () => {} });
+  const sql = postgres(url, { max: 10, onnotice: () => {}, connect_timeout: timeout });
+  const target = redactUrl(url);
+  for (let attempt = 1; ; attempt++) {
+    options.onConnectAttempt?.({ attempt, of, target });
+    try {
+      await sql`select 1`;
+      break;
+    } catch (error) {
+      const reason = (error as Error).message;
+      options.onConnectAttempt?.({ attempt, of, target, error: reason });
+      if (attempt >= of) {
+        await sql.end({ timeout: 0 }).catch(() => {});
+        throw new Error(
+          `cannot reach PostgreSQL at ${target}: ${of} attempts of ${timeout} s each failed (last: ${reason}); ` +
+            "check DATABASE_URL, that the server runs and that this host may connect to it",
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
   const db = drizzle({ client: sql }) as unknown as Db;
   return {
     db,
     kind: "postgres",
     sql,
-    description: redactUrl(url),
+    description: target,
     close: () => sql.end({ timeout: 5 }),
   };
 }

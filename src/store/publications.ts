@@ -80,7 +80,8 @@ export class PublicationStore {
   async publish(serviceId: string, input: PublishInput): Promise<PublishResult> {
     const result = await this.db.transaction(async (tx) => {
       const group = await lockGroup(tx, input.gateway_group_id);
-      assertSluiceManaged(await this.services.row(serviceId, tx));
+      // held FOR SHARE until commit, so a concurrent delete of the service waits and then sees this publish
+      assertSluiceManaged(await this.services.row(serviceId, tx, "share"));
       const version = await publishLocked(tx, group, serviceId, input);
       const config = await recompileGroup(tx, group);
       return { version, config_version: config.version };

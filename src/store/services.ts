@@ -44,8 +44,9 @@ function routeView(row: RouteRow): StreamRouteView {
   };
 }
 
-export async function serviceRow(db: Db, id: string): Promise<ServiceRow> {
-  const [row] = await db.select().from(services).where(eq(services.id, id));
+export async function serviceRow(db: Db, id: string, lock?: "share" | "update"): Promise<ServiceRow> {
+  const query = db.select().from(services).where(eq(services.id, id));
+  const [row] = lock ? await query.for(lock) : await query;
   if (!row) throw notFound("service", id);
   return row;
 }
@@ -100,7 +101,9 @@ export class ServiceStore {
 
   async delete(id: string): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const current = await this.row(id, tx);
+      // FOR UPDATE waits for a publish or a route create that holds the row FOR SHARE, and makes them wait:
+      // the check below then sees a publish that committed first, and a later one finds no service
+      const current = await this.row(id, tx, "update");
       assertSluiceManaged(current);
       const groups = await tx
         .select({ name: gatewayGroups.name })
@@ -115,8 +118,9 @@ export class ServiceStore {
     });
   }
 
-  async row(id: string, db: Db = this.db): Promise<ServiceRow> {
-    return serviceRow(db, id);
+  /** the service's row; `lock` holds it until the transaction `db` ends (see `delete`) */
+  async row(id: string, db: Db = this.db, lock?: "share" | "update"): Promise<ServiceRow> {
+    return serviceRow(db, id, lock);
   }
 
   private async assertNameFree(name: string): Promise<void> {
@@ -147,25 +151,28 @@ export class StreamRouteStore {
   }
 
   async create(serviceId: string, spec: StreamRouteFields): Promise<StreamRouteView> {
-    assertSluiceManaged(await this.streamService(serviceId));
-    await this.assertNameFree(serviceId, spec.name);
-    const [row] = await this.db
-      .insert(streamRoutes)
-      .values({ id: newId(), serviceId, name: spec.name, spec })
-      .returning();
-    return routeView(row!);
+    return this.db.transaction(async (tx) => {
+      // the service row held FOR SHARE: a concurrent delete waits for this insert (then removes the route
+      // with its service) or has already removed the service (then this is a 404), never a foreign-key error
+      assertSluiceManaged(await this.streamService(serviceId, tx, "share"));
+      await this.assertNameFree(serviceId, spec.name, tx);
+      const [row] = await tx.insert(streamRoutes).values({ id: newId(), serviceId, name: spec.name, spec }).returning();
+      return routeView(row!);
+    });
   }
 
   async replace(serviceId: string, id: string, spec: StreamRouteFields): Promise<StreamRouteView> {
-    assertSluiceManaged(await this.streamService(serviceId));
-    const current = await this.row(serviceId, id);
-    if (current.name !== spec.name) await this.assertNameFree(serviceId, spec.name);
-    const [row] = await this.db
-      .update(streamRoutes)
-      .set({ name: spec.name, spec, updatedAt: new Date() })
-      .where(eq(streamRoutes.id, id))
-      .returning();
-    return routeView(row!);
+    return this.db.transaction(async (tx) => {
+      assertSluiceManaged(await this.streamService(serviceId, tx, "share"));
+      const current = await this.row(serviceId, id, tx);
+      if (current.name !== spec.name) await this.assertNameFree(serviceId, spec.name, tx);
+      const [row] = await tx
+        .update(streamRoutes)
+        .set({ name: spec.name, spec, updatedAt: new Date() })
+        .where(eq(streamRoutes.id, id))
+        .returning();
+      return routeView(row!);
+    });
   }
 
   async delete(serviceId: string, id: string): Promise<void> {
@@ -174,16 +181,16 @@ export class StreamRouteStore {
     await this.db.delete(streamRoutes).where(eq(streamRoutes.id, id));
   }
 
-  private async streamService(serviceId: string): Promise<ServiceRow> {
-    const service = await this.services.row(serviceId);
+  private async streamService(serviceId: string, db: Db = this.db, lock?: "share"): Promise<ServiceRow> {
+    const service = await this.services.row(serviceId, db, lock);
     if (service.spec.type !== "stream") {
       throw refused(`service "${service.name}" is an http service; stream routes belong to stream services`);
     }
     return service;
   }
 
-  private async row(serviceId: string, id: string): Promise<RouteRow> {
-    const [row] = await this.db
+  private async row(serviceId: string, id: string, db: Db = this.db): Promise<RouteRow> {
+    const [row] = await db
       .select()
       .from(streamRoutes)
       .where(and(eq(streamRoutes.serviceId, serviceId), eq(streamRoutes.id, id)));
@@ -191,8 +198,8 @@ export class StreamRouteStore {
     return row;
   }
 
-  private async assertNameFree(serviceId: string, name: string): Promise<void> {
-    const [taken] = await this.db
+  private async assertNameFree(serviceId: string, name: string, db: Db = this.db): Promise<void> {
+    const [taken] = await db
       .select({ id: streamRoutes.id })
       .from(streamRoutes)
       .where(and(eq(streamRoutes.serviceId, serviceId), eq(streamRoutes.name, name)));

@@ -20,6 +20,8 @@ export const CONFIG_CHANNEL = "sluice_config";
 
 /** how often an SSE comment line goes out, so proxies and the gateway's idle watchdog see the stream is alive */
 export const STREAM_KEEPALIVE_MS = 15_000;
+/** an event a gateway has not taken in this long closes its stream (nginx `send_timeout` is 60 s too) */
+export const STREAM_SEND_TIMEOUT_MS = 60_000;
 /** a gateway that heard nothing (not even a keep-alive) for this long reconnects */
 export const STREAM_IDLE_TIMEOUT_MS = 45_000;
 export const HEARTBEAT_INTERVAL_MS = 10_000;
@@ -28,6 +30,13 @@ export const HEARTBEAT_INTERVAL_MS = 10_000;
 export const LOST_CONNECTION_AFTER_MS = 30_000;
 export const OFFLINE_AFTER_MS = 2 * 3600_000;
 export const REMOVE_AFTER_MS = 7 * 24 * 3600_000;
+
+/** the `integer` columns of `gateway_instances` hold 32 bits */
+const int32 = z
+  .number()
+  .int()
+  .min(-(2 ** 31))
+  .max(2 ** 31 - 1);
 
 export const listenerReport = z.object({
   protocol: z.string().max(16),
@@ -43,16 +52,16 @@ export const heartbeatBody = z.object({
   runtime: z.string().max(128).default(""),
   sluice_version: z.string().max(64).default(""),
   /** the config version the gateway serves; -1 when it serves none yet */
-  config_version: z.number().int().default(-1),
+  config_version: int32.min(-1).default(-1),
   /** the last config that failed to apply (the previous one keeps serving) */
   config_error: z
-    .object({ version: z.number().int(), message: z.string().max(2000) })
+    .object({ version: int32, message: z.string().max(2000) })
     .nullable()
     .default(null),
   listeners: z.array(listenerReport).max(10_000).default([]),
   /** upstream node health as this gateway sees it: `{ serviceId: { "host:port": "healthy" | "unhealthy" } }` */
   health: z.record(z.string(), z.record(z.string(), z.string())).default({}),
-  active_connections: z.number().int().min(0).default(0),
+  active_connections: int32.min(0).default(0),
 });
 export type HeartbeatBody = z.output<typeof heartbeatBody>;
 

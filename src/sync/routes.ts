@@ -13,6 +13,7 @@ import { streamSSE } from "hono/streaming";
 import type { Logger } from "pino";
 import { describeIssue } from "../config/issues.ts";
 import type { GatewayConfig } from "../config/types.ts";
+import { unstorableTextError, unstorableTextPath } from "../config/storable-text.ts";
 import type { ConfigHub, ConfigReader } from "./config-hub.ts";
 import type { InstanceRegistry } from "./instances.ts";
 import {
@@ -24,6 +25,7 @@ import {
   type InstanceHello,
   instanceHello,
   STREAM_KEEPALIVE_MS,
+  STREAM_SEND_TIMEOUT_MS,
   TOKEN_HEADER,
 } from "./protocol.ts";
 
@@ -40,16 +42,22 @@ export interface GatewayRoutesDeps {
   instances: InstanceRegistry;
   logger: Logger;
   keepaliveMs?: number;
+  /** how long one event may stay unwritten before the stream is closed (default STREAM_SEND_TIMEOUT_MS) */
+  sendTimeoutMs?: number;
 }
 
 /** the handlers of `CONFIG_STREAM_PATH` and `HEARTBEAT_PATH`; the admin app mounts them (src/admin/control-plane-sync.ts) */
 export interface GatewayHandlers {
   configStream(c: Context): Promise<Response>;
   heartbeat(c: Context): Promise<Response>;
+  /** config events being written now, across all streams: at most one per stream */
+  eventsInFlight(): number;
 }
 
 export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
   const { auth, hub, readConfig, instances, logger } = deps;
+  // one token per event being written: a Set of objects, since one group has many streams
+  const inFlightEvents = new Set<object>();
 
   /** the group, or undefined after logging why (the caller answers 401) */
   async function authenticate(request: Request, path: string): Promise<{ id: string; name: string } | undefined> {
@@ -72,6 +80,7 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
     if (hello) await instances.hello(group.id, hello).catch(() => {});
     const lastEventId = Number(c.req.header("last-event-id") ?? Number.NaN);
     const keepaliveMs = deps.keepaliveMs ?? STREAM_KEEPALIVE_MS;
+    const sendTimeoutMs = deps.sendTimeoutMs ?? STREAM_SEND_TIMEOUT_MS;
 
     const response = streamSSE(c, async (stream) => {
       let sent: number | undefined;
@@ -83,6 +92,8 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
       const cleanup = () => {
         if (closed) return;
         closed = true;
+        pending = undefined;
+        inFlightEvents.delete(streamToken);
         clearInterval(keepalive);
         unsubscribe();
         logger.info({ gateway_group: group.name, instance: hello?.id }, "gateway config stream closed");
@@ -90,6 +101,44 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
       };
       // a write fails once the gateway went away: that ends the stream
       const write = (written: Promise<unknown>) => void written.catch(cleanup);
+      // A gateway needs only the newest config: while one event is being written, a newer version
+      // replaces the pending one instead of queueing behind it, so a reader that stopped reading holds
+      // at most one event in flight and one pending. One still unwritten after `sendTimeoutMs` (nginx
+      // `send_timeout`) ends the stream; the gateway reconnects and resumes from its version.
+      let pending: GatewayConfig | undefined;
+      let writing = false;
+      const streamToken = {};
+      const flush = () => {
+        if (closed || writing || !pending) return;
+        const config = pending;
+        pending = undefined;
+        writing = true;
+        inFlightEvents.add(streamToken);
+        const stuck = setTimeout(() => {
+          logger.warn(
+            { gateway_group: group.name, instance: hello?.id, version: config.version, send_timeout_ms: sendTimeoutMs },
+            "gateway config stream closed: the gateway stopped reading",
+          );
+          cleanup();
+          stream.abort();
+          // the response's socket is full and would hold the connection: Node's server hands it to Hono as
+          // `env.outgoing`; destroying it frees the buffered event at once
+          (c.env as { outgoing?: { destroy?: () => void } } | undefined)?.outgoing?.destroy?.();
+        }, sendTimeoutMs);
+        stream.writeSSE({ id: String(config.version), data: JSON.stringify(config) }).then(
+          () => {
+            clearTimeout(stuck);
+            writing = false;
+            inFlightEvents.delete(streamToken);
+            flush();
+          },
+          () => {
+            clearTimeout(stuck);
+            inFlightEvents.delete(streamToken);
+            cleanup();
+          },
+        );
+      };
       // versions only grow, except when the database was replaced: then the first config differs
       // from the gateway's and is sent whatever its number, and after that only newer ones are.
       const send = (config: GatewayConfig) => {
@@ -100,7 +149,8 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
         }
         if (sent !== undefined && config.version <= sent) return;
         sent = config.version;
-        write(stream.writeSSE({ id: String(config.version), data: JSON.stringify(config) }));
+        pending = config;
+        flush();
       };
       const unsubscribe = hub.subscribe(group.id, send);
       // a rotated token stops working after its grace period: re-check it, so a stream opened with it
@@ -150,19 +200,21 @@ export function gatewayHandlers(deps: GatewayRoutesDeps): GatewayHandlers {
     }
     const parsed = heartbeatBody.safeParse(json);
     if (!parsed.success) return c.json({ error_msg: describeIssue(parsed.error.issues[0]!) }, 400);
+    const unstorable = unstorableTextError(parsed.data);
+    if (unstorable) return c.json({ error_msg: unstorable }, 400);
     await instances.heartbeat(group.id, parsed.data);
     const config = await readConfig(group.id);
     return c.json({ value: { config_version: config.version } });
   }
 
-  return { configStream, heartbeat };
+  return { configStream, heartbeat, eventsInFlight: () => inFlightEvents.size };
 }
 
 function parseHello(header: string | undefined): InstanceHello | undefined {
   if (!header) return undefined;
   try {
     const parsed = instanceHello.safeParse(JSON.parse(header));
-    return parsed.success ? parsed.data : undefined;
+    return parsed.success && !unstorableTextPath(parsed.data) ? parsed.data : undefined;
   } catch {
     return undefined;
   }

@@ -21,5 +21,5 @@ test("control-plane needs DATABASE_URL; gateway needs a control plane and a toke
   assert.equal(noCp.code, 2);
   assert.match(noCp.text, /needs --control-plane URL .* or --config FILE/);
   assert.equal(noToken.code, 2);
-  assert.match(noToken.text, /needs --token/);
+  assert.match(noToken.text, /needs --token-file PATH \(or SLUICE_GATEWAY_TOKEN\)/);
 });

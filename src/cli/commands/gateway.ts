@@ -13,6 +13,7 @@ import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
 import { dataPlaneFlags, gatewayMetricsOptions, parseDataPlaneSettings } from "../data-plane-settings.ts";
+import { gatewayToken } from "../gateway-token.ts";
 
 export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
        sluice gateway --config sluice.yaml [options]
@@ -21,7 +22,8 @@ A data plane only: opens the stream listeners of its gateway group's published c
 
   --control-plane URLS  control-plane admin URLs, comma-separated (env SLUICE_CONTROL_PLANE)
   --group NAME          gateway group name or id (env SLUICE_GATEWAY_GROUP, default "default")
-  --token TOKEN         the group's gateway token (env SLUICE_GATEWAY_TOKEN)
+  --token-file PATH     a file holding the group's gateway token (or env SLUICE_GATEWAY_TOKEN)
+  --token TOKEN         the token itself (deprecated: shown by ps; warns)
   --config FILE         standalone: serve a declarative (ADC-format) file, reloaded on change
   --data-dir DIR        config cache and instance id (env SLUICE_DATA_DIR, default ./data)
   --status-addr ADDR    /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
@@ -51,7 +53,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     .map((u) => u.trim())
     .filter(Boolean);
   const group = values.group ?? env.SLUICE_GATEWAY_GROUP ?? "default";
-  const token = values.token ?? env.SLUICE_GATEWAY_TOKEN ?? "";
+  const token = gatewayToken(values, env);
   const file = values.config;
   if (file && controlPlanes.length > 0) throw new UsageError("use either --config or --control-plane, not both");
   if (!file && controlPlanes.length === 0) {
@@ -59,7 +61,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   }
   if (!file && !token)
     throw new UsageError(
-      "sluice gateway needs --token (or SLUICE_GATEWAY_TOKEN): issue one with POST /api/gateway_groups/:id/token",
+      "sluice gateway needs --token-file PATH (or SLUICE_GATEWAY_TOKEN): issue one with POST /api/gateway_groups/:id/token",
     );
   for (const url of controlPlanes) {
     if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
@@ -166,6 +168,7 @@ function parseOptions(argv: string[]) {
     "control-plane": { type: "string" },
     group: { type: "string" },
     token: { type: "string" },
+    "token-file": { type: "string" },
     config: { type: "string", short: "c" },
     "data-dir": { type: "string" },
     "reuse-port": { type: "boolean" },
