@@ -4,8 +4,8 @@ import type { z } from "zod";
 import { apiMessage, describeIssue } from "../config/issues.ts";
 import { checkPlugins } from "../config/plugin-config.ts";
 import type { PluginMap } from "../config/schema.ts";
-import { streamPlugins } from "../proxy/plugins/index.ts";
 import { unstorableTextError } from "../config/storable-text.ts";
+import { streamPlugins } from "../proxy/plugins/index.ts";
 
 /** a 400/413 raised while reading a request */
 export class RequestError extends Error {

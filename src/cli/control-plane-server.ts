@@ -17,8 +17,8 @@ export interface ControlPlaneServerOptions {
   admin: { host: string; port: number };
   /** PGlite data when `DATABASE_URL` is unset */
   dataDir: string | undefined;
-  /** seals certificate private keys at rest */
-  keyring: Keyring;
+  /** seals certificate private keys at rest; without one, certificate writes are refused */
+  keyring: Keyring | undefined;
   logger: Logger;
   context: CommandContext;
   env: Record<string, string | undefined>;

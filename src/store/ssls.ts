@@ -10,7 +10,7 @@ import type { ConfigFeed } from "../config/feed.ts";
 import type { SslFields } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Db } from "./database.ts";
-import { InvalidError, notFound } from "./errors.ts";
+import { ConflictError, InvalidError, notFound } from "./errors.ts";
 import {
   assertCertificatesServeRoutes,
   assertGroupExists,
@@ -56,11 +56,16 @@ export function sslView(row: SslRow): SslView {
   };
 }
 
-/** what a keyring-less store answers when a private key must be sealed or opened */
-export class MissingKeyringError extends Error {
-  override readonly name = "MissingKeyringError";
+/**
+ * What a keyring-less store answers when a private key must be sealed or opened: a control plane started
+ * without SLUICE_KEYRING serves everything but certificates (a 409, as the request conflicts with how
+ * the server was started).
+ */
+export class MissingKeyringError extends ConflictError {
   constructor() {
-    super("no keyring: this control plane cannot seal or open private keys");
+    super(
+      "no keyring: this control plane cannot seal or open private keys; start every control plane with SLUICE_KEYRING or SLUICE_KEYRING_FILE (docs/tls.md)",
+    );
   }
 }
 

@@ -12,8 +12,8 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Logger } from "pino";
 import { describeIssue } from "../config/issues.ts";
-import type { GatewayConfig } from "../config/types.ts";
 import { unstorableTextError, unstorableTextPath } from "../config/storable-text.ts";
+import type { GatewayConfig } from "../config/types.ts";
 import type { ConfigHub, ConfigReader } from "./config-hub.ts";
 import type { InstanceRegistry } from "./instances.ts";
 import {

@@ -4,7 +4,7 @@
  * never carry a key, keys sealed at rest, the config version bumped and the PEMs in the compiled config),
  * the publish-time 409s (a terminating route no certificate covers, a certificate a route needs, PROXY
  * protocol disagreement on a port — in the declarative file too), the upstream and group fields, and a
- * control plane without a keyring refusing to start.
+ * control plane without a keyring refusing certificates.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -20,7 +20,7 @@ import type { GatewayConfig } from "../../src/config/types.ts";
 import { DeclarativeError, parseDeclarative } from "../../src/declarative/file-format.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { Keyring } from "../../src/store/keyring.ts";
-import { sluice } from "../fixtures/processes.ts";
+import { api, defaultGroupId, freshDatabase, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "./fixtures/backends.ts";
 
 const KEY = "tls-test-admin-key-0123456789";
@@ -479,19 +479,31 @@ describe("TLS control side on PGlite", () => tlsSuite(pgliteBackend));
 describe("TLS control side on PostgreSQL", () => tlsSuite(postgresBackend));
 
 describe("the keyring", () => {
-  it("sluice control-plane refuses to start without one, saying how to give it", async () => {
-    const proc = sluice(["control-plane", "--admin-addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"], {
-      DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres",
-      SLUICE_KEYRING: "",
-      SLUICE_KEYRING_FILE: "",
-    });
-    const code = await new Promise<number | null>((resolve) => proc.child.on("exit", resolve));
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(code, 1);
-    assert.match(
-      proc.lines.join("\n"),
-      /sluice control-plane: a keyring is required .* SLUICE_KEYRING .* SLUICE_KEYRING_FILE/,
-    );
+  it("sluice control-plane without one serves the API but refuses certificates, naming the setting", async () => {
+    const db = await freshDatabase();
+    try {
+      const proc = sluice(["control-plane", "--admin-addr", "127.0.0.1:0", "--status-addr", "127.0.0.1:0"], {
+        DATABASE_URL: db.url,
+        SLUICE_KEYRING: "",
+        SLUICE_KEYRING_FILE: "",
+      });
+      const admin = await proc.addr("admin api listening");
+      await waitReady(await proc.addr("status api listening"));
+      assert.match(proc.lines.join("\n"), /no SLUICE_KEYRING or SLUICE_KEYRING_FILE: certificates/);
+      const gid = await defaultGroupId(admin);
+      const refused = await api<{ error_msg: string }>(
+        admin,
+        "POST",
+        `/api/gateway_groups/${gid}/ssls`,
+        { snis: ["k.example.com"], ...certificate(["k.example.com"]) },
+        409,
+      );
+      assert.match(refused.error_msg, /no keyring: .* SLUICE_KEYRING or SLUICE_KEYRING_FILE/);
+      await api(admin, "GET", "/api/services");
+    } finally {
+      await stopAll();
+      await db.drop();
+    }
   });
 
   it("a key sealed with an older key is sealed again with the new first key at the next start", async () => {

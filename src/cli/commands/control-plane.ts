@@ -3,10 +3,10 @@
  * of replicas on one database. `DATABASE_URL` is required (PGlite is one process's private store;
  * replicas must share a server). Gateways connect to it with `sluice gateway --control-plane URL`.
  */
-import { createLogger } from "../../observability/logger.ts";
+import { createLogger, type Logger } from "../../observability/logger.ts";
 import { processRegistry } from "../../observability/metrics.ts";
 import { statusApp } from "../../observability/status-app.ts";
-import { keyringFromEnvironment } from "../../store/keyring.ts";
+import { type Keyring, keyringFromEnvironment } from "../../store/keyring.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 import { startControlPlaneServer } from "../control-plane-server.ts";
@@ -22,8 +22,9 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
   --apisix-group NAME gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
 
-Environment: DATABASE_URL (required), SLUICE_KEYRING or SLUICE_KEYRING_FILE (required: the keys that
-encrypt certificate private keys, the same on every replica), SLUICE_ADMIN_KEY.
+Environment: DATABASE_URL (required), SLUICE_KEYRING or SLUICE_KEYRING_FILE (the keys that encrypt
+certificate private keys, the same on every replica; without them certificates are refused),
+SLUICE_ADMIN_KEY.
 `;
 
 export const controlPlaneCommand: CliCommand = {
@@ -54,7 +55,7 @@ export const controlPlaneCommand: CliCommand = {
       admin,
       dataDir: undefined,
       // replicas share one database, so they must share its keyring: from configuration, never generated
-      keyring: await keyringFromEnvironment(env),
+      keyring: await configuredKeyring(env, logger),
       logger,
       context,
       env,
@@ -85,3 +86,17 @@ export const controlPlaneCommand: CliCommand = {
     return undefined;
   },
 };
+
+/**
+ * The replicas' shared keyring, when configured. Without one the control plane still serves routes,
+ * publishes and gateways (a deployment that terminates no TLS needs no keyring); certificate writes are
+ * then refused with a message that names the setting.
+ */
+async function configuredKeyring(
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<Keyring | undefined> {
+  if (env.SLUICE_KEYRING?.trim() || env.SLUICE_KEYRING_FILE?.trim()) return keyringFromEnvironment(env);
+  logger.warn("no SLUICE_KEYRING or SLUICE_KEYRING_FILE: certificates (ssls) cannot be stored or served");
+  return undefined;
+}
