@@ -72,6 +72,19 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   { sluice: "stream_unmatched_total", apisix: undefined, labels: [["listen_addr", "listen_addr"]] },
   { sluice: "syslog_dropped_total", apisix: undefined, labels: [["server", "server"]] },
   { sluice: "config_version", apisix: undefined, labels: [["gateway_group", "gateway_group"]] },
+  {
+    sluice: "connections_refused_total",
+    apisix: undefined,
+    labels: [
+      ["protocol", "protocol"],
+      ["reason", "reason"],
+    ],
+  },
+  { sluice: "udp_sessions_evicted_total", apisix: undefined, labels: [["reason", "reason"]] },
+  { sluice: "max_connections", apisix: undefined, labels: [] },
+  { sluice: "tls_handshake_failures_total", apisix: undefined, labels: [["cause", "cause"]] },
+  { sluice: "proxy_protocol_refused_total", apisix: undefined, labels: [["reason", "reason"]] },
+  { sluice: "ssl_certificate_expiry_seconds", apisix: undefined, labels: [["sni", "sni"]] },
 ];
 
 /** The codes `apisix_stream_status` carries (exporter.lua `STREAM_NGINX_CODES`). */
