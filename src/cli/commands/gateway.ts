@@ -92,7 +92,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   const statusServer = await edge.serveHttp(
     statusApp({
       // not ready while shutting down: load balancers stop sending before the drain ends
-      ready: () => ready && !stopping,
+      notReady: () => (stopping ? "shutting down" : ready ? undefined : "no config applied yet"),
       metricsText: () => gateway.metrics.text(),
       metricsContentType: gateway.metrics.contentType,
       status: () => ({
