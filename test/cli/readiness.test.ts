@@ -95,3 +95,22 @@ test("sluice start on PostgreSQL: /readyz follows storage the same way", async (
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("sluice gateway: /readyz 503 with the reason until it serves a config, /healthz 200", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-readiness-"));
+  try {
+    // a control plane that is not there and no cached config: nothing to serve
+    const proc = sluice(
+      ["gateway", "--control-plane", "http://127.0.0.1:1", "--data-dir", dir, "--status-addr", "127.0.0.1:0"],
+      { SLUICE_GATEWAY_TOKEN: "gt_readiness-0123456789" },
+    );
+    const status = await proc.addr("status api listening");
+    const ready = await probe(status, "/readyz");
+    assert.equal(ready.code, 503);
+    assert.equal(ready.body.reason, "no config applied yet");
+    assert.equal((await probe(status, "/healthz")).code, 200);
+    await proc.stop();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
