@@ -17,6 +17,7 @@ import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
+import { Keyring } from "../../src/store/keyring.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
 import { tcpUp } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
@@ -175,7 +176,8 @@ function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Bac
     let call: Call;
     before(async () => {
       backend = await makeBackend();
-      store = await openStore(backend.options);
+      // as every sluice start and a configured control plane: a keyring seals upstream client keys
+      store = await openStore(backend.options, { keyring: Keyring.parse(Keyring.generateKey()) });
       await store.adminKeys.setup(KEY);
       const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
       call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
