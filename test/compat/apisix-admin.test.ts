@@ -15,7 +15,6 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
 import { tcpUp } from "../fixtures/gateway.ts";
@@ -121,29 +120,10 @@ function withPem(body: unknown): unknown {
   );
 }
 
-/**
- * APISIX's cases that configure `mqtt-proxy`, a stream plugin Sluice does not have yet (issue 14): while
- * the registry lacks it they must be refused with APISIX's own message, and the delete of the route they
- * would have created finds nothing. Once the plugin is registered they run as APISIX expects them.
- */
-const mqttProxyMissing = !streamPlugins.has("mqtt-proxy");
-const MQTT_ROUTE_DELETE = "t/admin/stream-routes.t TEST 7: delete route(id: 1)";
-function needsMqttProxy(c: AdminCase): boolean {
-  return JSON.stringify(c.body ?? null).includes('"mqtt-proxy"') || c.source === MQTT_ROUTE_DELETE;
-}
-
 /** one case: the request, then every expectation the fixture states */
 async function runCase(call: Call, c: AdminCase, captured: { id?: string }): Promise<void> {
   const path = c.path.replace("{id}", captured.id ?? "{id}");
   const res = await call(c.method, path, c.body === undefined ? undefined : withPem(c.body));
-  if (mqttProxyMissing && needsMqttProxy(c)) {
-    if (c.method === "DELETE") assert.equal(res.status, 404, `${c.method} ${path}: ${res.text}`);
-    else {
-      assert.equal(res.status, 400, `${c.method} ${path}: ${res.text}`);
-      assert.equal(res.json?.error_msg, "unknown plugin [mqtt-proxy]");
-    }
-    return;
-  }
   const expectedStatus = c.sluice?.status ?? c.status;
   assert.equal(res.status, expectedStatus, `${c.method} ${path}: ${res.text}`);
   if (c.sluice?.errorMsgContains !== undefined)
