@@ -83,7 +83,10 @@ export const mqttProxy: StreamPlugin<MqttProxyConf> = {
                 `expected protocol ${conf.protocol_name} level ${conf.protocol_level}, got ${protocolName} level ${protocolLevel}`,
               );
             }
-            if (clientId !== "") (session.vars ??= new Map()).set("mqtt_client_id", clientId);
+            if (clientId !== "") {
+              session.vars ??= new Map();
+              session.vars.set("mqtt_client_id", clientId);
+            }
             return undefined;
           });
       },
