@@ -13,7 +13,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Gateway } from "../../src/proxy/gateway.ts";
-import { gatewayConfig, type LogLine, startGateway, tcpExchange, tcpUp } from "../fixtures/gateway.ts";
+import { gatewayConfig, type LogLine, type RouteSpec, startGateway, tcpExchange, tcpUp } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
 import { killDaemon, requireCommand, run, spawnDaemon } from "../fixtures/processes.ts";
 import { waitFor } from "../fixtures/wait.ts";
@@ -43,6 +43,8 @@ let pub: string;
 let sub: string;
 let port311: number;
 let port5: number;
+/** a port that also has an `sni` route: the gateway peeks at the first bytes before mqtt-proxy reads them */
+let portPeeked: number;
 
 async function startBroker(name: string, mosquitto: string): Promise<Broker> {
   const port = await freePort();
@@ -80,8 +82,9 @@ function tcpConnectsOf(broker: Broker): number {
     .filter((l) => l.includes("New connection from")).length;
 }
 
-/** the one broker that saw `clientId`, failing when none or both did */
-function brokerOf(clientId: string): Broker {
+/** the one broker that saw `clientId` (waiting for its log line), failing when none or both did */
+async function brokerOf(clientId: string): Promise<Broker> {
+  await waitFor(`${clientId} in a broker's log`, () => brokers.some((b) => connectsOf(b, clientId) > 0));
   const seen = brokers.filter((b) => connectsOf(b, clientId) > 0);
   assert.equal(seen.length, 1, `${clientId} reached exactly one broker (reached: ${seen.map((b) => b.name)})`);
   return seen[0]!;
@@ -129,6 +132,7 @@ before(async () => {
   logLines = started.lines;
   port311 = await freePort();
   port5 = await freePort();
+  portPeeked = await freePort();
   const report = await gateway.apply(
     gatewayConfig(1, {
       id: "mqtt",
@@ -141,6 +145,8 @@ before(async () => {
       routes: [
         { id: "v311", server_port: port311, plugins: { "mqtt-proxy": { protocol_name: "MQTT", protocol_level: 4 } } },
         { id: "v5", server_port: port5, plugins: { "mqtt-proxy": { protocol_level: 5 } } },
+        { id: "tls-only", server_port: portPeeked, sni: "tls.example" } as RouteSpec,
+        { id: "peeked", server_port: portPeeked, plugins: { "mqtt-proxy": { protocol_level: 4 } } },
       ],
     }),
   );
@@ -164,7 +170,7 @@ describe("mqtt-proxy with chash on mqtt_client_id, two mosquitto brokers", () =>
         const result = await publish(route(), version, id, "sluice/same", `m${i}`);
         assert.equal(result.code, 0, result.stderr);
       }
-      const broker = brokerOf(id);
+      const broker = await brokerOf(id);
       await waitFor(`five connects of ${id} logged`, () => connectsOf(broker, id) === 5);
     });
 
@@ -174,8 +180,9 @@ describe("mqtt-proxy with chash on mqtt_client_id, two mosquitto brokers", () =>
         const result = await publish(route(), version, id, "sluice/spread", "x");
         assert.equal(result.code, 0, result.stderr);
       }
-      await waitFor("every id logged", () => ids.every((id) => brokers.some((b) => connectsOf(b, id) > 0)));
-      const perBroker = brokers.map((b) => ids.filter((id) => brokerOf(id) === b).length);
+      const owners: Broker[] = [];
+      for (const id of ids) owners.push(await brokerOf(id));
+      const perBroker = brokers.map((b) => owners.filter((owner) => owner === b).length);
       assert.ok(
         perBroker.every((n) => n > 0),
         `both brokers got some ids: ${perBroker}`,
@@ -193,14 +200,14 @@ describe("mqtt-proxy with chash on mqtt_client_id, two mosquitto brokers", () =>
         await waitFor(`${subId} subscribed`, () =>
           brokers.some((b) => logOf(b).includes(`Received SUBSCRIBE from ${subId}`)),
         );
-        const target = brokerOf(subId);
+        const target = await brokerOf(subId);
         // The brokers are not bridged: publish with client ids until one lands on the subscriber's broker.
         let delivered = false;
         for (let i = 0; i < 16 && !delivered; i++) {
           const pubId = `pub-${version}-${i}`;
           const result = await publish(route(), version, pubId, topic, `hello ${version}`);
           assert.equal(result.code, 0, result.stderr);
-          delivered = brokerOf(pubId) === target;
+          delivered = (await brokerOf(pubId)) === target;
         }
         assert.ok(delivered, "some publisher id reached the subscriber's broker");
         await waitFor("the subscriber got the message and exited", () => subscriber.exitCode !== null, 10_000);
@@ -211,6 +218,25 @@ describe("mqtt-proxy with chash on mqtt_client_id, two mosquitto brokers", () =>
       }
     });
   }
+
+  test("on a port that peeks for SNI first, the CONNECT already read is parsed and still reaches the broker", async () => {
+    const id = "peeked-client";
+    for (let i = 0; i < 3; i++) {
+      const result = await publish(portPeeked, "mqttv311", id, "sluice/peeked", `p${i}`);
+      assert.equal(result.code, 0, result.stderr);
+    }
+    const broker = await brokerOf(id);
+    await waitFor("three connects logged", () => connectsOf(broker, id) === 3);
+    assert.ok(accessLines().some((l) => l.route_id === "peeked" && l.code === 200));
+  });
+
+  test("one client id reaches the same broker over 3.1.1 and over 5 (two routes, one upstream)", async () => {
+    const id = "both-versions";
+    assert.equal((await publish(port311, "mqttv311", id, "sluice/both", "a")).code, 0);
+    assert.equal((await publish(port5, "5", id, "sluice/both", "b")).code, 0);
+    const broker = await brokerOf(id);
+    await waitFor("both connects logged on one broker", () => connectsOf(broker, id) === 2);
+  });
 
   test("a client of another protocol level is refused with 503 and counted", async () => {
     const before = await refusedCount("protocol");
