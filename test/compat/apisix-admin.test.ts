@@ -20,13 +20,13 @@ import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/
 import { tcpUp } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
 import { requireCommand, run } from "../fixtures/processes.ts";
-import { apisixStreamPlugins } from "./fixtures/apisix-stream-plugin-schemas.ts";
 import {
   type AdminCase,
   type AdminSequence,
   apisixAdminCaseCount,
   apisixAdminSequences,
 } from "./fixtures/apisix-admin-cases.ts";
+import { apisixStreamPlugins } from "./fixtures/apisix-stream-plugin-schemas.ts";
 
 const KEY = "apisix-compat-test-key";
 const root = fileURLToPath(new URL("../../", import.meta.url));
