@@ -35,6 +35,7 @@ interface ClusterNode {
 
 let dir: string;
 let redisCli: string;
+let redisServer: string;
 const nodes: ClusterNode[] = [];
 let upstream: Awaited<ReturnType<typeof namedEchoServer>>;
 const gateways: { gateway: Gateway; lines: LogLine[]; port: number }[] = [];
@@ -118,19 +119,23 @@ async function ownerOf(slot: number): Promise<ClusterNode> {
   throw new Error(`no owner found for slot ${slot}`);
 }
 
+/** a cluster node on `port`; its cluster config file in the test's directory lets a restarted node rejoin */
+function startNode(port: number): ClusterNode["process"] {
+  return spawnDaemon(redisServer, [
+    ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
+    ...["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`)],
+    ...["--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no"],
+    ...["--requirepass", PASSWORD, "--masterauth", PASSWORD],
+  ]);
+}
+
 before(async () => {
-  const redisServer = requireCommand("redis-server", INSTALLER);
+  redisServer = requireCommand("redis-server", INSTALLER);
   redisCli = requireCommand("redis-cli", INSTALLER);
   dir = mkdtempSync(join(tmpdir(), "sluice-redis-cluster-"));
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
-    const process = spawnDaemon(redisServer, [
-      ...["--port", String(port), "--bind", "127.0.0.1", "--dir", dir],
-      ...["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`)],
-      ...["--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no"],
-      ...["--requirepass", PASSWORD, "--masterauth", PASSWORD],
-    ]);
-    nodes.push({ port, process, id: "" });
+    nodes.push({ port, process: startNode(port), id: "" });
   }
   for (const node of nodes) await waitFor(`redis-server on ${node.port}`, () => tcpUp(node.port), 10_000);
   const created = await run(
@@ -269,7 +274,7 @@ describe("limit-conn, policy redis-cluster (a real three-node Redis Cluster)", (
     }
   });
 
-  test("a cluster node stopping mid-test degrades to local counting instead of failing connections", async () => {
+  test("a cluster node stopping mid-test degrades to local counting; back in the cluster once it returns", async () => {
     assert.equal(gateways.length, 2, "runs after the two-gateway test");
     const [a] = gateways;
     // with one of three primaries gone (and no replica to take over) the cluster refuses every command
@@ -290,6 +295,25 @@ describe("limit-conn, policy redis-cluster (a real three-node Redis Cluster)", (
     assert.ok(
       a!.lines.some((l) => String(l.msg).includes("redis unreachable, counting locally")),
       "the outage is logged",
+    );
+
+    // the node comes back (its cluster config file keeps its slots): the gateway counts in the cluster again
+    victim.process = startNode(victim.port);
+    for (const node of nodes) {
+      await waitFor(
+        `cluster_state:ok on ${node.port} again`,
+        async () => (await cli(node.port, "CLUSTER", "INFO").catch(() => "")).includes("cluster_state:ok"),
+        20_000,
+      );
+    }
+    await waitFor(
+      "the gateway back on the cluster",
+      async () => {
+        const served = await connect(a!.port);
+        closeAll();
+        return served === "served" && a!.lines.some((l) => String(l.msg).includes("redis reachable again"));
+      },
+      15_000,
     );
   });
 });
