@@ -97,7 +97,10 @@ export class RedisClusterClient {
     if (!this.mapped) await this.refresh();
     const slot = keySlot(key);
     let node = this.owners[slot];
-    if (node === undefined) throw new Error(`redis cluster: no node serves slot ${slot}`);
+    if (node === undefined) {
+      this.refreshSoon();
+      throw new Error(`redis cluster: no node serves slot ${slot}`);
+    }
     let asking = false;
     for (let redirects = 0; ; redirects++) {
       try {
@@ -129,6 +132,7 @@ export class RedisClusterClient {
   }
 
   private client(node: string): RespClient {
+    if (this.closed) throw new Error("redis cluster client closed");
     let client = this.clients.get(node);
     if (!client) {
       const address = splitNode(node);
