@@ -63,6 +63,8 @@ export function writeAccessLog(logger: Logger, r: SessionRecord): void {
       duration_ms: (r.endedAt ?? Date.now()) - r.startedAt,
       close_reason: r.closeReason,
       code: r.code,
+      // variables plugins set (mqtt-proxy's mqtt_client_id): which client a broker connection belongs to
+      vars: r.vars && Object.fromEntries(r.vars),
     },
     "stream session closed",
   );

@@ -172,6 +172,11 @@ describe("mqtt-proxy with chash on mqtt_client_id, two mosquitto brokers", () =>
       }
       const broker = await brokerOf(id);
       await waitFor(`five connects of ${id} logged`, () => connectsOf(broker, id) === 5);
+      const linesOf = () =>
+        accessLines().filter((l) => (l.vars as { mqtt_client_id?: string } | undefined)?.mqtt_client_id === id);
+      await waitFor("five access log lines naming the client id", () => linesOf().length === 5);
+      const lines = linesOf();
+      assert.ok(lines.every((l) => l.node === `127.0.0.1:${broker.port}` && l.code === 200));
     });
 
     test(`-V ${version}: different client ids spread over both brokers`, async () => {
