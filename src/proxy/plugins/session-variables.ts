@@ -29,6 +29,8 @@ const readers: Record<string, VariableReader> = {
   start_time: (s) => new Date(s.startedAt).toISOString(),
   time_iso8601: () => new Date().toISOString(),
   msec: () => Date.now() / 1000,
+  /** set by mqtt-proxy from the CONNECT packet */
+  mqtt_client_id: (s) => s.vars?.get("mqtt_client_id"),
 };
 
 export function isSessionVariable(name: string): boolean {
