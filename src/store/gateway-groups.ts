@@ -3,6 +3,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { count, eq } from "drizzle-orm";
 import type { ConfigFeed, ConfigSource } from "../config/feed.ts";
 import { ALL_PORTS, parsePortRanges, portAllowed } from "../config/port-ranges.ts";
+import type { Labels } from "../config/schema.ts";
 import { emptyConfig, type GatewayConfig } from "../config/types.ts";
 import { normaliseCidr } from "../net/addresses.ts";
 import type { Db } from "./database.ts";
@@ -20,7 +21,7 @@ export const TOKEN_GRACE_MS = 60 * 60 * 1000;
 export interface GroupInput {
   name: string;
   description?: string;
-  labels?: Record<string, string>;
+  labels?: Labels;
   stream_port_ranges?: string[];
   real_ip_from?: string[];
 }
@@ -29,7 +30,7 @@ export interface GroupView {
   id: string;
   name: string;
   description?: string;
-  labels: Record<string, string>;
+  labels: Labels;
   stream_port_ranges: string[];
   real_ip_from: string[];
   config_version: number;

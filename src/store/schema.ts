@@ -8,14 +8,14 @@
  */
 import { integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { CertificateInfo } from "../config/certificate.ts";
-import type { PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
+import type { Labels, PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 
 export const gatewayGroups = pgTable("gateway_groups", {
   id: text("id").primaryKey(),
   name: text("name").notNull().unique(),
   description: text("description"),
-  labels: jsonb("labels").$type<Record<string, string>>(),
+  labels: jsonb("labels").$type<Labels>(),
   streamPortRanges: jsonb("stream_port_ranges").$type<string[]>().notNull(),
   /** CIDRs whose PROXY protocol headers the group's gateways trust */
   realIpFrom: jsonb("real_ip_from").$type<string[]>().notNull().default([]),
@@ -32,7 +32,7 @@ export const gatewayGroups = pgTable("gateway_groups", {
 export interface ServiceSpec {
   name: string;
   desc?: string;
-  labels?: Record<string, string>;
+  labels?: Labels;
   type: "http" | "stream";
   upstream?: Upstream | Record<string, unknown>;
   plugins?: PluginMap;
@@ -65,7 +65,7 @@ export const streamRoutes = pgTable(
 
 /** what a publish froze: the service as it was, with the upstream it was published with, and its routes */
 export interface VersionSnapshot {
-  service: { id: string; name: string; desc?: string; labels?: Record<string, string> };
+  service: { id: string; name: string; desc?: string; labels?: Labels };
   upstream: Upstream;
   plugins: PluginMap;
   stream_routes: Array<StreamRouteFields & { id: string }>;
