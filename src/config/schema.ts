@@ -31,6 +31,13 @@ export const labels = z.record(
 );
 export type Labels = z.output<typeof labels>;
 
+/** an id a client chooses (ADC's and APISIX's rule): letters, digits, `-`, `_` and `.` */
+export const objectId = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[a-zA-Z0-9-_.]+$/, { message: "must be letters, digits, '-', '_' and '.'" });
+
 export const port = z.number().int().min(1).max(65535);
 
 /** A host for an upstream node: IP address or DNS name. */

@@ -30,8 +30,11 @@ export interface GatewayConfig {
    */
   global_rules?: PluginMap;
   /** per-plugin metadata (ADC's `plugin_metadata`, e.g. syslog's `log_format`), passed through as written */
-  plugin_metadata?: Record<string, Record<string, unknown>>;
+  plugin_metadata?: PluginMetadata;
 }
+
+/** plugin name → that plugin's metadata, as written */
+export type PluginMetadata = Record<string, Record<string, unknown>>;
 
 /** a certificate of the group, keys in clear: the config reaches only gateways holding the group's token */
 export interface CompiledSsl {

@@ -39,7 +39,7 @@ export function typeEnabled(filter: ResourceFilter, type: AdcResourceType): bool
   const matches = (list: readonly AdcResourceType[]) =>
     list.includes(type) || (partOfService.has(type) && list.some((t) => partOfService.has(t)));
   if (filter.include && filter.include.length > 0 && !matches(filter.include)) return false;
-  return !(filter.exclude && filter.exclude.some((t) => t === type || (partOfService.has(type) && t === "service")));
+  return !(filter.exclude ?? []).some((t) => t === type || (partOfService.has(type) && t === "service"));
 }
 
 export function managedBy(filter: ResourceFilter): Managed {

@@ -9,7 +9,7 @@
 import { integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { CertificateInfo } from "../config/certificate.ts";
 import type { Labels, PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
-import type { GatewayConfig } from "../config/types.ts";
+import type { GatewayConfig, PluginMetadata } from "../config/types.ts";
 
 export const gatewayGroups = pgTable("gateway_groups", {
   id: text("id").primaryKey(),
@@ -19,6 +19,10 @@ export const gatewayGroups = pgTable("gateway_groups", {
   streamPortRanges: jsonb("stream_port_ranges").$type<string[]>().notNull(),
   /** CIDRs whose PROXY protocol headers the group's gateways trust */
   realIpFrom: jsonb("real_ip_from").$type<string[]>().notNull().default([]),
+  /** plugins run on every stream route of the group (ADC's `global_rules`), checked by each plugin's schema */
+  globalRules: jsonb("global_rules").$type<PluginMap>().notNull().default({}),
+  /** per-plugin metadata (ADC's `plugin_metadata`), passed through to gateways as written */
+  pluginMetadata: jsonb("plugin_metadata").$type<PluginMetadata>().notNull().default({}),
   /** the compiled config gateways apply; rewritten in the transaction of every change that affects it */
   config: jsonb("config").$type<GatewayConfig>().notNull(),
   configVersion: integer("config_version").notNull().default(0),
@@ -36,6 +40,8 @@ export interface ServiceSpec {
   type: "http" | "stream";
   upstream?: Upstream | Record<string, unknown>;
   plugins?: PluginMap;
+  /** ADC's named upstreams, kept as checked (no effect on a stream) */
+  upstreams?: Array<Record<string, unknown>>;
   /** set on the services that mirror APISIX stream routes: only that API may change them */
   managed_by?: { api: "apisix"; path: string };
 }
