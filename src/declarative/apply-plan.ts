@@ -11,6 +11,7 @@
  * truth unless the resource-type filters leave it out (`file.managed`).
  */
 
+import { compileUpstream } from "../config/compile.ts";
 import { upstream as upstreamSchema } from "../config/schema.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import type { AdminClient } from "./admin-client.ts";
@@ -388,8 +389,9 @@ function normaliseSsl(field: string, v: unknown): unknown {
 
 /** is the group running this service as the file says (runtime-upstream nodes aside)? */
 function publishedMatches(s: DeclarativeService, p: PublishedService): boolean {
-  const { nodes: _a, ...want } = normaliseUpstream(s.upstream) as Json;
-  const { nodes: _b, ...have } = normaliseUpstream(p.upstream) as Json;
+  // the group runs the compiled form (`scheme: tls` is tcp with `tls`), so compare the file's compiled
+  const { nodes: _a, ...want } = compileUpstream(s.upstream) as unknown as Json;
+  const { nodes: _b, ...have } = p.upstream as unknown as Json;
   if (!same(want, have) || !same(emptyToUndefined(s.plugins), emptyToUndefined(p.plugins))) return false;
   const key = (r: {
     name: string;
