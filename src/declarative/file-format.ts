@@ -216,7 +216,17 @@ function checkUnique(file: DeclarativeFile): string[] {
   const services = new Map<string, number>();
   const matches = new Map<string, string>();
   const all: Array<MatchableRoute & TerminatingRoute> = [];
+  // ADC ids name one object each: services among services, stream routes among all stream routes
+  const ids = { service: new Map<string, string>(), route: new Map<string, string>() };
+  const sameId = (kind: "service" | "route", id: string | undefined, at: string) => {
+    if (id === undefined) return;
+    const other = ids[kind].get(id);
+    if (other) problems.push(`${at}.id: "${id}" is used by ${other}`);
+    else ids[kind].set(id, at);
+  };
   file.services.forEach((s, i) => {
+    sameId("service", s.id, `services[${i}]`);
+    s.stream_routes.forEach((r, j) => sameId("route", r.id, `services[${i}].stream_routes[${j}]`));
     if (services.has(s.name))
       problems.push(`services[${i}].name: "${s.name}" is used by services[${services.get(s.name)}]`);
     services.set(s.name, i);

@@ -149,6 +149,51 @@ async function roundTripsThroughDump(): Promise<void> {
   assert.match(back.out, /^no changes$/m, `apply of the dump changes nothing:\n${back.out}\n${text}`);
 }
 
+test("Sluice's own settings survive a dump under x-sluice: the dump is valid ADC and applies as no change", async () => {
+  const ssls = (await readFile(join(root, "one-feature/ssls.yaml"), "utf8")).split(/^ssls:$/m)[1]!;
+  const file = join(tmp, "sluice-only.yaml");
+  await writeFile(
+    file,
+    `services:
+  - name: dns
+    upstream:
+      scheme: udp
+      udp: { responses: 1 }
+      nodes: [{ host: 127.0.0.1, port: 5353, weight: 1 }]
+      checks:
+        active: { type: udp, udp: { send: ping, expect: pong } }
+    stream_routes: [{ name: dns-route, server_port: ${await freePort()} }]
+  - name: db
+    upstream:
+      scheme: tls
+      proxy_protocol: v2
+      timeout: { connect: 3, fin: 5 }
+      tls: { sni: db.internal, verify: false }
+      nodes: [{ host: 127.0.0.1, port: 3306, weight: 1 }]
+      checks:
+        passive: { type: tcp, unhealthy: { tcp_failures: 0 } }
+    stream_routes:
+      - { name: tls-route, server_port: ${await freePort()}, sni: db.example.com, tls: terminate, proxy_protocol: true }
+ssls:${ssls}`,
+  );
+  const applied = await apply(["-f", file]);
+  assert.equal(applied.code, 0, applied.err);
+  const out = join(tmp, "sluice-only-dump.yaml");
+  assert.equal((await cli(dumpCommand, ["-o", out])).code ?? 0, 0);
+  const dumped = parse(await readFile(out, "utf8")) as {
+    services: { name: string; upstream: Record<string, unknown>; plugins?: Record<string, unknown> }[];
+  };
+  const db = dumped.services.find((s) => s.name === "db")!;
+  assert.deepEqual((db.plugins!["x-sluice"] as { upstream: Record<string, unknown> }).upstream, {
+    proxy_protocol: "v2",
+    timeout: { fin: 5 },
+    tls: { sni: "db.internal" },
+    checks: { passive: { type: "tcp", healthy: { successes: 5 }, unhealthy: { tcp_failures: 0, timeouts: 7 } } },
+  });
+  assert.equal(db.upstream.checks, undefined, "ADC requires active checks with passive ones");
+  await roundTripsThroughDump();
+});
+
 describe("every ADC fixture through the standalone loader (`sluice gateway --config`)", () => {
   for (const fixture of adcStreamFixtures) {
     test(`${fixture.file}`, async () => {
