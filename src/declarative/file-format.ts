@@ -119,9 +119,25 @@ export function parseDeclarative(text: string, source = "file", filter: Resource
     throw new DeclarativeError(problems);
   }
   const file: DeclarativeFile = { ...parsed.data, managed: managedBy(filter), notes: adc.notes };
-  problems.push(...checkPlugins(file), ...checkUpstreams(file), ...checkSsls(file), ...checkUnique(file));
+  problems.push(
+    ...checkPlugins(file),
+    ...checkPluginMetadata(file),
+    ...checkUpstreams(file),
+    ...checkSsls(file),
+    ...checkUnique(file),
+  );
   if (problems.length > 0) throw new DeclarativeError(problems);
   return file;
+}
+
+/** metadata is passed through as written, but only for plugins a stream gateway has (as the admin API) */
+function checkPluginMetadata(file: DeclarativeFile): string[] {
+  return Object.keys(file.plugin_metadata ?? {})
+    .filter((name) => !streamPlugins.has(name))
+    .map(
+      (name) =>
+        `plugin_metadata.${name}: unknown plugin [${name}] (not a stream plugin); skip plugin_metadata with --exclude-resource-type plugin_metadata`,
+    );
 }
 
 /** ADC's SSL object as Sluice's (`cert`/`key` first, the other pairs in `certs`/`keys`) */

@@ -184,6 +184,15 @@ consumers: [{ username: alice }]
     );
   });
 
+  test("plugin_metadata passes through as written, for stream plugins only", () => {
+    const file = parse(`${base}plugin_metadata: { syslog: { log_format: { a: $remote_addr } } }\n`);
+    assert.deepEqual(file.plugin_metadata, { syslog: { log_format: { a: "$remote_addr" } } });
+    assert.match(
+      problems(`${base}plugin_metadata: { http-logger: { log_format: {} } }\n`)[0]!,
+      /plugin_metadata\.http-logger: unknown plugin \[http-logger\].*--exclude-resource-type plugin_metadata/,
+    );
+  });
+
   test("HTTP-only upstream fields are kept, each with a note", () => {
     const file = parse(
       base.replace("      nodes:", "      pass_host: node\n      keepalive_pool: { size: 10 }\n      nodes:"),
