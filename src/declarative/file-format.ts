@@ -242,7 +242,9 @@ function checkUnique(file: DeclarativeFile): string[] {
   };
   file.services.forEach((s, i) => {
     sameId("service", s.id, `services[${i}]`);
-    s.stream_routes.forEach((r, j) => sameId("route", r.id, `services[${i}].stream_routes[${j}]`));
+    s.stream_routes.forEach((r, j) => {
+      sameId("route", r.id, `services[${i}].stream_routes[${j}]`);
+    });
     if (services.has(s.name))
       problems.push(`services[${i}].name: "${s.name}" is used by services[${services.get(s.name)}]`);
     services.set(s.name, i);
