@@ -139,7 +139,9 @@ const sslFields = ["snis", "cert", "certs", "client", "ssl_protocols", "labels"]
 
 export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
   const steps: Step[] = [];
-  if (file.managed.ssls) steps.push(...planSsls(file.ssls, snapshot.ssls).filter((s) => s.kind !== "delete-ssl"));
+  const sslSteps = file.managed.ssls ? planSsls(file.ssls, snapshot.ssls) : [];
+  // certificates come first, so the routes published next find theirs
+  steps.push(...sslSteps.filter((s) => s.kind !== "delete-ssl"));
   if (file.managed.services) steps.push(...planServices(file, snapshot));
   if (
     file.managed.global_rules &&
@@ -151,8 +153,8 @@ export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
     !same(emptyToUndefined(file.plugin_metadata), emptyToUndefined(snapshot.group.plugin_metadata))
   )
     steps.push({ kind: "set-plugin-metadata", body: file.plugin_metadata ?? {} });
-  // certificates go last, once no published route needs them
-  if (file.managed.ssls) steps.push(...planSsls(file.ssls, snapshot.ssls).filter((s) => s.kind === "delete-ssl"));
+  // and go last, once no published route needs them
+  steps.push(...sslSteps.filter((s) => s.kind === "delete-ssl"));
   return steps;
 }
 
