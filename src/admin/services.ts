@@ -1,4 +1,5 @@
 /** `/api/services`: service templates (`type` fixed at creation). */
+import { holdsClientKey, namedUpstreamKeyRefusal } from "../compat/adc-fields.ts";
 import { objectId, upstream } from "../config/schema.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ServiceSpec } from "../store/schema.ts";
@@ -114,6 +115,7 @@ function namedUpstream(raw: Record<string, unknown>, i: number): Record<string, 
   const { id, name, ...rest } = raw;
   if (id !== undefined) parseWith(objectId, id, ["upstreams", i, "id"]);
   if (typeof name !== "string" || name === "") throw new RequestError(400, `upstreams[${i}].name: required`);
+  if (holdsClientKey(rest)) throw new RequestError(400, namedUpstreamKeyRefusal(`upstreams[${i}]`));
   const parsed = parseWith(upstream, rest, ["upstreams", i]);
   return { ...(id === undefined ? {} : { id }), name, ...parsed };
 }

@@ -102,6 +102,17 @@ export const ADC_EXTENSION_KEY = "x-sluice";
 /** the prefix of the key reference `sluice dump` writes for a stored private key it cannot show */
 export const STORED_KEY_REFERENCE = "$secret://sluice/ssls/";
 
+/** does this (unchecked) upstream hold a TLS client key? */
+export function holdsClientKey(upstream: Record<string, unknown>): boolean {
+  const tls = upstream.tls;
+  return typeof tls === "object" && tls !== null && (tls as Record<string, unknown>).client_key !== undefined;
+}
+
+/** why a named upstream (ADC's `upstreams[]`) may not hold a TLS client key */
+export function namedUpstreamKeyRefusal(at: string): string {
+  return `${at}.tls.client_key: not kept: a named upstream has no effect on a stream service, and private keys are kept only where they are used`;
+}
+
 /** turns numeric strings at `paths` into numbers, in place, as ADC's `z.coerce.number()` would */
 export function coerceNumbers(target: unknown, paths: readonly string[]): void {
   for (const path of paths) coerceAt(target, path.split("."));

@@ -17,7 +17,7 @@
  */
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { STORED_KEY_REFERENCE } from "../compat/adc-fields.ts";
+import { holdsClientKey, namedUpstreamKeyRefusal, STORED_KEY_REFERENCE } from "../compat/adc-fields.ts";
 import { CertificateError, checkSslCertificates, uncoveredSni } from "../config/certificate.ts";
 import { fileMessage, problemsOf } from "../config/issues.ts";
 import { checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
@@ -199,6 +199,10 @@ function checkUpstreams(file: DeclarativeFile): string[] {
       if (typeof name !== "string" || name === "") problems.push(`services[${i}].upstreams[${j}].name: required`);
       if (id !== undefined && !adcId.safeParse(id).success)
         problems.push(`services[${i}].upstreams[${j}].id: must be letters, digits, '-', '_' and '.'`);
+      if (holdsClientKey(rest)) {
+        problems.push(namedUpstreamKeyRefusal(`services[${i}].upstreams[${j}]`));
+        return;
+      }
       const parsed = upstream.safeParse(rest);
       if (!parsed.success) problems.push(...problemsOf(parsed.error, at).map(fileMessage));
       else s.upstreams![j] = { ...(id === undefined ? {} : { id }), name, ...parsed.data };

@@ -193,6 +193,17 @@ consumers: [{ username: alice }]
     );
   });
 
+  test("a named upstream keeps no TLS client key", () => {
+    const named = base.replace(
+      "    stream_routes:",
+      "    upstreams:\n      - { name: tls, scheme: tls, tls: { client_key: k }, nodes: [{ host: 127.0.0.1, port: 1, weight: 1 }] }\n    stream_routes:",
+    );
+    assert.ok(
+      problems(named).some((p) => /^services\[0\]\.upstreams\[0\]\.tls\.client_key: not kept/.test(p)),
+      problems(named).join("\n"),
+    );
+  });
+
   test("HTTP-only upstream fields are kept, each with a note", () => {
     const file = parse(
       base.replace("      nodes:", "      pass_host: node\n      keepalive_pool: { size: 10 }\n      nodes:"),
