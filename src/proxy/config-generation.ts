@@ -6,7 +6,8 @@
  */
 import type { Logger } from "pino";
 import { apiMessage } from "../config/issues.ts";
-import { checkPluginConfig } from "../config/plugin-config.ts";
+import { checkPluginConfig, pluginDisabled, withoutMeta } from "../config/plugin-config.ts";
+import type { PluginMap } from "../config/schema.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
@@ -148,7 +149,7 @@ export function compileGeneration(
       for (const route of service.stream_routes) {
         const metrics = new RouteMetrics(deps.metrics);
         const scope = { routeId: route.id, routeName: route.name, serviceId: service.id };
-        const plugins = buildPlugins(service, route.plugins, scope, metrics, deps, created);
+        const plugins = buildPlugins(config.global_rules ?? {}, service, route.plugins, scope, metrics, deps, created);
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
@@ -213,6 +214,7 @@ export function compileGeneration(
 }
 
 function buildPlugins(
+  globalRules: PluginMap,
   service: PublishedService,
   routePlugins: PublishedService["plugins"],
   scope: PluginScope,
@@ -220,14 +222,16 @@ function buildPlugins(
   deps: GenerationDeps,
   created: { name: string; instance: PluginInstance }[],
 ): PluginSlot[] {
-  const merged = { ...service.plugins, ...routePlugins };
+  // a group's global rules run on every route; a service's, then a route's own config of a plugin wins
+  const merged = { ...globalRules, ...service.plugins, ...routePlugins };
   const slots: (PluginSlot & { priority: number })[] = [];
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
     if (!plugin) throw new Error(`route ${scope.routeId}: unknown stream plugin '${name}'`);
     const checked = checkPluginConfig(name, rawConf, deps.plugins);
     if (!checked.ok) throw new Error(`route ${scope.routeId}: ${apiMessage(checked.problems[0]!)}`);
-    const instance = plugin.create(checked.value, pluginEnv(deps, name, metrics), scope);
+    if (pluginDisabled(checked.value)) continue;
+    const instance = plugin.create(withoutMeta(checked.value), pluginEnv(deps, name, metrics), scope);
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }
