@@ -17,6 +17,10 @@ const edge: RuntimeEdge = {
     return kind === "node-compat" ? createDenoNodeCompatAdapter() : createDenoSocketAdapter();
   },
   serveHttp: serveHttpWithDeno,
+  workers: async () => ({
+    unsupported:
+      "Deno has no node:cluster, and a worker started with node:child_process fork would run without this entry's --unstable-net flags; run one `sluice gateway --reuse-port` per core instead",
+  }),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: Deno.Signal) => {
