@@ -1,10 +1,11 @@
 /**
- * `sluice start --workers 2` as a user runs it (a child process on PostgreSQL, Node and Bun): two data
+ * `sluice start --workers 2` as a user runs it (a child process on PostgreSQL): two data
  * planes on the same ports fed by the primary, which keeps the admin API, storage, health checks and
  * limit-conn counts once for the process. Checked as a client sees it: connections land on both
  * workers, `conn: 3` holds 3 for the process, one health checker probes a node and every worker
  * follows its verdict, `/metrics` sums the workers, `/readyz` follows the workers' version, the
  * instance list shows one instance with 2 workers, and SIGTERM drains a connection on each worker.
+ * Node, Bun and Deno by default; SLUICE_WORKERS_TEST_RUNTIMES=node (comma-separated) narrows it.
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
@@ -119,7 +120,7 @@ function sample(text: string, name: string, ...fragments: string[]): number | un
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-const runtimes = (process.env.SLUICE_WORKERS_TEST_RUNTIMES?.split(",") ?? ["node", "bun"]) as SluiceRuntime[];
+const runtimes = (process.env.SLUICE_WORKERS_TEST_RUNTIMES?.split(",") ?? ["node", "bun", "deno"]) as SluiceRuntime[];
 
 for (const runtime of runtimes) {
   describe(`sluice start --workers 2 on ${runtime}`, { timeout: 180_000 }, () => {
