@@ -367,6 +367,21 @@ for (const runtime of runtimes) {
       );
     });
 
+    it("starts a worker that died again, with the current config, and is ready once it serves", async () => {
+      const [first] = await workerStatus();
+      process.kill(first!.pid, "SIGKILL");
+      await waitFor(
+        "worker 1 back with a new process serving the current version",
+        async () => {
+          const [w] = await workerStatus();
+          return w!.pid !== first!.pid && w!.version === first!.version;
+        },
+        30_000,
+      );
+      await waitReady(status, 10_000);
+      for (let i = 0; i < 6; i++) assert.equal(await oneShot(ports.echo), "up:ping");
+    });
+
     it("drains an open connection on each worker on SIGTERM, then exits 0", async () => {
       // the workers take turns, but not in a fixed order: open connections until each has one
       const held: Held[] = [];
