@@ -30,12 +30,16 @@ type MetricFamilies = MetricObjectWithValues<MetricValue<string>>[];
 const METRICS_WAIT_MS = 2000;
 /** a worker that died unasked is started again after this long */
 const RESTART_DELAY_MS = 500;
+/** how long past the drain timeout a stopping worker may take before it is killed */
+const STOP_GRACE_MS = 10_000;
 
 interface WorkerSlot {
   id: number;
   link: WorkerLink;
   peer: IpcPeer;
   alive: boolean;
+  /** initialised and given the current config: from here on it takes every call */
+  started: boolean;
   /** the config version this worker last applied */
   version: number;
   state?: WorkerState;
@@ -91,6 +95,7 @@ export class WorkerPool {
       link,
       peer: new IpcPeer((message) => link.send(message)),
       alive: true,
+      started: false,
       version: -1,
       held: new Map(),
     };
@@ -113,11 +118,14 @@ export class WorkerPool {
     });
     await slot.peer.call("init", this.options.settings);
     slot.peer.notify("health", this.healthView());
-    if (this.config) await this.applyTo(slot, this.config);
+    // a version that arrived while this one was applied is applied next (`apply` skips workers starting)
+    while (this.config && slot.version < this.config.version) await this.applyTo(slot, this.config);
+    slot.started = true;
   }
 
   private exited(slot: WorkerSlot, code: number | null, signal: string | null): void {
     slot.alive = false;
+    slot.started = false;
     slot.peer.close(`worker ${slot.id} exited`);
     for (const [key, n] of slot.held) this.release(slot, key, n);
     if (this.stopping) return;
@@ -162,16 +170,17 @@ export class WorkerPool {
   async apply(config: GatewayConfig): Promise<ApplyReport> {
     if (this.stopping) throw new Error("the gateway is stopping");
     this.config = config;
-    const reports = await Promise.all(this.slots.filter((s) => s.alive).map((s) => this.applyTo(s, config)));
+    const reports = await Promise.all(this.running().map((s) => this.applyTo(s, config)));
     this.health.apply(config);
-    return reports[0]!;
+    // with every worker being started again, they take this config when they are back
+    return reports[0] ?? { version: config.version, routes: 0, opened: [], closed: [], failed: [] };
   }
 
   /** true while every worker runs and serves the newest config given to the pool */
   ready(): boolean {
     const version = this.config?.version;
     if (version === undefined || this.stopping) return false;
-    return this.slots.length === this.count && this.slots.every((s) => s.alive && s.version >= version);
+    return this.slots.length === this.count && this.slots.every((s) => s.started && s.version >= version);
   }
 
   private queueHealthView(): void {
@@ -180,7 +189,7 @@ export class WorkerPool {
     queueMicrotask(() => {
       this.healthQueued = false;
       const view = this.healthView();
-      for (const slot of this.slots) if (slot?.alive) slot.peer.notify("health", view);
+      for (const slot of this.running()) slot.peer.notify("health", view);
     });
   }
 
@@ -238,15 +247,20 @@ export class WorkerPool {
   }
 
   private states(): WorkerState[] {
-    return this.slots.filter((s) => s?.alive && s.state).map((s) => s.state!);
+    return this.running()
+      .filter((s) => s.state)
+      .map((s) => s.state!);
+  }
+
+  /** the workers that take calls (not starting, not gone) */
+  private running(): WorkerSlot[] {
+    return this.slots.filter((s) => s?.started);
   }
 
   /** every worker's registry and the primary's, summed */
   async aggregated(): Promise<Registry> {
     const families = await Promise.all(
-      this.slots
-        .filter((s) => s.alive)
-        .map((s) => withinMs(s.peer.call("metrics") as Promise<MetricFamilies>, METRICS_WAIT_MS)),
+      this.running().map((s) => withinMs(s.peer.call("metrics") as Promise<MetricFamilies>, METRICS_WAIT_MS)),
     );
     const own = await this.metrics.registry.getMetricsAsJSON();
     return AggregatorRegistry.aggregate([own, ...families.filter((f): f is MetricFamilies => f !== undefined)]);
@@ -275,12 +289,19 @@ export class WorkerPool {
         .filter((s) => s.alive)
         .map(async (slot) => {
           const exited = new Promise<void>((resolve) => slot.link.onExit(() => resolve()));
-          try {
-            await slot.peer.call("stop");
-          } catch (error) {
-            this.options.logger.warn({ worker: slot.id, reason: (error as Error).message }, "worker stop failed");
-          }
-          const timer = setTimeout(() => slot.link.kill("SIGKILL"), 5000);
+          // a worker still starting has nothing to drain (and may not hear the call yet)
+          if (!slot.started) slot.link.kill("SIGKILL");
+          else
+            slot.peer
+              .call("stop")
+              .catch((error: Error) =>
+                this.options.logger.warn({ worker: slot.id, reason: error.message }, "worker stop failed"),
+              );
+          // it exits by itself after draining; one that hangs is killed
+          const timer = setTimeout(
+            () => slot.link.kill("SIGKILL"),
+            this.options.settings.drainTimeoutMs + STOP_GRACE_MS,
+          );
           await exited;
           clearTimeout(timer);
         }),
