@@ -9,7 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../fixtures/ports.ts";
 import {
@@ -402,6 +405,77 @@ for (const runtime of runtimes) {
       for (const h of held) assert.equal(await h.ask("still"), "up:still", "a draining connection is served");
       assert.equal(proc.child.exitCode, null, "the process waits for the drain");
       for (const h of held) await h.close();
+      const [code] = await exited;
+      assert.equal(code, 0);
+    });
+  });
+}
+
+for (const runtime of runtimes) {
+  describe(`sluice gateway --config --workers 2 on ${runtime}`, { timeout: 120_000 }, () => {
+    let dir: string;
+    let a: Awaited<ReturnType<typeof echoUpstream>>;
+    let b: Awaited<ReturnType<typeof echoUpstream>>;
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), "sluice-workers-"));
+      a = await echoUpstream("a");
+      b = await echoUpstream("b");
+    });
+
+    after(async () => {
+      await stopAll();
+      await a?.close();
+      await b?.close();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it("serves the file on both workers, and an edit of the file reaches both", async () => {
+      const port = await freePort();
+      const file = join(dir, "sluice.yaml");
+      const write = async (upstreamPort: number) => {
+        await writeFile(
+          `${file}.tmp`,
+          `services:
+  - name: echo
+    upstream: { scheme: tcp, nodes: [{ host: 127.0.0.1, port: ${upstreamPort} }] }
+    stream_routes: [{ name: echo-route, server_port: ${port} }]
+`,
+        );
+        await rename(`${file}.tmp`, file);
+      };
+      await write(a.port);
+      const gateway = sluice(
+        ["gateway", "--config", file, "--status-addr", "127.0.0.1:0", "--listen-addr", "127.0.0.1", "--workers", "2"],
+        {},
+        runtime,
+      );
+      const status = await gateway.addr("status api listening", 60_000);
+      await waitReady(status, 30_000);
+      for (let i = 0; i < 10; i++) assert.equal(await oneShot(port), "a:ping");
+
+      await write(b.port);
+      await waitFor("the edit served", async () => (await oneShot(port)) === "b:ping", 15_000);
+      await waitReady(status, 10_000);
+      const from = logLines(gateway).length;
+      for (let i = 0; i < 16; i++) assert.equal(await oneShot(port), "b:ping", "no worker serves the old file");
+      await waitFor(
+        "16 access lines",
+        () =>
+          logLines(gateway)
+            .slice(from)
+            .filter((l) => l.route).length >= 16,
+      );
+      const workers = new Set(
+        logLines(gateway)
+          .slice(from)
+          .filter((l) => l.route)
+          .map((l) => l.worker),
+      );
+      assert.deepEqual([...workers].sort(), [1, 2], "both workers served the new version");
+
+      const exited = once(gateway.child, "exit");
+      gateway.child.kill("SIGTERM");
       const [code] = await exited;
       assert.equal(code, 0);
     });
