@@ -171,6 +171,7 @@ export const instanceView = z.object({
   hostname: z.string(),
   address: z.string(),
   runtime: z.string(),
+  workers: z.number().int().describe("data-plane worker processes of this instance (`--workers`)"),
   sluice_version: z.string(),
   config_version: z.number().int(),
   config_error: z.object({ version: z.number().int(), message: z.string() }).nullable(),

@@ -6,10 +6,14 @@
  * so an idle control plane does no work and a test process that never asks is not kept alive.
  */
 import type { MetricObjectWithValues, MetricValue } from "prom-client";
-import type { GatewayMetrics } from "../observability/metrics.ts";
+/** a gateway's metrics as the charts read them (a `GatewayMetrics`, or the sum of a process's workers) */
+export interface TrafficMetrics {
+  readonly prefix: string;
+  readonly registry: { getMetricsAsJSON(): Promise<MetricObjectWithValues<MetricValue<string>>[]> };
+}
 
 /** the gateway whose counters are sampled; undefined while none runs in this process */
-export type TrafficSource = () => GatewayMetrics | undefined;
+export type TrafficSource = () => TrafficMetrics | undefined;
 
 export const SAMPLE_EVERY_MS = 2000;
 const KEEP_SAMPLES = 300;
@@ -59,7 +63,7 @@ export class TrafficHistory {
   }
 }
 
-async function sampleNow(metrics: GatewayMetrics | undefined): Promise<TrafficSample> {
+async function sampleNow(metrics: TrafficMetrics | undefined): Promise<TrafficSample> {
   const families = metrics ? await metrics.registry.getMetricsAsJSON() : [];
   const prefixLength = metrics?.prefix.length ?? 0;
   const byName = new Map(families.map((f) => [f.name.slice(prefixLength), f]));

@@ -12,7 +12,7 @@ import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
-import type { PluginEnv, PluginInstance, PluginScope, StreamPlugin } from "./plugins/types.ts";
+import type { PluginEnv, PluginInstance, PluginScope, ProcessCounts, StreamPlugin } from "./plugins/types.ts";
 import { TrustedSources } from "./proxy-protocol-session.ts";
 import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
 import { ServerCertificates } from "./tls-termination.ts";
@@ -44,6 +44,8 @@ export interface GenerationDeps {
   /** listen address for routes without `server_addr` */
   listenAddr: string;
   metrics: GatewayMetrics;
+  /** the process's shared counts when this gateway is one of several workers */
+  processCounts?: ProcessCounts;
 }
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
@@ -120,6 +122,7 @@ function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): P
     gatewayGroup: deps.gatewayGroup,
     metrics,
     shared,
+    processCounts: deps.processCounts,
   };
 }
 
