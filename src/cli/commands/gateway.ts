@@ -138,7 +138,14 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
       throw new Error(`${file} is invalid:\n  ${problems.join("\n  ")}`);
     }
     ready = true;
-    logger.info({ file, runtime: edge.runtime, adapter: gateway.adapterName }, "standalone gateway started");
+    logger.info(
+      {
+        file,
+        runtime: runtimeWithWorkers(`${edge.runtime} ${edge.runtimeVersion}`, gateway.workers),
+        adapter: gateway.adapterName,
+      },
+      "standalone gateway started",
+    );
     return;
   }
 
