@@ -12,7 +12,14 @@ export const haproxyTarget: Target = {
   kind: "peer",
   async start(backends) {
     const prefix = mkdtempSync(join(tmpdir(), "sluice-bench-haproxy-"));
-    const ports = { redis: await freePort(), iperf: await freePort(), hold: await freePort(), pg: await freePort() };
+    const ports = {
+      redis: await freePort(),
+      iperf: await freePort(),
+      hold: await freePort(),
+      pg: await freePort(),
+      tls: await freePort(),
+      tlsBulk: await freePort(),
+    };
     const cfg = join(prefix, "haproxy.cfg");
     try {
       renderPeerConfig(
@@ -29,6 +36,10 @@ export const haproxyTarget: Target = {
           HOLD_BACKEND: backends.holdPort,
           PG_LISTEN: ports.pg,
           PG_BACKEND: backends.pgPort,
+          TLS_LISTEN: ports.tls,
+          TLS_BULK_LISTEN: ports.tlsBulk,
+          TLS_PEM: backends.certificate.pemFile,
+          SOURCE_BACKEND: backends.sourcePort,
         },
         cfg,
       );
@@ -45,7 +56,13 @@ export const haproxyTarget: Target = {
       throw err;
     }
     return {
-      ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined, dns: undefined },
+      ports: {
+        ...ports,
+        pg: backends.pgDatabase ? ports.pg : undefined,
+        dns: undefined,
+        tls: backends.tls ? ports.tls : undefined,
+        tlsBulk: backends.tls ? ports.tlsBulk : undefined,
+      },
       pid: proc.pid,
       controlPlane: undefined,
       output: () => proc.output(),

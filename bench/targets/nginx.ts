@@ -20,6 +20,8 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
         hold: await freePort(),
         pg: await freePort(),
         dns: await freePort(),
+        tls: await freePort(),
+        tlsBulk: await freePort(),
       };
       const conf = join(prefix, "nginx.conf");
       try {
@@ -40,6 +42,11 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
             PG_BACKEND: backends.pgPort,
             DNS_LISTEN: ports.dns,
             DNS_BACKEND: backends.dnsPort,
+            TLS_LISTEN: ports.tls,
+            TLS_BULK_LISTEN: ports.tlsBulk,
+            TLS_CERT: backends.certificate.certFile,
+            TLS_KEY: backends.certificate.keyFile,
+            SOURCE_BACKEND: backends.sourcePort,
           },
           conf,
         );
@@ -60,6 +67,8 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
           ...ports,
           pg: backends.pgDatabase ? ports.pg : undefined,
           dns: backends.dns ? ports.dns : undefined,
+          tls: backends.tls ? ports.tls : undefined,
+          tlsBulk: backends.tls ? ports.tlsBulk : undefined,
         },
         pid: proc.pid,
         controlPlane: undefined,
