@@ -98,6 +98,22 @@ export class NodeTcpConnection implements TcpConnection {
     });
   }
 
+  /**
+   * Hands the kernel socket over to a layer that takes its handle (a server `TLSSocket`): stops
+   * delivering its events, leaves it paused, and puts `replay` (what was read so far) back in front of
+   * anything it buffered since, so the new owner reads the stream from its first byte.
+   */
+  detachSocket(replay: Uint8Array | undefined): net.Socket {
+    const socket = this.socket;
+    for (const event of ["data", "end", "drain", "error", "close"]) socket.removeAllListeners(event);
+    this.handlers = undefined;
+    this.early = undefined;
+    this.closed = true;
+    socket.pause();
+    if (replay !== undefined && replay.byteLength > 0) socket.unshift(Buffer.from(replay));
+    return socket;
+  }
+
   setHandlers(handlers: TcpHandlers): void {
     this.handlers = handlers;
     const early = this.early;
