@@ -5,6 +5,7 @@
 /// <reference path="./bun-api.d.ts" />
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { plainAsFetch } from "../../src/observability/status-app.ts";
 import { serveHttpWithBun } from "./http.ts";
 import { createBunNodeCompatAdapter } from "./node-compat-adapter.ts";
 import { createBunSocketAdapter } from "./socket-adapter.ts";
@@ -16,6 +17,7 @@ const edge: RuntimeEdge = {
     return kind === "node-compat" ? createBunNodeCompatAdapter() : createBunSocketAdapter();
   },
   serveHttp: serveHttpWithBun,
+  serveStatus: (handler, host, port) => serveHttpWithBun(plainAsFetch(handler), host, port),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: string) => {

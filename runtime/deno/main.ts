@@ -6,6 +6,7 @@
 import process from "node:process";
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { plainAsFetch } from "../../src/observability/status-app.ts";
 import { serveHttpWithDeno } from "./http.ts";
 import { createDenoNodeCompatAdapter } from "./node-compat-adapter.ts";
 import { createDenoSocketAdapter } from "./socket-adapter.ts";
@@ -17,6 +18,7 @@ const edge: RuntimeEdge = {
     return kind === "node-compat" ? createDenoNodeCompatAdapter() : createDenoSocketAdapter();
   },
   serveHttp: serveHttpWithDeno,
+  serveStatus: (handler, host, port) => serveHttpWithDeno(plainAsFetch(handler), host, port),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: Deno.Signal) => {

@@ -2,7 +2,7 @@
 
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
-import { serveHttp } from "./http.ts";
+import { serveHttp, serveStatus } from "./http.ts";
 import { createNodeSocketAdapter } from "./socket-adapter.ts";
 
 const edge: RuntimeEdge = {
@@ -11,6 +11,7 @@ const edge: RuntimeEdge = {
   // built only when a data plane starts: the other commands open no stream sockets
   socketAdapter: async () => createNodeSocketAdapter(),
   serveHttp,
+  serveStatus,
   onShutdownSignal(handler) {
     let fired = false;
     const once = (signal: string) => {

@@ -5,7 +5,7 @@
  */
 import { createLogger, type Logger } from "../../observability/logger.ts";
 import { processRegistry } from "../../observability/metrics.ts";
-import { statusApp } from "../../observability/status-app.ts";
+import { statusHandler } from "../../observability/status-app.ts";
 import { type Keyring, keyringFromEnvironment } from "../../store/keyring.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
@@ -63,13 +63,13 @@ export const controlPlaneCommand: CliCommand = {
     });
     const registry = processRegistry(gatewayMetricsOptions(context, env));
     let stopping = false;
-    const status = statusApp({
+    const status = statusHandler({
       ready: () => !stopping,
       status: () => ({ admin: !stopping, storage: controlPlane.store.database.kind }),
       metricsText: () => registry.metrics(),
       metricsContentType: registry.contentType,
     });
-    const statusServer = await context.edge.serveHttp(status.fetch, statusAddr.host, statusAddr.port);
+    const statusServer = await context.edge.serveStatus(status, statusAddr.host, statusAddr.port);
     logger.info({ addr: statusServer.addr }, "status api listening");
     context.edge.onShutdownSignal(async (signal) => {
       if (stopping) return;

@@ -3,7 +3,7 @@
  * sync routes), the gateway of group `default` fed straight from the local store, and the status server.
  */
 import { createLogger } from "../../observability/logger.ts";
-import { statusApp } from "../../observability/status-app.ts";
+import { statusHandler } from "../../observability/status-app.ts";
 import { Gateway } from "../../proxy/gateway.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { DbInstanceRegistry } from "../../store/instances.ts";
@@ -154,7 +154,7 @@ async function startAll(
   const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
 
   let stopping = false;
-  const status = statusApp({
+  const status = statusHandler({
     ready: () => !stopping && attached.ready(),
     status: () => ({
       admin: !stopping,
@@ -165,7 +165,7 @@ async function startAll(
     metricsText: () => plane.metrics.text(),
     metricsContentType: plane.metrics.contentType,
   });
-  const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
+  const statusServer = await edge.serveStatus(status, settings.status.host, settings.status.port);
   logger.info({ addr: statusServer.addr }, "status api listening");
 
   edge.onShutdownSignal(async (signal) => {
