@@ -73,40 +73,55 @@ export class NodeTcpConnection implements TcpConnection {
     this.localInfo = addresses?.local;
     this.remoteInfo = addresses?.remote;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      const h = this.handlers;
-      lastDelivered = chunk;
-      if (h !== undefined) h.onData(chunk);
-      else this.early?.push({ kind: "data", chunk });
-    });
-    socket.on("end", () => {
-      if (this.handlers) this.handlers.onEnd();
-      else this.early?.push({ kind: "end" });
-    });
-    socket.on("drain", () => {
-      if (this.handlers) this.handlers.onDrain();
-      else this.early?.push({ kind: "drain" });
-    });
-    socket.on("error", (error: Error) => {
-      this.error ??= peerResetError(error);
-    });
-    socket.on("close", () => {
-      if (this.closed) return;
-      if (this.handlers) {
-        this.closed = true;
-        this.handlers.onClose(this.error);
-      } else this.early?.push({ kind: "close" });
-    });
+    socket.on("data", this.onSocketData);
+    socket.on("end", this.onSocketEnd);
+    socket.on("drain", this.onSocketDrain);
+    socket.on("error", this.onSocketError);
+    socket.on("close", this.onSocketClose);
   }
 
+  private readonly onSocketData = (chunk: Buffer): void => {
+    const h = this.handlers;
+    lastDelivered = chunk;
+    if (h !== undefined) h.onData(chunk);
+    else this.early?.push({ kind: "data", chunk });
+  };
+
+  private readonly onSocketEnd = (): void => {
+    if (this.handlers) this.handlers.onEnd();
+    else this.early?.push({ kind: "end" });
+  };
+
+  private readonly onSocketDrain = (): void => {
+    if (this.handlers) this.handlers.onDrain();
+    else this.early?.push({ kind: "drain" });
+  };
+
+  private readonly onSocketError = (error: Error): void => {
+    this.error ??= peerResetError(error);
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.closed) return;
+    if (this.handlers) {
+      this.closed = true;
+      this.handlers.onClose(this.error);
+    } else this.early?.push({ kind: "close" });
+  };
+
   /**
-   * Hands the kernel socket over to a layer that takes its handle (a server `TLSSocket`): stops
+   * Hands the kernel socket over to a layer that takes its handle (a `TLSSocket`): stops
    * delivering its events, leaves it paused, and puts `replay` (what was read so far) back in front of
    * anything it buffered since, so the new owner reads the stream from its first byte.
    */
   detachSocket(replay: Uint8Array | undefined): net.Socket {
     const socket = this.socket;
-    for (const event of ["data", "end", "drain", "error", "close"]) socket.removeAllListeners(event);
+    // only this connection's listeners: net.Socket has its own (its `end` handling among them)
+    socket.off("data", this.onSocketData);
+    socket.off("end", this.onSocketEnd);
+    socket.off("drain", this.onSocketDrain);
+    socket.off("error", this.onSocketError);
+    socket.off("close", this.onSocketClose);
     this.handlers = undefined;
     this.early = undefined;
     this.closed = true;
