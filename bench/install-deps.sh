@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tools `npm run bench` drives and compares against: nginx with the stream module, HAProxy, iperf3,
 # redis-benchmark (redis-tools) and redis-server as the backend, dnsmasq as the DNS backend, dnsperf as
-# the DNS load generator, pgbench for the PostgreSQL workload. Debian only; idempotent: installs only
-# what is missing. Deliberately not under scripts/deps: CI must not pay for benchmark tools.
+# the DNS load generator, pgbench for the PostgreSQL workload, openssl (s_time) and socat for the TLS
+# ones. Debian only; idempotent: installs only what is missing. Deliberately not under scripts/deps: CI
+# must not pay for benchmark tools.
 set -euo pipefail
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
@@ -14,6 +15,8 @@ have redis-benchmark || missing+=(redis-tools)
 have redis-server || missing+=(redis-server)
 have dnsmasq || missing+=(dnsmasq-base)
 have pgbench || missing+=(postgresql-client)
+have openssl || missing+=(openssl)
+have socat || missing+=(socat)
 if ! have dnsperf; then
   # dnsperf is in Debian 12 (bookworm) main; on a release without it the harness reports the UDP DNS
   # figure as a workload error and carries on.

@@ -26,6 +26,7 @@ import { iperfWorkload } from "./workloads/iperf.ts";
 import { pgbenchWorkload } from "./workloads/pgbench.ts";
 import { latencyWorkload, newConnectionsWorkload, redisRequestsWorkload } from "./workloads/redis.ts";
 import { gatewayIdleWorkload, startWorkload } from "./workloads/start-footprint.ts";
+import { tlsBulkWorkload, tlsHandshakeWorkload } from "./workloads/tls.ts";
 import type { Workload, WorkloadContext } from "./workloads/workload.ts";
 
 const TARGETS: Target[] = [
@@ -69,6 +70,8 @@ const WORKLOADS: Workload[] = [
   newConnectionsWorkload,
   latencyWorkload,
   dnsWorkload,
+  tlsHandshakeWorkload,
+  tlsBulkWorkload,
   pgbenchWorkload,
   publishWorkload,
   routeScaleWorkload,
@@ -78,6 +81,8 @@ const WORKLOADS: Workload[] = [
 ];
 
 const REQUIRED_TOOLS = [
+  "openssl",
+  "socat",
   "nginx",
   "haproxy",
   "iperf3",
@@ -209,6 +214,7 @@ async function main(): Promise<void> {
     backends = await startBackends({
       withPg: workloads.includes(pgbenchWorkload),
       withDns: workloads.includes(dnsWorkload),
+      withTls: workloads.includes(tlsHandshakeWorkload) || workloads.includes(tlsBulkWorkload),
     });
     if (backends.pgError) log(`pgbench database unavailable: ${backends.pgError}`);
     for (let round = 1; round <= runs; round++) {

@@ -1,10 +1,11 @@
 /**
  * The servers every target proxies to, started once per invocation on free loopback ports:
  * redis-server (requests, pipelining, new connections, latency), iperf3 (bulk), dnsmasq (UDP DNS, only when
- * a chosen workload queries DNS), the hold server (idle connections) and a temporary pgbench database on the
- * local PostgreSQL (only for the pgbench workload).
+ * a chosen workload queries DNS), the hold server (idle connections), a temporary pgbench database on the
+ * local PostgreSQL (only for the pgbench workload) and, for the TLS workloads, a bulk source server and a
+ * self-signed ECDSA P-256 certificate every TLS-terminating target serves.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../test/fixtures/ports.ts";
@@ -18,6 +19,12 @@ export interface Backends {
   /** dnsmasq is running: targets set up (and wait for) their UDP route only then */
   readonly dns: boolean;
   readonly holdPort: number;
+  /** the certificate every TLS-terminating listener serves (made at every invocation: it costs ~50 ms) */
+  readonly certificate: BenchCertificate;
+  /** the bulk source's port; nothing answers on it unless `tls` is true */
+  readonly sourcePort: number;
+  /** a TLS workload runs: the source is up, and targets set up (and wait for) their TLS listeners only then */
+  readonly tls: boolean;
   /** PostgreSQL port (the machine's server) and the temp database pgbench was initialised in, if any. */
   readonly pgPort: number;
   readonly pgDatabase: string | undefined;
@@ -30,10 +37,60 @@ export interface Backends {
   stop(): Promise<void>;
 }
 
+export interface BenchCertificate {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** certificate and key in one file (HAProxy's `crt`) */
+  readonly pemFile: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly name: string;
+}
+
 export const DNS_NAME = "bench.sluice.test";
 const PG_PORT = 5432;
 
-export async function startBackends(options: { withPg: boolean; withDns: boolean }): Promise<Backends> {
+export const TLS_NAME = "tls.sluice.test";
+
+/** ECDSA P-256: what a current nginx or Let's Encrypt setup serves by default, and cheap to sign with. */
+async function makeCertificate(dir: string): Promise<BenchCertificate> {
+  const certFile = join(dir, "tls.crt");
+  const keyFile = join(dir, "tls.key");
+  await runTool(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${TLS_NAME}`,
+      "-addext",
+      `subjectAltName=DNS:${TLS_NAME}`,
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+    ],
+    30_000,
+  );
+  const cert = readFileSync(certFile, "utf8");
+  const key = readFileSync(keyFile, "utf8");
+  const pemFile = join(dir, "tls.pem");
+  writeFileSync(pemFile, `${cert}${key}`);
+  return { certFile, keyFile, pemFile, cert, key, name: TLS_NAME };
+}
+
+export async function startBackends(options: {
+  withPg: boolean;
+  withDns: boolean;
+  withTls: boolean;
+}): Promise<Backends> {
   const dir = mkdtempSync(join(tmpdir(), "sluice-bench-"));
   const started: BenchProcess[] = [];
   try {
@@ -93,9 +150,22 @@ export async function startBackends(options: { withPg: boolean; withDns: boolean
     );
     started.push(hold);
 
+    const sourcePort = await freePort();
+    const source = options.withTls
+      ? startProcess("source-server", process.execPath, [
+          "--import",
+          "tsx",
+          join(import.meta.dirname, "source-server.ts"),
+          String(sourcePort),
+        ])
+      : undefined;
+    if (source) started.push(source);
+    const certificate = await makeCertificate(dir);
+
     await waitForTcp(redisPort, 10_000, redis);
     await waitForTcp(iperfPort, 10_000, iperf);
     await waitForTcp(holdPort, 15_000, hold);
+    if (source) await waitForTcp(sourcePort, 15_000, source);
     if (dnsmasq) {
       await waitForTcp(dnsPort, 10_000, dnsmasq).catch(() => {
         // dnsmasq also listens on TCP; a missing TCP listener only matters if UDP fails too (reported then).
@@ -142,6 +212,9 @@ export async function startBackends(options: { withPg: boolean; withDns: boolean
       dnsPort,
       dns: dnsmasq !== undefined,
       holdPort,
+      certificate,
+      sourcePort,
+      tls: source !== undefined,
       pgPort: PG_PORT,
       pgDatabase: pgError ? undefined : pgDatabase,
       pgError,

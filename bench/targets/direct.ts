@@ -12,6 +12,9 @@ export const directTarget: Target = {
         hold: backends.holdPort,
         pg: backends.pgDatabase ? backends.pgPort : undefined,
         dns: backends.dns ? backends.dnsPort : undefined,
+        // the backends speak no TLS: nothing to compare a TLS-terminating proxy against
+        tls: undefined,
+        tlsBulk: undefined,
       },
       pid: undefined,
       controlPlane: undefined,

@@ -16,7 +16,14 @@ export function haproxyTarget(name: string, threads = 1): Target {
     kind: "peer",
     async start(backends) {
       const prefix = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
-      const ports = { redis: await freePort(), iperf: await freePort(), hold: await freePort(), pg: await freePort() };
+      const ports = {
+        redis: await freePort(),
+        iperf: await freePort(),
+        hold: await freePort(),
+        pg: await freePort(),
+        tls: await freePort(),
+        tlsBulk: await freePort(),
+      };
       const cfg = join(prefix, "haproxy.cfg");
       try {
         renderPeerConfig(
@@ -34,6 +41,10 @@ export function haproxyTarget(name: string, threads = 1): Target {
             HOLD_BACKEND: backends.holdPort,
             PG_LISTEN: ports.pg,
             PG_BACKEND: backends.pgPort,
+            TLS_LISTEN: ports.tls,
+            TLS_BULK_LISTEN: ports.tlsBulk,
+            TLS_PEM: backends.certificate.pemFile,
+            SOURCE_BACKEND: backends.sourcePort,
           },
           cfg,
         );
@@ -50,7 +61,13 @@ export function haproxyTarget(name: string, threads = 1): Target {
         throw err;
       }
       return {
-        ports: { ...ports, pg: backends.pgDatabase ? ports.pg : undefined, dns: undefined },
+        ports: {
+          ...ports,
+          pg: backends.pgDatabase ? ports.pg : undefined,
+          dns: undefined,
+          tls: backends.tls ? ports.tls : undefined,
+          tlsBulk: backends.tls ? ports.tlsBulk : undefined,
+        },
         pid: proc.pid,
         controlPlane: undefined,
         output: () => proc.output(),

@@ -23,6 +23,8 @@ export function nginxTarget(name: string, buffer: "16k" | "256k", workers = 1): 
         hold: await freePort(),
         pg: await freePort(),
         dns: await freePort(),
+        tls: await freePort(),
+        tlsBulk: await freePort(),
       };
       const conf = join(prefix, "nginx.conf");
       try {
@@ -44,6 +46,11 @@ export function nginxTarget(name: string, buffer: "16k" | "256k", workers = 1): 
             PG_BACKEND: backends.pgPort,
             DNS_LISTEN: ports.dns,
             DNS_BACKEND: backends.dnsPort,
+            TLS_LISTEN: ports.tls,
+            TLS_BULK_LISTEN: ports.tlsBulk,
+            TLS_CERT: backends.certificate.certFile,
+            TLS_KEY: backends.certificate.keyFile,
+            SOURCE_BACKEND: backends.sourcePort,
           },
           conf,
         );
@@ -64,6 +71,8 @@ export function nginxTarget(name: string, buffer: "16k" | "256k", workers = 1): 
           ...ports,
           pg: backends.pgDatabase ? ports.pg : undefined,
           dns: backends.dns ? ports.dns : undefined,
+          tls: backends.tls ? ports.tls : undefined,
+          tlsBulk: backends.tls ? ports.tlsBulk : undefined,
         },
         pid: proc.pid,
         controlPlane: undefined,

@@ -34,7 +34,15 @@ export class SluiceAdmin {
     return created.value.id;
   }
 
-  async createRoute(serviceId: string, route: { name: string; server_port: number; remote_addr?: string }) {
+  /** A certificate of the group (DESIGN.md §6): TLS-terminating routes serve it. */
+  async createSsl(groupId: string, snis: readonly string[], cert: string, key: string): Promise<void> {
+    await this.request("POST", `/api/gateway_groups/${groupId}/ssls`, { snis, cert, key });
+  }
+
+  async createRoute(
+    serviceId: string,
+    route: { name: string; server_port: number; remote_addr?: string; tls?: "terminate" },
+  ) {
     await this.request("POST", `/api/services/${serviceId}/stream_routes`, route);
   }
 

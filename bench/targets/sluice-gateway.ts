@@ -92,7 +92,14 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
         await cleanup();
         throw new Error(`${(err as Error).message}${output ? `\n  ${name} output: ${tail(output, 400)}` : ""}`);
       }
-      return { ports, pid: proc.pid, controlPlane: undefined, output: () => proc.output(), stop: cleanup };
+      // A declarative file carries no certificates, so the data plane alone has no TLS figures.
+      return {
+        ports: { ...ports, tls: undefined, tlsBulk: undefined },
+        pid: proc.pid,
+        controlPlane: undefined,
+        output: () => proc.output(),
+        stop: cleanup,
+      };
     },
   };
 }

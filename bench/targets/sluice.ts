@@ -123,10 +123,10 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
         const admin = new SluiceAdmin(`http://${adminAddr}`, key);
         const groupId = await admin.defaultGroupId();
 
-        const routeTo = async (label: string, scheme: "tcp" | "udp", backendPort: number) => {
+        const routeTo = async (label: string, scheme: "tcp" | "udp", backendPort: number, tls?: "terminate") => {
           const serviceId = await admin.createService(`bench-${label}`, scheme, backendPort);
           const port = await freePort();
-          await admin.createRoute(serviceId, { name: `bench-${label}`, server_port: port });
+          await admin.createRoute(serviceId, { name: `bench-${label}`, server_port: port, tls });
           await admin.publish(serviceId, groupId);
           return { serviceId, port };
         };
@@ -135,7 +135,16 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
         const hold = await routeTo("hold", "tcp", backends.holdPort);
         const pg = backends.pgDatabase ? await routeTo("pg", "tcp", backends.pgPort) : undefined;
         const dns = backends.dns ? await routeTo("dns", "udp", backends.dnsPort) : undefined;
-        for (const port of [redis.port, iperf.port, hold.port, ...(pg ? [pg.port] : [])]) {
+        // TLS: routes without `sni` terminate with the group's (only) certificate, since `openssl s_time`
+        // sends no SNI; the path is the same as with one (ClientHello peeked, certificate chosen, handshake).
+        if (backends.tls) {
+          const { name: tlsName, cert, key } = backends.certificate;
+          await admin.createSsl(groupId, [tlsName], cert, key);
+        }
+        const tls = backends.tls ? await routeTo("tls", "tcp", backends.redisPort, "terminate") : undefined;
+        const tlsBulk = backends.tls ? await routeTo("tlsbulk", "tcp", backends.sourcePort, "terminate") : undefined;
+        const tcpPorts = [redis.port, iperf.port, hold.port, pg?.port, tls?.port, tlsBulk?.port];
+        for (const port of tcpPorts.filter((p) => p !== undefined)) {
           await waitForTcp(port, 15_000, proc);
         }
         if (dns && !(await waitForDnsAnswer(dns.port, 15_000)))
@@ -143,7 +152,15 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
 
         let extraRoutes = 0;
         return {
-          ports: { redis: redis.port, iperf: iperf.port, hold: hold.port, pg: pg?.port, dns: dns?.port },
+          ports: {
+            redis: redis.port,
+            iperf: iperf.port,
+            hold: hold.port,
+            pg: pg?.port,
+            dns: dns?.port,
+            tls: tls?.port,
+            tlsBulk: tlsBulk?.port,
+          },
           pid: proc.pid,
           controlPlane: {
             async publishToAcceptMs() {

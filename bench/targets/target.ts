@@ -8,6 +8,9 @@ export interface TargetPorts {
   readonly hold: number;
   readonly pg: number | undefined;
   readonly dns: number | undefined;
+  /** TLS terminated by the proxy, plaintext to redis (handshakes) and to the bulk source (throughput) */
+  readonly tls: number | undefined;
+  readonly tlsBulk: number | undefined;
 }
 
 /** Sluice-only measurements that go through the admin API. */

@@ -5,9 +5,12 @@
  * cycle of N/2 connections opened and closed, so that start-up garbage a JS runtime collects during the
  * first connections does not land in (or negate) the figure. It stays an RSS figure: a runtime returning
  * heap to the OS meanwhile still lowers it, so the raw RSS at N/2 and N are reported too. N is 10,000, or
- * less when the hard open-file limit cannot give the proxy two descriptors per connection (`idle_conns`).
+ * less when the hard open-file limit cannot give it: at most the connection budget Sluice takes by default
+ * from that limit (two descriptors a connection after a headroom; `idle_conns`), which every peer can
+ * also hold, so that all targets are measured at the same N.
  */
 import { Socket } from "node:net";
+import { defaultMaxConnections } from "../../src/cli/connection-limit.ts";
 import { delay, hardFileLimit, treeRssBytes } from "../processes.ts";
 import type { Workload } from "./workload.ts";
 
@@ -48,7 +51,7 @@ export const idleMemoryWorkload: Workload = {
   skip: (ctx) => (ctx.target.pid === undefined ? "no proxy process" : undefined),
   async run(ctx) {
     const pid = ctx.target.pid!;
-    const count = Math.min(WANTED, Math.floor((hardFileLimit() - 400) / 2));
+    const count = Math.min(WANTED, defaultMaxConnections(hardFileLimit()));
     const half = Math.floor(count / 2);
     const baseHeld = ctx.backends.holdCount();
     const fresh = await settledRss(pid);

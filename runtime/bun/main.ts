@@ -5,6 +5,7 @@
 /// <reference path="./bun-api.d.ts" />
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { plainAsFetch } from "../../src/observability/status-app.ts";
 import { createWorkerProcesses } from "../node/worker-processes.ts";
 import { serveHttpWithBun } from "./http.ts";
 import { createBunNodeCompatAdapter } from "./node-compat-adapter.ts";
@@ -23,6 +24,7 @@ const edge: RuntimeEdge = {
       reusePort: true,
       portSharing: "SO_REUSEPORT (each worker binds its own socket)",
     }),
+  serveStatus: (handler, host, port) => serveHttpWithBun(plainAsFetch(handler), host, port),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: string) => {

@@ -7,6 +7,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { plainAsFetch } from "../../src/observability/status-app.ts";
 import { createWorkerProcesses } from "../node/worker-processes.ts";
 import { serveHttpWithDeno } from "./http.ts";
 import { createDenoNodeCompatAdapter } from "./node-compat-adapter.ts";
@@ -27,6 +28,7 @@ const edge: RuntimeEdge = {
       reusePort: true,
       portSharing: "SO_REUSEPORT for TCP (each worker binds its own socket); UDP: SO_REUSEADDR, one worker receives",
     }),
+  serveStatus: (handler, host, port) => serveHttpWithDeno(plainAsFetch(handler), host, port),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: Deno.Signal) => {

@@ -2,7 +2,7 @@
 
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
-import { serveHttp } from "./http.ts";
+import { serveHttp, serveStatus } from "./http.ts";
 import { createNodeSocketAdapter } from "./socket-adapter.ts";
 import { createWorkerProcesses, nodeHasReusePort } from "./worker-processes.ts";
 
@@ -22,6 +22,7 @@ const edge: RuntimeEdge = {
         ? "SO_REUSEPORT (each worker binds its own socket)"
         : "cluster shared handles (Node < 22.12 has no SO_REUSEPORT)",
     }),
+  serveStatus,
   onShutdownSignal(handler) {
     let fired = false;
     const once = (signal: string) => {

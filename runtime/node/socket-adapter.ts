@@ -4,6 +4,7 @@
  * wrapper per chunk); events that arrive before `setHandlers` are queued and replayed in order.
  */
 import dgram from "node:dgram";
+import dns from "node:dns";
 import net from "node:net";
 import {
   type AddressInfo,
@@ -73,30 +74,61 @@ export class NodeTcpConnection implements TcpConnection {
     this.localInfo = addresses?.local;
     this.remoteInfo = addresses?.remote;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      const h = this.handlers;
-      lastDelivered = chunk;
-      if (h !== undefined) h.onData(chunk);
-      else this.early?.push({ kind: "data", chunk });
-    });
-    socket.on("end", () => {
-      if (this.handlers) this.handlers.onEnd();
-      else this.early?.push({ kind: "end" });
-    });
-    socket.on("drain", () => {
-      if (this.handlers) this.handlers.onDrain();
-      else this.early?.push({ kind: "drain" });
-    });
-    socket.on("error", (error: Error) => {
-      this.error ??= peerResetError(error);
-    });
-    socket.on("close", () => {
-      if (this.closed) return;
-      if (this.handlers) {
-        this.closed = true;
-        this.handlers.onClose(this.error);
-      } else this.early?.push({ kind: "close" });
-    });
+    socket.on("data", this.onSocketData);
+    socket.on("end", this.onSocketEnd);
+    socket.on("drain", this.onSocketDrain);
+    socket.on("error", this.onSocketError);
+    socket.on("close", this.onSocketClose);
+  }
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    const h = this.handlers;
+    lastDelivered = chunk;
+    if (h !== undefined) h.onData(chunk);
+    else this.early?.push({ kind: "data", chunk });
+  };
+
+  private readonly onSocketEnd = (): void => {
+    if (this.handlers) this.handlers.onEnd();
+    else this.early?.push({ kind: "end" });
+  };
+
+  private readonly onSocketDrain = (): void => {
+    if (this.handlers) this.handlers.onDrain();
+    else this.early?.push({ kind: "drain" });
+  };
+
+  private readonly onSocketError = (error: Error): void => {
+    this.error ??= peerResetError(error);
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.closed) return;
+    if (this.handlers) {
+      this.closed = true;
+      this.handlers.onClose(this.error);
+    } else this.early?.push({ kind: "close" });
+  };
+
+  /**
+   * Hands the kernel socket over to a layer that takes its handle (a `TLSSocket`): stops
+   * delivering its events, leaves it paused, and puts `replay` (what was read so far) back in front of
+   * anything it buffered since, so the new owner reads the stream from its first byte.
+   */
+  detachSocket(replay: Uint8Array | undefined): net.Socket {
+    const socket = this.socket;
+    // only this connection's listeners: net.Socket has its own (its `end` handling among them)
+    socket.off("data", this.onSocketData);
+    socket.off("end", this.onSocketEnd);
+    socket.off("drain", this.onSocketDrain);
+    socket.off("error", this.onSocketError);
+    socket.off("close", this.onSocketClose);
+    this.handlers = undefined;
+    this.early = undefined;
+    this.closed = true;
+    socket.pause();
+    if (replay !== undefined && replay.byteLength > 0) socket.unshift(Buffer.from(replay));
+    return socket;
   }
 
   setHandlers(handlers: TcpHandlers): void {
@@ -216,7 +248,7 @@ class NodeUdpSocket implements UdpSocket {
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
     try {
-      // dgram sends after an (immediate) address lookup, so it holds the bytes past this call
+      // dgram may queue the send (and a host name is looked up first), holding the bytes past this call
       this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
     } catch (error) {
       // a bad port or address throws at once; like a failed send it loses one datagram, nothing more
@@ -229,6 +261,21 @@ class NodeUdpSocket implements UdpSocket {
     this.closed = true;
     this.socket.close();
   }
+}
+
+/**
+ * dgram's address lookup, run for every `send` with an address: an IP literal (a node's address, the
+ * client's) answers at once, where Node's default `dns.lookup` defers even a literal to the next tick; a
+ * host name goes to `dns.lookup` as before. Saves a tick and a callback per proxied datagram.
+ */
+function literalFirstLookup(
+  hostname: string,
+  family: number,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const kind = net.isIP(hostname);
+  if (kind !== 0) callback(null, hostname, kind);
+  else dns.lookup(hostname, family, callback);
 }
 
 function withCode(error: unknown): Error {
@@ -312,7 +359,12 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
         const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
         const reusePort = options.reusePort === true;
         // `reusePort` is SO_REUSEPORT on Node >= 22.12 and on Bun; Node 20 ignores it
-        const socket = dgram.createSocket({ type, reuseAddr: reusePort, reusePort } as dgram.SocketOptions);
+        const socket = dgram.createSocket({
+          type,
+          reuseAddr: reusePort,
+          reusePort,
+          lookup: literalFirstLookup as dgram.SocketOptions["lookup"],
+        } as dgram.SocketOptions);
         socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           lastDelivered = msg;
           // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.

@@ -3,6 +3,7 @@
  * data plane and its HTTP server for the admin API and the status endpoints. This is the whole
  * runtime-specific surface; everything else in `src/` is shared.
  */
+import type { PlainHandler } from "../observability/status-app.ts";
 import type { SocketAdapter } from "../proxy/adapter.ts";
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -58,6 +59,11 @@ export interface RuntimeEdge {
   socketAdapter(kind: "native" | "node-compat"): Promise<SocketAdapter>;
   /** serves HTTP with the runtime's own server (Node's http module, Bun's and Deno's own `serve`) */
   serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle>;
+  /**
+   * serves the status endpoints (a plain handler) with the runtime's lightest server: Node's `http`
+   * module without fetch objects; Bun and Deno through `serveHttp`, whose `Response` costs them nothing
+   */
+  serveStatus(handler: PlainHandler, host: string, port: number): Promise<HttpServerHandle>;
   /** run `handler` once on SIGTERM or SIGINT */
   onShutdownSignal(handler: (signal: string) => void): void;
   /** worker processes for `--workers`, or why this runtime cannot run them (loaded when asked) */

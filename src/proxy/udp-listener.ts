@@ -12,7 +12,8 @@
  *
  * Recency is kept coarsely: a session moves to the back of the map at most once per sweep, so the map's
  * first entry is the least recently active session within one sweep interval, with no per-datagram work
- * beyond a map lookup.
+ * beyond a map lookup. A datagram from a client finds its session through `byPeer` (address, then port)
+ * without building a key string: only a new session builds one.
  */
 import type { UpstreamNode } from "../config/schema.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -43,7 +44,10 @@ export interface UdpListenerGateway extends SessionGateway {
 
 export class UdpListener {
   socket: UdpSocket | undefined;
+  /** every session by key, least recently active first (within one sweep): the eviction order */
   readonly sessions = new Map<string, UdpProxySession>();
+  /** the sessions of clients that send directly (no PROXY header), by address and port */
+  private readonly byPeer = new Map<string, Map<number, UdpProxySession>>();
 
   constructor(
     readonly gateway: UdpListenerGateway,
@@ -58,7 +62,13 @@ export class UdpListener {
       this.fromProxy(data, from, routing.generation);
       return;
     }
-    this.deliver(`${from.address}|${from.port}`, data, from, from);
+    const session = this.byPeer.get(from.address)?.get(from.port);
+    if (session !== undefined) {
+      this.touch(session);
+      session.fromClient(data);
+      return;
+    }
+    this.startSession(`${from.address}|${from.port}`, data, from, from);
   };
 
   /** a datagram from a load balancer: its header names the client; replies go back to the balancer */
@@ -84,16 +94,31 @@ export class UdpListener {
   private deliver(key: string, data: Uint8Array, from: AddressInfo, replyTo: AddressInfo): void {
     const session = this.sessions.get(key);
     if (session !== undefined) {
-      const epoch = this.gateway.sweepEpoch;
-      if (session.epoch !== epoch) {
-        session.epoch = epoch;
-        this.sessions.delete(key);
-        this.sessions.set(key, session);
-      }
+      this.touch(session);
       session.fromClient(data);
       return;
     }
     this.startSession(key, data, from, replyTo);
+  }
+
+  /** moves `session` to the back of the eviction order, at most once per sweep */
+  private touch(session: UdpProxySession): void {
+    const epoch = this.gateway.sweepEpoch;
+    if (session.epoch === epoch) return;
+    session.epoch = epoch;
+    this.sessions.delete(session.key);
+    this.sessions.set(session.key, session);
+  }
+
+  /** forgets `session` (it ended) */
+  removeSession(session: UdpProxySession): void {
+    if (this.sessions.get(session.key) !== session) return;
+    this.sessions.delete(session.key);
+    if (session.replyTo !== session.client) return;
+    const ports = this.byPeer.get(session.client.address);
+    if (ports?.get(session.client.port) !== session) return;
+    ports.delete(session.client.port);
+    if (ports.size === 0) this.byPeer.delete(session.client.address);
   }
 
   private startSession(key: string, data: Uint8Array, from: AddressInfo, replyTo: AddressInfo): void {
@@ -121,8 +146,22 @@ export class UdpListener {
       this.evictOldest("connection_limit");
     }
     const client: AddressInfo = { address: from.address, port: from.port, family: from.family };
-    const session = new UdpProxySession(this, key, generation, route, client, socket.address, replyTo);
+    const direct = from === replyTo;
+    const session = new UdpProxySession(
+      this,
+      key,
+      generation,
+      route,
+      client,
+      socket.address,
+      direct ? client : replyTo,
+    );
     this.sessions.set(key, session);
+    if (direct) {
+      const ports = this.byPeer.get(client.address);
+      if (ports === undefined) this.byPeer.set(client.address, new Map([[client.port, session]]));
+      else ports.set(client.port, session);
+    }
     this.gateway.counters.udpSessions++;
     session.begin(data);
   }
@@ -162,13 +201,16 @@ export class UdpProxySession implements SweptSession {
 
   constructor(
     private readonly listener: UdpListener,
-    private readonly key: string,
+    readonly key: string,
     private readonly generation: ConfigGeneration,
     private readonly route: RouteEntry,
-    client: AddressInfo,
+    readonly client: AddressInfo,
     server: AddressInfo,
-    /** where replies go: the client, or the load balancer that sent its datagrams with a PROXY header */
-    private readonly replyTo: AddressInfo,
+    /**
+     * where replies go: the client (the same object when it sent directly), or the load balancer that
+     * sent its datagrams with a PROXY header
+     */
+    readonly replyTo: AddressInfo,
   ) {
     this.record = new SessionRecord("udp", client, server, route, undefined, Date.now());
     this.epoch = listener.gateway.sweepEpoch;
@@ -315,7 +357,7 @@ export class UdpProxySession implements SweptSession {
     this.reason ??= reason;
     this.pending = undefined;
     this.upstream?.close();
-    if (this.listener.sessions.get(this.key) === this) this.listener.sessions.delete(this.key);
+    this.listener.removeSession(this);
     const record = this.record;
     record.endedAt = Date.now();
     record.closeReason = this.reason;

@@ -5,7 +5,7 @@
  */
 import { createLogger, type Logger } from "../../observability/logger.ts";
 import { processRegistry } from "../../observability/metrics.ts";
-import { statusApp } from "../../observability/status-app.ts";
+import { statusHandler } from "../../observability/status-app.ts";
 import { type Keyring, keyringFromEnvironment } from "../../store/keyring.ts";
 import { StorageReadiness } from "../../store/storage-readiness.ts";
 import { parseHostPort } from "../addresses.ts";
@@ -65,13 +65,13 @@ export const controlPlaneCommand: CliCommand = {
     const registry = processRegistry(gatewayMetricsOptions(context, env));
     let stopping = false;
     const storage = new StorageReadiness(controlPlane.store.database);
-    const status = statusApp({
+    const status = statusHandler({
       notReady: () => (stopping ? "shutting down" : storage.problem()),
       status: () => ({ admin: !stopping, storage: controlPlane.store.database.kind }),
       metricsText: () => registry.metrics(),
       metricsContentType: registry.contentType,
     });
-    const statusServer = await context.edge.serveHttp(status.fetch, statusAddr.host, statusAddr.port);
+    const statusServer = await context.edge.serveStatus(status, statusAddr.host, statusAddr.port);
     logger.info({ addr: statusServer.addr }, "status api listening");
     context.edge.onShutdownSignal(async (signal) => {
       if (stopping) return;

@@ -7,7 +7,7 @@
 import { DeclarativeError } from "../../declarative/file-format.ts";
 import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
 import { createLogger } from "../../observability/logger.ts";
-import { statusApp } from "../../observability/status-app.ts";
+import { statusHandler } from "../../observability/status-app.ts";
 import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { runtimeWithWorkers } from "../../sync/protocol.ts";
@@ -86,8 +86,8 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   let watcher: DeclarativeFileWatcher | undefined;
   let ready = false;
   let stopping = false;
-  const statusServer = await edge.serveHttp(
-    statusApp({
+  const statusServer = await edge.serveStatus(
+    statusHandler({
       // not ready while shutting down: load balancers stop sending before the drain ends
       notReady: () =>
         stopping
@@ -109,7 +109,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
         workers: gateway.workers,
         gateway: gateway.status(),
       }),
-    }).fetch,
+    }),
     status.host,
     status.port,
   );

@@ -3,7 +3,7 @@
  * sync routes), the gateway of group `default` fed straight from the local store, and the status server.
  */
 import { createLogger } from "../../observability/logger.ts";
-import { statusApp } from "../../observability/status-app.ts";
+import { statusHandler } from "../../observability/status-app.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { DbInstanceRegistry } from "../../store/instances.ts";
 import { StorageReadiness } from "../../store/storage-readiness.ts";
@@ -154,7 +154,7 @@ async function startAll(
 
   let stopping = false;
   const storage = new StorageReadiness(store.database);
-  const status = statusApp({
+  const status = statusHandler({
     notReady: () => {
       if (stopping) return "shutting down";
       if (!attached.ready()) return "the newest config is not applied yet";
@@ -170,7 +170,7 @@ async function startAll(
     metricsText: () => plane.metricsText(),
     metricsContentType: plane.metricsContentType,
   });
-  const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
+  const statusServer = await edge.serveStatus(status, settings.status.host, settings.status.port);
   logger.info({ addr: statusServer.addr }, "status api listening");
 
   edge.onShutdownSignal(async (signal) => {
