@@ -2,7 +2,7 @@
  * The flags every process with a data plane takes (`start`, `gateway`): parsed and checked once, with
  * their environment variables and defaults (DESIGN.md §2).
  */
-import type { MetricsOptions } from "../observability/metrics.ts";
+import type { MetricsCompat, MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
 import { type CommandContext, UsageError } from "./command.ts";
 import { defaultMaxConnections, openFileLimit } from "./connection-limit.ts";
@@ -14,6 +14,7 @@ export const dataPlaneFlags = {
   "runtime-adapter": { type: "string" },
   "log-level": { type: "string" },
   "max-connections": { type: "string" },
+  "metrics-compat": { type: "string" },
 } as const;
 
 export interface DataPlaneSettings {
@@ -24,6 +25,8 @@ export interface DataPlaneSettings {
   logLevel: string;
   /** TCP connections and UDP sessions together; default from the fd limit (connection-limit.ts) */
   maxConnections: number;
+  /** whose metric names `/metrics` carries (`--metrics-compat`) */
+  metricsCompat: MetricsCompat;
 }
 
 const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -60,16 +63,34 @@ export function parseDataPlaneSettings(
     runtimeAdapter: adapter,
     logLevel,
     maxConnections,
+    metricsCompat: parseMetricsCompat(values["metrics-compat"], env),
   };
 }
 
-/** The metrics' prefix (`SLUICE_METRICS_PREFIX`, `apisix_` for APISIX dashboards), version and runtime. */
+/**
+ * `--metrics-compat` / `SLUICE_METRICS_COMPAT`: `sluice` (default) or `apisix`. `SLUICE_METRICS_PREFIX=apisix_`
+ * alone also means `apisix`, so the one setting an APISIX user already knows brings APISIX's names too.
+ */
+export function parseMetricsCompat(flag: string | undefined, env: Record<string, string | undefined>): MetricsCompat {
+  const text = flag ?? env.SLUICE_METRICS_COMPAT ?? (env.SLUICE_METRICS_PREFIX === "apisix_" ? "apisix" : "sluice");
+  if (text !== "sluice" && text !== "apisix") {
+    throw new UsageError(`--metrics-compat must be 'sluice' or 'apisix'; got '${text}'`);
+  }
+  return text;
+}
+
+/**
+ * The metrics' names (`--metrics-compat`), prefix (`SLUICE_METRICS_PREFIX`; `apisix_` in APISIX mode
+ * unless set), version and runtime.
+ */
 export function gatewayMetricsOptions(
   context: CommandContext,
   env: Record<string, string | undefined>,
+  compat: MetricsCompat,
 ): MetricsOptions {
   return {
-    prefix: env.SLUICE_METRICS_PREFIX,
+    prefix: env.SLUICE_METRICS_PREFIX || undefined,
+    compat,
     version: context.version,
     runtime: `${context.edge.runtime} ${context.edge.runtimeVersion}`,
   };

@@ -33,6 +33,7 @@ A data plane only: opens the stream listeners of its gateway group's published c
   --max-connections N   TCP connections + UDP sessions at once (env SLUICE_MAX_CONNECTIONS, default from the fd limit)
   --runtime-adapter K   native | node-compat (default native)
   --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
+  --metrics-compat K    sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
 `;
 
 export const gatewayCommand: CliCommand = {
@@ -67,10 +68,8 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
   }
   const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
-  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel, maxConnections } = parseDataPlaneSettings(
-    values,
-    env,
-  );
+  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel, maxConnections, metricsCompat } =
+    parseDataPlaneSettings(values, env);
   const logger = createLogger(logLevel);
 
   const adapter = await edge.socketAdapter(runtimeAdapter);
@@ -82,7 +81,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     maxConnections,
     listenAddr,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
-    metrics: gatewayMetricsOptions(context, env),
+    metrics: gatewayMetricsOptions(context, env, metricsCompat),
   });
 
   let sync: GatewaySync | undefined;

@@ -33,6 +33,7 @@ All in one process: admin API, control plane storage and a gateway in group "def
   --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
   --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
+  --metrics-compat KIND   sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
   -h, --help              this text
 
 Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGlite;
@@ -101,7 +102,7 @@ async function startAll(
       drainTimeoutMs: settings.drainTimeoutSeconds * 1000,
       maxConnections: settings.maxConnections,
       listenAddr: settings.listenAddr,
-      metrics: gatewayMetricsOptions(context, env),
+      metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
     });
   } catch (error) {
     await controlPlane.closeApi().catch(() => {});
