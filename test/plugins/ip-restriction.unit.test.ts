@@ -41,7 +41,10 @@ describe("ip-restriction schema", () => {
 
   test("message and response_code: accepted and refused where APISIX's schema accepts and refuses them, with its defaults", () => {
     type Bounds = { type: string; minimum?: number; maximum?: number; minLength?: number; maxLength?: number };
-    const props = apisixStreamPlugins["ip-restriction"]!.schema.properties as Record<string, Bounds & { default: unknown }>;
+    const props = apisixStreamPlugins["ip-restriction"]!.schema.properties as Record<
+      string,
+      Bounds & { default: unknown }
+    >;
     const code = props.response_code!;
     const message = props.message!;
     const accepts = (extra: Record<string, unknown>) =>
