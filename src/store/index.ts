@@ -39,6 +39,7 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
   const feed = options.feed ?? new ConfigFeed();
   const services = new ServiceStore(database.db);
   const groups = new GatewayGroupStore(database.db, feed, undefined, options.keyring);
+  const ssls = new SslStore(database.db, feed, options.keyring);
   return {
     database,
     feed,
@@ -46,9 +47,9 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
     services,
     routes: new StreamRouteStore(database.db, services),
     publications: new PublicationStore(database.db, feed, services),
-    ssls: new SslStore(database.db, feed, options.keyring),
+    ssls,
     adminKeys: new AdminKeyring(database.db),
-    apisix: new ApisixObjectStore(database.db, feed),
+    apisix: new ApisixObjectStore(database.db, feed, ssls),
     verifyGatewayToken: (groupId, token) => groups.verifyGatewayToken(groupId, token),
     close: () => database.close(),
   };

@@ -17,6 +17,7 @@ import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
+import { Keyring } from "../../src/store/keyring.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
 import { tcpUp } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
@@ -27,6 +28,7 @@ import {
   apisixAdminCaseCount,
   apisixAdminSequences,
 } from "./fixtures/apisix-admin-cases.ts";
+import { apisixSslCaseCount, apisixSslSequences } from "./fixtures/apisix-admin-ssl-cases.ts";
 
 const KEY = "apisix-compat-test-key";
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -80,7 +82,7 @@ function takePresent(obj: unknown, path: string): void {
   delete at[last];
 }
 
-function pemPair(): { cert: string; key: string } {
+function pemPair(cn = "apisix-client", extra: string[] = ["-newkey", "rsa:2048"]): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), "sluice-apisix-pem-"));
   try {
     execFileSync(
@@ -88,11 +90,10 @@ function pemPair(): { cert: string; key: string } {
       [
         "req",
         "-x509",
-        "-newkey",
-        "rsa:2048",
+        ...extra,
         "-nodes",
         "-subj",
-        "/CN=apisix-client",
+        `/CN=${cn}`,
         "-days",
         "1",
         "-keyout",
@@ -112,13 +113,33 @@ function pemPair(): { cert: string; key: string } {
 }
 
 let pem: { cert: string; key: string } | undefined;
+/** the server certificates of the ssl cases (apisix-admin-ssl-cases.ts says why they are generated) */
+const sslNames = "subjectAltName=DNS:test.com,DNS:foo.com,DNS:*.foo.com,DNS:bar.com";
+let sslPem: { cert: string; key: string } | undefined;
+let sslEccPem: { cert: string; key: string } | undefined;
+const serverPem = () => (sslPem ??= pemPair("test.com", ["-newkey", "rsa:2048", "-addext", sslNames]));
+const serverEccPem = () =>
+  (sslEccPem ??= pemPair("test.com", [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-addext",
+    "subjectAltName=DNS:test.com",
+  ]));
 function withPem(body: unknown): unknown {
-  const text = JSON.stringify(body);
-  if (!text.includes("$CLIENT_")) return body;
-  pem ??= pemPair();
-  return JSON.parse(
-    text.replace('"$CLIENT_CERT"', JSON.stringify(pem.cert)).replace('"$CLIENT_KEY"', JSON.stringify(pem.key)),
-  );
+  let text = JSON.stringify(body);
+  if (!text.includes('"$CLIENT_') && !text.includes('"$SSL_')) return body;
+  const swap = (name: string, value: () => string) => {
+    if (text.includes(`"${name}"`)) text = text.replaceAll(`"${name}"`, JSON.stringify(value()));
+  };
+  swap("$CLIENT_CERT", () => (pem ??= pemPair()).cert);
+  swap("$CLIENT_KEY", () => (pem ??= pemPair()).key);
+  swap("$SSL_CERT", () => serverPem().cert);
+  swap("$SSL_KEY", () => serverPem().key);
+  swap("$SSL_ECC_CERT", () => serverEccPem().cert);
+  swap("$SSL_ECC_KEY", () => serverEccPem().key);
+  return JSON.parse(text);
 }
 
 /**
@@ -167,7 +188,7 @@ function replay(sequence: AdminSequence, call: () => Call): void {
   }
 }
 
-/** each sequence on a fresh database of `backend`, through the admin app in-process */
+/** each sequence on a fresh database of `backend` (with a keyring: certificates are sealed), through the admin app in-process */
 function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Backend>): void {
   describe(sequence.name, () => {
     let backend: Backend | undefined;
@@ -175,7 +196,7 @@ function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Bac
     let call: Call;
     before(async () => {
       backend = await makeBackend();
-      store = await openStore(backend.options);
+      store = await openStore(backend.options, { keyring: Keyring.parse(Keyring.generateKey()) });
       await store.adminKeys.setup(KEY);
       const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
       call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
@@ -191,6 +212,11 @@ function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Bac
 describe("APISIX admin cases in-process (PGlite)", () => {
   assert.equal(apisixAdminCaseCount, 72);
   for (const sequence of apisixAdminSequences) replayInProcess(sequence, pgliteBackend);
+});
+
+describe("APISIX ssl cases in-process (PGlite)", () => {
+  assert.equal(apisixSslCaseCount, 28);
+  for (const sequence of apisixSslSequences) replayInProcess(sequence, pgliteBackend);
 });
 
 describe("APISIX admin cases in-process (PostgreSQL): an upstream in use", () => {
