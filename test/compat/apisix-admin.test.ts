@@ -115,29 +115,43 @@ function pemPair(cn = "apisix-client", extra: string[] = ["-newkey", "rsa:2048"]
   }
 }
 
-let pem: { cert: string; key: string } | undefined;
+type Pem = { cert: string; key: string };
+/** generated once, on first use */
+function once(make: () => Pem): () => Pem {
+  let made: Pem | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+const clientPem = once(() => pemPair());
 /** the server certificates of the ssl cases (apisix-admin-ssl-cases.ts says why they are generated) */
-const sslNames = "subjectAltName=DNS:test.com,DNS:foo.com,DNS:*.foo.com,DNS:bar.com";
-let sslPem: { cert: string; key: string } | undefined;
-let sslEccPem: { cert: string; key: string } | undefined;
-const serverPem = () => (sslPem ??= pemPair("test.com", ["-newkey", "rsa:2048", "-addext", sslNames]));
-const serverEccPem = () =>
-  (sslEccPem ??= pemPair("test.com", [
+const serverPem = once(() =>
+  pemPair("test.com", [
+    "-newkey",
+    "rsa:2048",
+    "-addext",
+    "subjectAltName=DNS:test.com,DNS:foo.com,DNS:*.foo.com,DNS:bar.com",
+  ]),
+);
+const serverEccPem = once(() =>
+  pemPair("test.com", [
     "-newkey",
     "ec",
     "-pkeyopt",
     "ec_paramgen_curve:prime256v1",
     "-addext",
     "subjectAltName=DNS:test.com",
-  ]));
+  ]),
+);
 function withPem(body: unknown): unknown {
   let text = JSON.stringify(body);
   if (!text.includes('"$CLIENT_') && !text.includes('"$SSL_')) return body;
   const swap = (name: string, value: () => string) => {
     if (text.includes(`"${name}"`)) text = text.replaceAll(`"${name}"`, JSON.stringify(value()));
   };
-  swap("$CLIENT_CERT", () => (pem ??= pemPair()).cert);
-  swap("$CLIENT_KEY", () => (pem ??= pemPair()).key);
+  swap("$CLIENT_CERT", () => clientPem().cert);
+  swap("$CLIENT_KEY", () => clientPem().key);
   swap("$SSL_CERT", () => serverPem().cert);
   swap("$SSL_KEY", () => serverPem().key);
   swap("$SSL_ECC_CERT", () => serverEccPem().cert);
