@@ -13,6 +13,8 @@ export interface ApisixMetricName {
   sluice: string;
   /** the APISIX family; `undefined` when APISIX has none, and the Sluice name is kept */
   apisix: string | undefined;
+  /** APISIX's `HELP` text, where APISIX has the family */
+  help?: string;
   /**
    * Sluice label → APISIX label, in APISIX's label order; a `null` Sluice label is one only APISIX has,
    * filled in APISIX mode (`hostname` of `node_info`)
@@ -24,17 +26,20 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   {
     sluice: "stream_connection_total",
     apisix: "stream_connection_total",
+    help: "Total number of connections handled per stream route in APISIX",
     labels: [["route", "route"]],
   },
   {
     sluice: "stream_active_connections",
     apisix: "stream_active_connections",
+    help: "Number of stream sessions currently being proxied per listening address",
     labels: [["listen_addr", "listen_addr"]],
   },
   {
     // nginx-lua-prometheus adds no `_total`, so APISIX's counter is `stream_status`
     sluice: "stream_status_total",
     apisix: "stream_status",
+    help: "Stream sessions per termination status in APISIX",
     labels: [
       ["code", "code"],
       ["listen_addr", "listen_addr"],
@@ -44,6 +49,7 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   {
     sluice: "stream_bandwidth_total",
     apisix: "stream_bandwidth",
+    help: "Total bandwidth in bytes proxied by the stream subsystem in APISIX",
     labels: [
       ["listen_addr", "listen_addr"],
       ["type", "type"],

@@ -100,6 +100,12 @@ function familyName(compat: MetricsCompat, sluice: string): string {
   return apisixMetricNames.find((m) => m.sluice === sluice)?.apisix ?? sluice;
 }
 
+/** the `HELP` text: APISIX's in APISIX mode, where APISIX has the family */
+function helpText(compat: MetricsCompat, sluice: string, own: string): string {
+  if (compat !== "apisix") return own;
+  return apisixMetricNames.find((m) => m.sluice === sluice)?.help ?? own;
+}
+
 export class GatewayMetrics {
   readonly registry: Registry;
   readonly prefix: string;
@@ -150,25 +156,33 @@ export class GatewayMetrics {
     this.countEnded = compat === "apisix" ? countApisixSession(this) : countSluiceSession(this);
     this.connections = new Counter({
       name: name("stream_connection_total"),
-      help: "Stream connections and UDP sessions handled, by route",
+      help: helpText(compat, "stream_connection_total", "Stream connections and UDP sessions handled, by route"),
       labelNames: ["route"],
       registers,
     });
     this.activeConnections = new Gauge({
       name: name("stream_active_connections"),
-      help: "Stream connections and UDP sessions open now, by listener",
+      help: helpText(compat, "stream_active_connections", "Stream connections and UDP sessions open now, by listener"),
       labelNames: ["listen_addr"],
       registers,
     });
     this.status = new Counter({
       name: name("stream_status_total"),
-      help: "Ended stream connections by status code (200 proxied, 403 denied, 502 no upstream, 503 limited)",
+      help: helpText(
+        compat,
+        "stream_status_total",
+        "Ended stream connections by status code (200 proxied, 403 denied, 502 no upstream, 503 limited)",
+      ),
       labelNames: ["code", "listen_addr", "node"],
       registers,
     });
     this.bandwidth = new Counter({
       name: name("stream_bandwidth_total"),
-      help: "Bytes proxied; type ingress = received, egress = sent; side client or upstream",
+      help: helpText(
+        compat,
+        "stream_bandwidth_total",
+        "Bytes proxied; type ingress = received, egress = sent; side client or upstream",
+      ),
       labelNames: ["listen_addr", "type", "side"],
       registers,
     });

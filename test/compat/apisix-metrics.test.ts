@@ -103,7 +103,7 @@ async function startWithTraffic(flags: string[], env: Record<string, string> = {
 }
 
 describe("APISIX-exact metrics through a real gateway", () => {
-  test("--metrics-compat apisix: every APISIX stream metric, with APISIX's names, types, label order and values", async () => {
+  test("--metrics-compat apisix: every APISIX stream metric, with APISIX's names, types, HELP, label order and values", async () => {
     const { ports, scrape, gw } = await startWithTraffic(["--metrics-compat", "apisix"]);
     // the connection closes are counted when both sides are done; wait for all three
     let text = "";
@@ -122,6 +122,7 @@ describe("APISIX-exact metrics through a real gateway", () => {
     const { types, samples } = parseExposition(text);
     for (const metric of apisixStreamMetrics) {
       assert.equal(types.get(metric.name), metric.type, `# TYPE ${metric.name}\n${text}`);
+      assert.ok(text.includes(`# HELP ${metric.name} ${metric.help}\n`), `APISIX's HELP of ${metric.name}`);
       const own = samples.filter((s) => s.name === metric.name);
       assert.ok(own.length > 0, `${metric.name} has samples`);
       for (const s of own) {
