@@ -337,6 +337,52 @@ describe("APISIX ssls are the --apisix-group group's certificates (in-process, P
   });
 });
 
+describe("plugin fields APISIX accepts on stream, through /apisix/admin/stream_routes (in-process, PGlite)", () => {
+  let backend: Backend | undefined;
+  let store: ControlPlaneStore | undefined;
+  let call: Call;
+  before(async () => {
+    backend = await pgliteBackend();
+    store = await openStore(backend.options);
+    await store.adminKeys.setup(KEY);
+    const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
+    call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
+  });
+  after(async () => {
+    await store?.close();
+    await backend?.dispose();
+  });
+  const route = async (plugins: Record<string, unknown>) =>
+    call("PUT", "/apisix/admin/stream_routes/p1", {
+      server_port: await freePort(),
+      upstream: { type: "roundrobin", nodes: { "127.0.0.1:6379": 1 } },
+      plugins,
+    });
+
+  it("ip-restriction message and response_code: APISIX's bounds", async () => {
+    const ok = await route({ "ip-restriction": { blacklist: ["10.0.0.1"], message: "no", response_code: 404 } });
+    assert.ok(ok.status === 201 || ok.status === 200, ok.text);
+    const bad = await route({ "ip-restriction": { blacklist: ["10.0.0.1"], response_code: 500 } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error_msg, /response_code/);
+  });
+
+  it("syslog log_format with nginx's stream variables; an unknown one is a 400 naming it and its field", async () => {
+    const syslog = { host: "127.0.0.1", port: 514, sock_type: "udp" };
+    const ok = await route({
+      syslog: {
+        ...syslog,
+        log_format: { at: "$time_local", client: "$remote_addr", up: { bytes: "$upstream_bytes_sent" } },
+      },
+    });
+    assert.ok(ok.status === 201 || ok.status === 200, ok.text);
+    const bad = await route({ syslog: { ...syslog, log_format: { at: "$time_local", who: "$remote_adr" } } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error_msg, /log_format\.who/);
+    assert.match(bad.json.error_msg, /unknown variable '\$remote_adr'/);
+  });
+});
+
 describe("APISIX admin cases in-process (PostgreSQL): an upstream in use", () => {
   replayInProcess(apisixAdminSequences[5]!, postgresBackend);
 });
