@@ -5,7 +5,6 @@
  * samples into rates. Sampling starts on the first request and stops when nobody asked for two minutes,
  * so an idle control plane does no work and a test process that never asks is not kept alive.
  */
-import type { MetricObjectWithValues, MetricValue } from "prom-client";
 import type { GatewayMetrics } from "../observability/metrics.ts";
 
 /** the gateway whose counters are sampled; undefined while none runs in this process */
@@ -60,11 +59,6 @@ export class TrafficHistory {
 }
 
 async function sampleNow(metrics: GatewayMetrics | undefined): Promise<TrafficSample> {
-  const families = metrics ? await metrics.registry.getMetricsAsJSON() : [];
-  const prefixLength = metrics?.prefix.length ?? 0;
-  const byName = new Map(families.map((f) => [f.name.slice(prefixLength), f]));
-  const values = (name: string): MetricValue<string>[] =>
-    (byName.get(name) as MetricObjectWithValues<MetricValue<string>> | undefined)?.values ?? [];
   const sample: TrafficSample = {
     t: Date.now(),
     active: 0,
@@ -74,18 +68,27 @@ async function sampleNow(metrics: GatewayMetrics | undefined): Promise<TrafficSa
     codes: {},
     unmatched: 0,
   };
-  for (const v of values("stream_active_connections")) sample.active += v.value;
-  for (const v of values("stream_unmatched_total")) sample.unmatched += v.value;
-  for (const v of values("stream_connection_total")) {
+  if (!metrics) return sample;
+  // read through the metric objects, not their names: APISIX mode names and labels them APISIX's way
+  const [active, unmatched, connections, status, bandwidth] = await Promise.all([
+    metrics.activeConnections.get(),
+    metrics.unmatched.get(),
+    metrics.connections.get(),
+    metrics.status.get(),
+    metrics.bandwidth.get(),
+  ]);
+  for (const v of active.values) sample.active += v.value;
+  for (const v of unmatched.values) sample.unmatched += v.value;
+  for (const v of connections.values) {
     const route = String(v.labels.route ?? "");
     sample.routes[route] = (sample.routes[route] ?? 0) + v.value;
   }
-  for (const v of values("stream_status_total")) {
+  for (const v of status.values) {
     const code = String(v.labels.code ?? "");
     sample.codes[code] = (sample.codes[code] ?? 0) + v.value;
   }
-  for (const v of values("stream_bandwidth_total")) {
-    if (v.labels.side !== "client") continue;
+  for (const v of bandwidth.values) {
+    if (v.labels.side !== metrics.clientSide) continue;
     if (v.labels.type === "ingress") sample.bytes_in += v.value;
     else sample.bytes_out += v.value;
   }

@@ -118,6 +118,8 @@ export class GatewayMetrics {
   readonly countEnded: (route: string | undefined, listen: string, session: MeteredSession) => void;
   /** whether every routed session moves the active and bandwidth series, not only exporting routes' */
   readonly countsEveryListener: boolean;
+  /** the `side` label of the client's bytes: `client`, or APISIX's `downstream` */
+  readonly clientSide: "client" | "downstream";
   /** connections / UDP sessions by route (id, or name with `prefer_name`) */
   readonly connections: Counter<"route">;
   readonly activeConnections: Gauge<"listen_addr">;
@@ -153,6 +155,7 @@ export class GatewayMetrics {
     this.registry = processRegistry({ ...options, prefix: p, compat });
     const registers = [this.registry];
     this.countsEveryListener = compat === "apisix";
+    this.clientSide = compat === "apisix" ? "downstream" : "client";
     this.countEnded = compat === "apisix" ? countApisixSession(this) : countSluiceSession(this);
     this.connections = new Counter({
       name: name("stream_connection_total"),
@@ -362,7 +365,7 @@ function countSluiceSession(m: GatewayMetrics) {
     m.activeConnections.dec({ listen_addr: listen });
     m.connections.inc({ route });
     m.status.inc({ code: String(session.code), listen_addr: listen, node: session.node ?? "" });
-    countBytes(m, listen, session, "client");
+    countBytes(m, listen, session, m.clientSide);
     if (session.connectMs !== undefined) m.connectDuration.observe(session.connectMs / 1000);
   };
 }
@@ -371,7 +374,7 @@ function countSluiceSession(m: GatewayMetrics) {
 function countApisixSession(m: GatewayMetrics) {
   return (route: string | undefined, listen: string, session: MeteredSession): void => {
     m.activeConnections.dec({ listen_addr: listen });
-    countBytes(m, listen, session, "downstream");
+    countBytes(m, listen, session, m.clientSide);
     if (route === undefined) return;
     m.connections.inc({ route });
     const code = apisixStatusCode(session.code, session.closeReason, session.protocol);
