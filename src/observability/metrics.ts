@@ -3,11 +3,14 @@
  * with its own registry, so two gateways in one process share no counters. The pipeline counts every
  * ended session itself (`RouteMetrics.sessionEnded`); plugins reach their route's `RouteMetrics` through
  * their environment, and the `prometheus` plugin only marks which routes export per-session metrics, as
- * in APISIX. The prefix is `sluice_` by default, `apisix_` for APISIX dashboards.
+ * in APISIX. The prefix is `sluice_` by default.
  *
  * Counters carry the `_total` suffix Prometheus naming asks for (`promtool check metrics` rejects a
  * counter without it), so the status family is `<prefix>stream_status_total` and the bandwidth family
- * `<prefix>stream_bandwidth_total`.
+ * `<prefix>stream_bandwidth_total`. APISIX mode (`compat: "apisix"`, prefix `apisix_`) registers the
+ * families APISIX 3.x's exporter has under its names, labels and values instead
+ * (src/compat/apisix-metric-names.ts); the mode is fixed when the registry is built, and the
+ * per-session counting function is picked then too.
  */
 import { hostname } from "node:os";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
