@@ -105,7 +105,7 @@ export class ApisixObjectStore {
    */
   async write(
     groupName: string,
-    kind: ApisixKind,
+    kind: Exclude<ApisixKind, "ssls">,
     id: string,
     build: (current: ApisixRecord | undefined) => ApisixValue,
     mirror: MirrorStreamRoute,
@@ -185,7 +185,13 @@ export class ApisixObjectStore {
    * Deletes an object. An upstream a stream route uses is refused as APISIX refuses it (400, its
    * message) unless `force`; then those routes stop being served until their upstream exists again.
    */
-  async delete(groupName: string, kind: ApisixKind, id: string, force: boolean, mirror: MirrorStreamRoute) {
+  async delete(
+    groupName: string,
+    kind: Exclude<ApisixKind, "ssls">,
+    id: string,
+    force: boolean,
+    mirror: MirrorStreamRoute,
+  ) {
     const { configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
       const current = await this.find(tx, kind, id);
       if (!current) throw notFound(nouns[kind], id);

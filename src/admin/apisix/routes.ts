@@ -19,7 +19,7 @@ import { apisixSslRoutes } from "./ssls.ts";
 import { checkId, checkStreamRoute, checkUpstream, mirrorStreamRoute } from "./validation.ts";
 
 interface Resource {
-  kind: ApisixKind;
+  kind: Exclude<ApisixKind, "ssls">;
   /** as APISIX's messages name it: `wrong upstream id` */
   noun: string;
   check(value: ApisixValue): void;
