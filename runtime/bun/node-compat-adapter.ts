@@ -1,13 +1,16 @@
 /**
  * The Node adapter (`node:net`, `node:dgram`) running on Bun's Node compatibility layer, selected with
- * `--runtime-adapter node-compat`. Only the name and runtime differ, so logs and `/readyz` say what runs.
+ * `--runtime-adapter node-compat`. The name and runtime differ, so logs and `/readyz` say what runs, and
+ * listeners pause at the fd limit (runtime/node/fd-limit-pause.ts).
  */
 /// <reference path="./bun-api.d.ts" />
 import type { SocketAdapter } from "../../src/proxy/adapter.ts";
 
 export async function createBunNodeCompatAdapter(): Promise<SocketAdapter> {
   const { createNodeSocketAdapter } = await import("../node/socket-adapter.ts");
-  const node = createNodeSocketAdapter();
+  const { processFdLimitPause } = await import("../node/fd-limit-pause.ts");
+  // its node:net listeners spin a core at the fd limit: paused there, listening again once fds are free
+  const node = createNodeSocketAdapter({ pauseAtFdLimit: processFdLimitPause });
   return {
     name: "bun-node-compat",
     runtime: `bun ${Bun.version}`,

@@ -25,6 +25,7 @@ import {
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import { type PausableListener, processFdLimitPause } from "../node/fd-limit-pause.ts";
 import { createNodeSocketAdapter } from "../node/socket-adapter.ts";
 import { startClientTls, startServerTls } from "../node/tls-layer.ts";
 
@@ -236,14 +237,41 @@ function listenHandlers(
   };
 }
 
-class BunTcpListener implements TcpListener {
+/**
+ * A `Bun.listen` listener. Bun's accept loop spins a core while the fd table is full (it ignores EMFILE),
+ * so the listener is paused at the fd limit and listens again on the same port once fds are free
+ * (runtime/node/fd-limit-pause.ts).
+ */
+class BunTcpListener implements TcpListener, PausableListener {
   readonly address: AddressInfo;
-  constructor(private readonly listener: BunApi.TcpListener) {
+  private listener: BunApi.TcpListener | undefined;
+  private closed = false;
+  private readonly unwatch: () => void;
+
+  constructor(
+    listener: BunApi.TcpListener,
+    private readonly open: (port: number) => BunApi.TcpListener,
+  ) {
+    this.listener = listener;
     this.address = addressInfo(listener.hostname, listener.port);
+    this.unwatch = processFdLimitPause.watch(this);
   }
-  async close(): Promise<void> {
+
+  pause(): void {
     // stop(false): stop accepting, leave established connections alone.
-    this.listener.stop(false);
+    this.listener?.stop(false);
+    this.listener = undefined;
+  }
+
+  async resume(): Promise<void> {
+    if (this.closed || this.listener) return;
+    this.listener = this.open(this.address.port);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unwatch();
+    this.pause();
   }
 }
 
@@ -275,15 +303,17 @@ export function createBunSocketAdapter(): SocketAdapter {
     runtime: `bun ${Bun.version}`,
 
     async listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void) {
-      try {
-        const listener = Bun.listen<BunTcpConnection | undefined>({
+      const handlers = listenHandlers(onConnection);
+      const open = (port: number) =>
+        Bun.listen<BunTcpConnection | undefined>({
           hostname: options.host,
-          port: options.port,
+          port,
           allowHalfOpen: true,
           reusePort: options.reusePort === true,
-          socket: listenHandlers(onConnection),
+          socket: handlers,
         });
-        return new BunTcpListener(listener);
+      try {
+        return new BunTcpListener(open(options.port), open);
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }

@@ -1,12 +1,15 @@
 /**
  * The Node adapter (`node:net`, `node:dgram`) running on Deno's Node compatibility layer, selected with
- * `--runtime-adapter node-compat`. Only the name and runtime differ, so logs and `/readyz` say what runs.
+ * `--runtime-adapter node-compat`. The name and runtime differ, so logs and `/readyz` say what runs, and
+ * listeners pause at the fd limit (runtime/node/fd-limit-pause.ts).
  */
 import type { SocketAdapter } from "../../src/proxy/adapter.ts";
 
 export async function createDenoNodeCompatAdapter(): Promise<SocketAdapter> {
   const { createNodeSocketAdapter } = await import("../node/socket-adapter.ts");
-  const node = createNodeSocketAdapter();
+  const { processFdLimitPause } = await import("../node/fd-limit-pause.ts");
+  // its node:net listeners stop accepting for good at the fd limit: paused there, listening again once fds are free
+  const node = createNodeSocketAdapter({ pauseAtFdLimit: processFdLimitPause });
   return {
     name: "deno-node-compat",
     runtime: `deno ${Deno.version.deno}`,

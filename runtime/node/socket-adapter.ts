@@ -23,6 +23,7 @@ import {
   type UdpMessageHandler,
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
+import type { FdLimitPause, PausableListener } from "./fd-limit-pause.ts";
 import { startClientTls, startServerTls } from "./tls-layer.ts";
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
@@ -154,13 +155,48 @@ export class NodeTcpConnection implements TcpConnection {
   }
 }
 
-class NodeTcpListener implements TcpListener {
+class NodeTcpListener implements TcpListener, PausableListener {
+  private closed = false;
+  private listening = true;
+  private readonly unwatch: () => void;
+
   constructor(
     private readonly server: net.Server,
     readonly address: AddressInfo,
-  ) {}
+    private readonly options: TcpListenOptions,
+    fdLimitPause: FdLimitPause | undefined,
+  ) {
+    this.unwatch = fdLimitPause?.watch(this) ?? (() => {});
+  }
+
+  pause(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    // Established connections are not tracked by the server's close: it stops accepting at once.
+    this.server.close();
+  }
+
+  resume(): Promise<void> {
+    if (this.closed || this.listening) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const failed = (error: Error) => reject(error);
+      this.server.once("error", failed);
+      this.server.listen(
+        { host: this.options.host, port: this.address.port, backlog: 511, reusePort: this.options.reusePort },
+        () => {
+          this.server.off("error", failed);
+          this.listening = true;
+          resolve();
+        },
+      );
+    });
+  }
 
   close(): Promise<void> {
+    this.closed = true;
+    this.unwatch();
+    if (!this.listening) return Promise.resolve();
+    this.listening = false;
     return new Promise((resolve) => {
       // Established connections are not tracked by the server's close: it resolves once it stops accepting.
       this.server.close(() => resolve());
@@ -200,7 +236,13 @@ function withCode(error: unknown): Error {
   return Object.assign(new Error(String(error)), { code: "EUNKNOWN" });
 }
 
-export function createNodeSocketAdapter(): SocketAdapter {
+/**
+ * `pauseAtFdLimit`: for `node:net` on a runtime whose accept loop spins (Bun) or dies (Deno) at the fd
+ * limit, listeners pause there and listen again once fds are free (runtime/node/fd-limit-pause.ts). Node's
+ * own loop needs nothing: libuv drains the accept queue with a spare fd.
+ */
+export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPause } = {}): SocketAdapter {
+  const { pauseAtFdLimit } = settings;
   const adapter: SocketAdapter = {
     name: "node",
     runtime: `node ${process.versions.node}`,
@@ -224,7 +266,7 @@ export function createNodeSocketAdapter(): SocketAdapter {
           // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
           server.on("error", () => {});
           const a = server.address() as net.AddressInfo;
-          resolve(new NodeTcpListener(server, addressOf(a.address, a.port)));
+          resolve(new NodeTcpListener(server, addressOf(a.address, a.port), options, pauseAtFdLimit));
         });
       });
     },

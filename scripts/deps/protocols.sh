@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Real peers for the PROXY-protocol, TLS and MQTT tests: nginx (stream), curl, redis-cli, HAProxy (sends PROXY v1/v2 headers with
 # `send-proxy` / `send-proxy-v2`) and the mosquitto command-line clients (`mosquitto_pub` speaks MQTT
-# 3.1.1 and 5.0). Idempotent: installs only what is missing.
+# 3.1.1 and 5.0) with the mosquitto broker (the mqtt-proxy test runs two). Idempotent: installs only what is missing.
 set -euo pipefail
 missing=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # nginx with its stream module: the PROXY-protocol-out test puts it behind Sluice (`listen … proxy_protocol`)
 { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing+=(nginx-light)

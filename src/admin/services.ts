@@ -69,9 +69,9 @@ export function serviceRoutes(store: ControlPlaneStore): ApiRoute[] {
         const patch = await readJson(c);
         if (!isObject(patch)) throw new RequestError(400, "invalid body: must be an object");
         // merged over the stored template, which keeps what answers leave out (an upstream's client_key)
-        const current = await store.services.row(c.req.param("id")!);
-        const merged = mergePatch(current.spec, patch);
-        return c.json({ value: await store.services.replace(current.id, toServiceSpec(merged)) });
+        const id = c.req.param("id")!;
+        const merged = mergePatch(await store.services.specWithClientKey(id), patch);
+        return c.json({ value: await store.services.replace(id, toServiceSpec(merged)) });
       },
     },
     {

@@ -90,6 +90,7 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   { sluice: "max_connections", apisix: undefined, labels: [] },
   { sluice: "tls_handshake_failures_total", apisix: undefined, labels: [["cause", "cause"]] },
   { sluice: "proxy_protocol_refused_total", apisix: undefined, labels: [["reason", "reason"]] },
+  { sluice: "mqtt_connect_refused_total", apisix: undefined, labels: [["reason", "reason"]] },
   { sluice: "ssl_certificate_expiry_seconds", apisix: undefined, labels: [["sni", "sni"]] },
 ];
 

@@ -145,6 +145,8 @@ export class GatewayMetrics {
   readonly tlsHandshakeFailures: Counter<"cause">;
   /** connections closed at their PROXY protocol header, by reason (`untrusted`, `malformed`, `timeout`) */
   readonly proxyProtocolRefused: Counter<"reason">;
+  /** connections mqtt-proxy closed at their CONNECT, by reason (`malformed`, `timeout`, `protocol`, …) */
+  readonly mqttConnectRefused: Counter<"reason">;
   private readonly configVersion: Gauge<"gateway_group">;
   private certificateExpiry: readonly { sni: string; notAfter: number }[] = [];
   private healthSource: (() => readonly NodeHealthReport[]) | undefined;
@@ -236,6 +238,12 @@ export class GatewayMetrics {
     this.proxyProtocolRefused = new Counter({
       name: `${p}proxy_protocol_refused_total`,
       help: "Connections and datagrams refused at their PROXY protocol header, by reason",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.mqttConnectRefused = new Counter({
+      name: `${p}mqtt_connect_refused_total`,
+      help: "Connections the mqtt-proxy plugin closed at their MQTT CONNECT, by reason",
       labelNames: ["reason"],
       registers,
     });

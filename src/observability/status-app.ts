@@ -1,12 +1,14 @@
 /**
- * The status server of every sluice process: `/healthz` (the process runs), `/readyz` (200 only while
- * the process serves: its config applied, not shutting down), `/metrics` (and the APISIX alias
+ * The status server of every sluice process: `/healthz` (liveness: the process runs and answers),
+ * `/readyz` (200 only while the process serves: its config applied, its storage answering, not shutting
+ * down; otherwise 503 with the reason), `/metrics` (and the APISIX alias
  * `/apisix/prometheus/metrics`) from the process's own registry, and `/status` (JSON).
  */
 import { Hono } from "hono";
 
 export interface StatusSource {
-  ready(): boolean;
+  /** undefined while the process serves; otherwise why it does not (`/readyz` answers 503 with it) */
+  notReady(): string | undefined | Promise<string | undefined>;
   status(): Record<string, unknown>;
   metricsText(): Promise<string>;
   /** the exposition's content type (prom-client's `Registry.contentType`) */
@@ -16,9 +18,10 @@ export interface StatusSource {
 export function statusApp(source: StatusSource): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => {
-    const body = { ready: source.ready(), ...source.status() };
-    return c.json(body, body.ready ? 200 : 503);
+  app.get("/readyz", async (c) => {
+    const reason = await source.notReady();
+    if (reason === undefined) return c.json({ ready: true, ...source.status() }, 200);
+    return c.json({ ready: false, reason, ...source.status() }, 503);
   });
   app.get("/status", (c) => c.json(source.status()));
   const metrics = async () =>

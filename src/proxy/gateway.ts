@@ -43,7 +43,10 @@ export interface GatewayOptions {
   /** the plugin registry; default the built-in `streamPlugins` */
   // biome-ignore lint/suspicious/noExplicitAny: plugins have heterogeneous config types
   plugins?: ReadonlyMap<string, StreamPlugin<any>>;
-  /** the most time a client gets to send its TLS ClientHello on a port with `sni` routes; default 5000 */
+  /**
+   * the most time a client gets to send its TLS ClientHello on a port with `sni` routes, or the first
+   * message a plugin reads in preread (mqtt-proxy's CONNECT); default 5000
+   */
   sniTimeoutMs?: number;
   /** UDP sessions per listener before the least recently active is evicted; default 10000 */
   udpMaxSessions?: number;

@@ -11,6 +11,8 @@ export interface PrereadProgress {
   ran: number;
   /** set when a hook rejected: the code to record */
   reject?: number;
+  /** the rejecting hook's reason for the access log, when it gave one */
+  rejectReason?: string;
   /** a hook threw: the session closes with code 500 */
   error?: Error;
 }
@@ -56,10 +58,7 @@ function continueFrom(
       );
     }
     if (verdict !== undefined) {
-      if ("reject" in verdict) {
-        progress.reject = verdict.reject;
-        return progress;
-      }
+      if ("reject" in verdict) return rejected(progress, verdict);
       if (verdict.delayMs > 0) return delayThenContinue(slots, session, i, verdict.delayMs, progress, cancelled);
     }
   }
@@ -75,13 +74,16 @@ function afterVerdict(
   cancelled: () => boolean,
 ): PrereadProgress | Promise<PrereadProgress> {
   if (verdict !== undefined) {
-    if ("reject" in verdict) {
-      progress.reject = verdict.reject;
-      return progress;
-    }
+    if ("reject" in verdict) return rejected(progress, verdict);
     if (verdict.delayMs > 0) return delayThenContinue(slots, session, i, verdict.delayMs, progress, cancelled);
   }
   return continueFrom(slots, session, i + 1, progress, cancelled);
+}
+
+function rejected(progress: PrereadProgress, verdict: { reject: number; reason?: string }): PrereadProgress {
+  progress.reject = verdict.reject;
+  if (verdict.reason !== undefined) progress.rejectReason = verdict.reason;
+  return progress;
 }
 
 function delayThenContinue(

@@ -58,7 +58,7 @@ export interface SweptSession {
 export interface SessionGateway {
   readonly adapter: SocketAdapter;
   readonly logger: Logger;
-  /** the most time a client gets to send its TLS ClientHello */
+  /** the most time a client gets to send its TLS ClientHello, or the first message a plugin reads (MQTT CONNECT) */
   readonly sniTimeoutMs: number;
   readonly counters: ProxyCounters;
   readonly metrics: GatewayMetrics;

@@ -2,7 +2,7 @@
 import type { Logger } from "pino";
 import { formatHostPort } from "../net/addresses.ts";
 import type { AddressInfo, TlsSessionInfo } from "./adapter.ts";
-import type { StreamSession } from "./plugins/types.ts";
+import type { ClientBytes, StreamSession } from "./plugins/types.ts";
 import type { RouteEntry } from "./router.ts";
 
 export class SessionRecord implements StreamSession {
@@ -18,6 +18,8 @@ export class SessionRecord implements StreamSession {
   code = 200;
   closeReason?: string;
   endedAt?: number;
+  vars?: Map<string, string>;
+  clientBytes?: ClientBytes;
   /** the load balancer that sent a PROXY protocol header naming `client` */
   proxy?: AddressInfo;
   /** what the TLS handshake with the client settled (terminating routes) */
@@ -63,6 +65,8 @@ export function writeAccessLog(logger: Logger, r: SessionRecord): void {
       duration_ms: (r.endedAt ?? Date.now()) - r.startedAt,
       close_reason: r.closeReason,
       code: r.code,
+      // variables plugins set (mqtt-proxy's mqtt_client_id): which client a broker connection belongs to
+      vars: r.vars && Object.fromEntries(r.vars),
     },
     "stream session closed",
   );

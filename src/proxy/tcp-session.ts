@@ -11,6 +11,8 @@ import type { UpstreamNode } from "../config/schema.ts";
 import type { AddressInfo, TcpConnection, TcpHandlers } from "./adapter.ts";
 import type { BalanceContext } from "./balancer/types.ts";
 import type { ConfigGeneration } from "./config-generation.ts";
+import type { FirstBytesResult } from "./first-bytes.ts";
+import type { ClientBytes, FirstBytesOutcome } from "./plugins/types.ts";
 import { type PrereadProgress, runLogs, runPrereads } from "./preread.ts";
 import { ProxyHeaderDecoder } from "./proxy-protocol.ts";
 import { clientNamedBy, headerForUpstream, PROXY_HEADER_TIMEOUT_MS } from "./proxy-protocol-session.ts";
@@ -36,6 +38,16 @@ const DISCARD: TcpHandlers = {
   onDrain() {},
   onClose() {},
 };
+
+const FIRST_BYTES_TIMEOUT: FirstBytesOutcome<object> = { kind: "timeout" };
+const FIRST_BYTES_CLOSED: FirstBytesOutcome<object> = { kind: "closed" };
+
+/** a plugin reading the client's first bytes during preread */
+interface FirstBytesRead {
+  reader: (chunk: Uint8Array) => FirstBytesResult<object>;
+  resolve: (outcome: FirstBytesOutcome<object>) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
 
 function errorCode(error: Error | undefined): string | undefined {
   return (error as (Error & { code?: string }) | undefined)?.code;
@@ -84,7 +96,7 @@ class UpstreamSide implements TcpHandlers {
   }
 }
 
-export class TcpProxySession implements TcpHandlers, SweptSession {
+export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
   readonly protocol = "tcp";
   phase = PEEK;
   route: RouteEntry | undefined;
@@ -104,6 +116,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
   /** bytes that must have arrived before the ClientHello parse can give a different answer */
   private peekNeed = 0;
   private peekTimer: ReturnType<typeof setTimeout> | undefined;
+  private firstBytes: FirstBytesRead | undefined;
   private prereadRan = 0;
   private lastBytes = 0;
   private lastActiveAt = 0;
@@ -216,6 +229,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     if (this.phase !== SETUP) return;
     if (this.pending) this.pending.push(copyOf(chunk));
     else this.pending = [copyOf(chunk)];
+    const reading = this.firstBytes;
+    if (reading) {
+      const result = reading.reader(chunk);
+      if (result.kind !== "need-more") this.endFirstBytes(result);
+    }
   }
 
   onEnd(): void {
@@ -223,6 +241,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.endReason ??= "client_closed";
     if (this.phase === BRIDGE) this.upstream!.end();
     else if (this.phase === PEEK) this.routeWithSni(undefined);
+    else if (this.phase === SETUP) this.endFirstBytes(FIRST_BYTES_CLOSED);
     else if (this.phase === PROXY_HEADER)
       this.refuseProxyHeader("missing", "connection ended before its PROXY protocol header");
   }
@@ -242,6 +261,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       this.release();
       return;
     }
+    this.endFirstBytes(FIRST_BYTES_CLOSED);
     const upstream = this.upstream;
     if (upstream && !this.upstreamClosed) {
       if (error) upstream.destroy();
@@ -259,6 +279,37 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       else this.client.end();
     }
     this.maybeFinish();
+  }
+
+  // ---- the client's first bytes, for a preread hook ----
+
+  read<Done extends object>(reader: (chunk: Uint8Array) => FirstBytesResult<Done>): Promise<FirstBytesOutcome<Done>> {
+    if (this.phase !== SETUP || this.firstBytes) return Promise.resolve({ kind: "error", reason: "not readable now" });
+    // what arrived before (peeked for SNI, after a PROXY header, while the connection was paused)
+    if (this.pending) {
+      for (const chunk of this.pending) {
+        const result = reader(chunk);
+        if (result.kind !== "need-more") return Promise.resolve(result);
+      }
+    }
+    if (this.clientEnded || this.clientClosed) return Promise.resolve({ kind: "closed" });
+    return new Promise((resolve) => {
+      this.firstBytes = {
+        reader,
+        resolve: resolve as (outcome: FirstBytesOutcome<object>) => void,
+        timer: setTimeout(() => this.endFirstBytes(FIRST_BYTES_TIMEOUT), timerDelay(this.gateway.sniTimeoutMs)),
+      };
+      this.client.resume();
+    });
+  }
+
+  private endFirstBytes(outcome: FirstBytesOutcome<object>): void {
+    const reading = this.firstBytes;
+    if (!reading) return;
+    this.firstBytes = undefined;
+    clearTimeout(reading.timer);
+    if (!this.clientClosed) this.client.pause();
+    reading.resolve(outcome);
   }
 
   // ---- sweep ----
@@ -345,6 +396,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     this.phase = SETUP;
     this.record = new SessionRecord("tcp", this.remote, client.local, route, sni, this.acceptedAt);
     this.record.proxy = this.proxyPeer;
+    this.record.clientBytes = this;
     route.metrics.sessionStarted(this.record);
     if (route.terminate) {
       const replay = this.pending?.[0];
@@ -410,7 +462,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
     if (progress.reject !== undefined) {
       record.code = progress.reject;
       this.gateway.counters.rejected++;
-      this.failSetup("rejected");
+      this.failSetup(progress.rejectReason ?? "rejected");
       return;
     }
     if (this.isAbandoned()) {
@@ -440,6 +492,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession {
       server_addr: client.local.address,
       server_port: client.local.port,
       sni: this.record!.sni,
+      vars: this.record!.vars,
     };
     const tried = new Set<UpstreamNode>();
     const started = Date.now();

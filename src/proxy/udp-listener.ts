@@ -220,7 +220,7 @@ export class UdpProxySession implements SweptSession {
     if (progress.reject !== undefined) {
       this.record.code = progress.reject;
       gateway.counters.rejected++;
-      this.finish("rejected");
+      this.finish(progress.rejectReason ?? "rejected");
       return;
     }
     const pool = this.route.pool;
@@ -230,6 +230,7 @@ export class UdpProxySession implements SweptSession {
         remote_port: this.record.client.port,
         server_addr: this.record.server.address,
         server_port: this.record.server.port,
+        vars: this.record.vars,
       },
       undefined,
     );

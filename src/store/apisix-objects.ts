@@ -11,6 +11,7 @@ import type { SslFields, StreamRouteFields } from "../config/schema.ts";
 import type { Db } from "./database.ts";
 import { conflict, notFound, refused } from "./errors.ts";
 import { type GroupRow, lockGroup, recompileGroup } from "./group-config.ts";
+import type { Keyring } from "./keyring.ts";
 import { publishLocked } from "./publications.ts";
 import {
   apisixObjectIndex,
@@ -23,6 +24,7 @@ import {
   streamRoutes,
 } from "./schema.ts";
 import type { SslStore } from "./ssls.ts";
+import { mapApisixUpstream, openClientKey, sealClientKey } from "./upstream-secrets.ts";
 
 export type ApisixKind = "stream_routes" | "upstreams" | "ssls";
 export type ApisixValue = Record<string, unknown>;
@@ -65,7 +67,10 @@ export class ApisixObjectStore {
   constructor(
     private readonly db: Db,
     private readonly feed: ConfigFeed,
+    /** the group's certificates, which `/apisix/admin/ssls` writes */
     private readonly ssls: SslStore,
+    /** seals an upstream's TLS client key in the stored objects and their services */
+    private readonly keyring?: Keyring,
   ) {}
 
   async get(kind: ApisixKind, id: string): Promise<ApisixRecord> {
@@ -111,8 +116,11 @@ export class ApisixObjectStore {
     mirror: MirrorStreamRoute,
   ): Promise<{ record: ApisixRecord; created: boolean }> {
     const { result, configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
-      const current = await this.find(tx, kind, id);
+      const stored = await this.find(tx, kind, id);
+      // a PATCH merges over what is stored, client key in clear so that it is checked again
+      const current = stored && { ...stored, value: this.opened(kind, stored.value) };
       const value = build(current);
+      const sealed = mapApisixUpstream(kind, value, (up) => sealClientKey(up, this.keyring));
       const index = await this.nextIndex(tx);
       const record: ApisixRecord = {
         kind,
@@ -123,10 +131,10 @@ export class ApisixObjectStore {
       };
       await tx
         .insert(apisixObjects)
-        .values(record)
+        .values({ ...record, value: sealed })
         .onConflictDoUpdate({
           target: [apisixObjects.kind, apisixObjects.id],
-          set: { value, modifiedIndex: index },
+          set: { value: sealed, modifiedIndex: index },
         });
       if (kind === "stream_routes") await this.mirror(tx, group, record, mirror, "refuse");
       else for (const route of await this.routesUsing(tx, id)) await this.mirror(tx, group, route, mirror, "refuse");
@@ -265,10 +273,11 @@ export class ApisixObjectStore {
         return;
       }
     }
-    const built = build(record.value, upstream);
+    const built = build(this.opened("stream_routes", record.value), upstream && this.opened("upstreams", upstream));
     const serviceId = mirrorServiceId(record.id);
     const spec: ServiceSpec = {
       ...built.service,
+      ...(built.service.upstream !== undefined && { upstream: sealClientKey(built.service.upstream, this.keyring) }),
       name: `apisix/stream_routes/${record.id}`,
       type: "stream",
       managed_by: { api: "apisix", path: `/apisix/admin/stream_routes/${record.id}` },
@@ -290,7 +299,12 @@ export class ApisixObjectStore {
     if (written.length === 0) {
       throw conflict(`stream route id "${record.id}" is taken by a stream route made through Sluice's own API`);
     }
-    await publishLocked(tx, group, serviceId, {});
+    await publishLocked(tx, group, serviceId, {}, this.keyring);
+  }
+
+  /** a stored object with its upstream's client key in clear */
+  private opened(kind: Exclude<ApisixKind, "ssls">, value: ApisixValue): ApisixValue {
+    return mapApisixUpstream(kind, value, (up) => openClientKey(up, this.keyring));
   }
 
   private async unmirror(tx: Db, group: GroupRow, id: string): Promise<void> {

@@ -18,6 +18,8 @@ export interface Database {
   readonly sql?: Sql;
   /** a short, password-free description for logs */
   readonly description: string;
+  /** one trivial query (`select 1`): resolves when the database answers, rejects with why it did not */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -126,6 +128,9 @@ async function openPglite(dataDir: string): Promise<Database> {
     db,
     kind: "pglite",
     description: `pglite:${dataDir}`,
+    ping: async () => {
+      await client.query("select 1");
+    },
     close: () => client.close(),
   };
 }
@@ -168,6 +173,9 @@ async function openPostgres(options: PostgresOptions): Promise<Database> {
     kind: "postgres",
     sql,
     description: target,
+    ping: async () => {
+      await sql`select 1`;
+    },
     close: () => sql.end({ timeout: 5 }),
   };
 }

@@ -16,6 +16,19 @@ export class ConflictError extends StoreError {
   override readonly name = "ConflictError";
 }
 
+/**
+ * What a keyring-less store answers when a private key (a certificate's, an upstream's client key) must
+ * be sealed or opened: a control plane started without SLUICE_KEYRING serves everything else (a 409, as
+ * the request conflicts with how the server was started).
+ */
+export class MissingKeyringError extends ConflictError {
+  constructor() {
+    super(
+      "no keyring: this control plane cannot seal or open private keys; start every control plane with SLUICE_KEYRING or SLUICE_KEYRING_FILE (docs/tls.md)",
+    );
+  }
+}
+
 /** the input breaks a rule only the store can check (against stored state) */
 export class InvalidError extends StoreError {
   override readonly name = "InvalidError";

@@ -9,6 +9,7 @@ import { migrate } from "./migrate.ts";
 import { PublicationStore } from "./publications.ts";
 import { ServiceStore, StreamRouteStore } from "./services.ts";
 import { SslStore } from "./ssls.ts";
+import { resealClientKeys } from "./upstream-secrets.ts";
 
 export interface ControlPlaneStore {
   readonly database: Database;
@@ -37,7 +38,7 @@ export interface StoreOptions {
 
 export function createStore(database: Database, options: StoreOptions = {}): ControlPlaneStore {
   const feed = options.feed ?? new ConfigFeed();
-  const services = new ServiceStore(database.db);
+  const services = new ServiceStore(database.db, options.keyring);
   const groups = new GatewayGroupStore(database.db, feed, undefined, options.keyring);
   const ssls = new SslStore(database.db, feed, options.keyring);
   return {
@@ -46,10 +47,10 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
     groups,
     services,
     routes: new StreamRouteStore(database.db, services),
-    publications: new PublicationStore(database.db, feed, services),
+    publications: new PublicationStore(database.db, feed, services, options.keyring),
     ssls,
     adminKeys: new AdminKeyring(database.db),
-    apisix: new ApisixObjectStore(database.db, feed, ssls),
+    apisix: new ApisixObjectStore(database.db, feed, ssls, options.keyring),
     verifyGatewayToken: (groupId, token) => groups.verifyGatewayToken(groupId, token),
     close: () => database.close(),
   };
@@ -57,7 +58,8 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
 
 /**
  * open the storage, apply migrations, make sure group `default` exists, and seal again with the
- * keyring's first key any private key an older key sealed (a rotation completes at startup)
+ * keyring's first key any private key an older key sealed (a rotation completes at startup) or an
+ * upstream client key stored in clear
  */
 export async function openStore(storage: StorageOptions, options: StoreOptions = {}): Promise<ControlPlaneStore> {
   const database = await openDatabase(storage);
@@ -66,6 +68,7 @@ export async function openStore(storage: StorageOptions, options: StoreOptions =
     const store = createStore(database, options);
     await store.groups.ensureDefault();
     await store.ssls.reencrypt();
+    await resealClientKeys(database.db, options.keyring);
     return store;
   } catch (error) {
     await database.close().catch(() => {});

@@ -27,6 +27,7 @@ import {
   sealedSsls,
 } from "./group-config.ts";
 import { newId } from "./ids.ts";
+import type { Keyring } from "./keyring.ts";
 import { publishedServices, serviceVersions, streamRoutes, type VersionSnapshot } from "./schema.ts";
 import {
   assertSluiceManaged,
@@ -35,6 +36,7 @@ import {
   serviceRow,
   withoutClientKey,
 } from "./services.ts";
+import { openClientKey, sealClientKey } from "./upstream-secrets.ts";
 
 export interface PublishInput {
   gateway_group_id: string;
@@ -75,6 +77,7 @@ export class PublicationStore {
     private readonly db: Db,
     private readonly feed: ConfigFeed,
     private readonly services: ServiceStore,
+    private readonly keyring?: Keyring,
   ) {}
 
   async publish(serviceId: string, input: PublishInput): Promise<PublishResult> {
@@ -82,7 +85,7 @@ export class PublicationStore {
       const group = await lockGroup(tx, input.gateway_group_id);
       // held FOR SHARE until commit, so a concurrent delete of the service waits and then sees this publish
       assertSluiceManaged(await this.services.row(serviceId, tx, "share"));
-      const version = await publishLocked(tx, group, serviceId, input);
+      const version = await publishLocked(tx, group, serviceId, input, this.keyring);
       const config = await recompileGroup(tx, group);
       return { version, config_version: config.version };
     });
@@ -249,12 +252,14 @@ export async function publishLocked(
   group: GroupRow,
   serviceId: string,
   input: Omit<PublishInput, "gateway_group_id">,
+  keyring: Keyring | undefined,
 ): Promise<VersionView> {
   const service = await serviceRow(tx, serviceId);
   if (service.spec.type !== "stream") {
     throw refused(`service "${service.name}" is an http service; only stream services can be published`);
   }
-  const merged = { ...(service.spec.upstream ?? {}), ...(input.upstream ?? {}) };
+  // validated again with the client key in clear (checked against its certificate), stored sealed
+  const merged = { ...openClientKey(service.spec.upstream ?? {}, keyring), ...(input.upstream ?? {}) };
   const parsed = upstreamSchema.safeParse(merged);
   if (!parsed.success) throw new InvalidError(issueProblem(parsed.error.issues[0]!, ["upstream"]));
   if (parsed.data.nodes.length === 0) throw invalidField("upstream.nodes", "must have at least 1 node to publish");
@@ -270,7 +275,7 @@ export async function publishLocked(
       ...(service.spec.desc !== undefined ? { desc: service.spec.desc } : {}),
       ...(service.spec.labels !== undefined ? { labels: service.spec.labels } : {}),
     },
-    upstream: parsed.data,
+    upstream: sealClientKey(parsed.data, keyring),
     plugins: service.spec.plugins ?? {},
     stream_routes: routes.map((r) => ({ ...r.spec, id: r.id })),
   };

@@ -4,7 +4,9 @@ import type { StreamRouteFields } from "../config/schema.ts";
 import type { Db } from "./database.ts";
 import { conflict, notFound, refused } from "./errors.ts";
 import { newId } from "./ids.ts";
+import type { Keyring } from "./keyring.ts";
 import { gatewayGroups, publishedServices, type ServiceSpec, services, streamRoutes } from "./schema.ts";
+import { openClientKey, sealClientKey } from "./upstream-secrets.ts";
 
 export type ServiceView = ServiceSpec & { id: string; created_at: string; updated_at: string };
 export type StreamRouteView = StreamRouteFields & {
@@ -18,8 +20,8 @@ type ServiceRow = typeof services.$inferSelect;
 type RouteRow = typeof streamRoutes.$inferSelect;
 
 /**
- * An upstream as answers show it: `tls.client_key` left out. (The key is stored as given; only gateways
- * receive it, in the compiled config.)
+ * An upstream as answers show it: `tls.client_key` left out. (The key is stored sealed with the keyring,
+ * src/store/upstream-secrets.ts; only gateways receive it in clear, in the compiled config.)
  */
 export function withoutClientKey<U extends object | undefined>(upstream: U): U {
   const tls = (upstream as { tls?: unknown } | undefined)?.tls;
@@ -68,7 +70,11 @@ export async function assertSluiceManagedId(db: Db, id: string): Promise<void> {
 }
 
 export class ServiceStore {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** seals an upstream's TLS client key; without one, a service with a client key is refused (409) */
+    private readonly keyring?: Keyring,
+  ) {}
 
   async list(offset: number, limit: number): Promise<{ list: ServiceView[]; total: number }> {
     const rows = await this.db.select().from(services).orderBy(asc(services.createdAt), asc(services.id));
@@ -79,14 +85,16 @@ export class ServiceStore {
     return serviceView(await this.row(id));
   }
 
-  async create(spec: ServiceSpec): Promise<ServiceView> {
-    await this.assertNameFree(spec.name);
+  async create(input: ServiceSpec): Promise<ServiceView> {
+    await this.assertNameFree(input.name);
+    const spec = this.sealed(input);
     const [row] = await this.db.insert(services).values({ id: newId(), name: spec.name, spec }).returning();
     return serviceView(row!);
   }
 
   /** replaces the template; `type` is fixed at creation */
-  async replace(id: string, spec: ServiceSpec): Promise<ServiceView> {
+  async replace(id: string, input: ServiceSpec): Promise<ServiceView> {
+    const spec = this.sealed(input);
     const current = await this.row(id);
     assertSluiceManaged(current);
     if (spec.type !== current.spec.type) throw refused("service type cannot be changed");
@@ -116,6 +124,16 @@ export class ServiceStore {
       }
       await tx.delete(services).where(eq(services.id, id));
     });
+  }
+
+  /** the template with its upstream's client key in clear, to merge a patch over and validate again */
+  async specWithClientKey(id: string): Promise<ServiceSpec> {
+    const { spec } = await this.row(id);
+    return spec.upstream === undefined ? spec : { ...spec, upstream: openClientKey(spec.upstream, this.keyring) };
+  }
+
+  private sealed(spec: ServiceSpec): ServiceSpec {
+    return spec.upstream === undefined ? spec : { ...spec, upstream: sealClientKey(spec.upstream, this.keyring) };
   }
 
   /** the service's row; `lock` holds it until the transaction `db` ends (see `delete`) */

@@ -10,7 +10,7 @@ import type { ConfigFeed } from "../config/feed.ts";
 import type { SslFields } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Db } from "./database.ts";
-import { ConflictError, conflict, InvalidError, notFound, refused } from "./errors.ts";
+import { conflict, InvalidError, MissingKeyringError, notFound, refused } from "./errors.ts";
 import {
   assertCertificatesServeRoutes,
   assertGroupExists,
@@ -22,6 +22,7 @@ import {
 import { newId } from "./ids.ts";
 import type { Keyring } from "./keyring.ts";
 import { apisixObjects, type SslSpec, ssls } from "./schema.ts";
+import { openClientKeys } from "./upstream-secrets.ts";
 
 export type SslRow = typeof ssls.$inferSelect;
 
@@ -56,23 +57,13 @@ export function sslView(row: SslRow): SslView {
   };
 }
 
-/**
- * What a keyring-less store answers when a private key must be sealed or opened: a control plane started
- * without SLUICE_KEYRING serves everything but certificates (a 409, as the request conflicts with how
- * the server was started).
- */
-export class MissingKeyringError extends ConflictError {
-  constructor() {
-    super(
-      "no keyring: this control plane cannot seal or open private keys; start every control plane with SLUICE_KEYRING or SLUICE_KEYRING_FILE (docs/tls.md)",
-    );
-  }
-}
-
-/** the compiled config with its private keys opened, for gateways */
+/** the compiled config with its private keys (certificates', upstreams' client keys) opened, for gateways */
 export function openSecrets(stored: GatewayConfig, keyring: Keyring | undefined): GatewayConfig {
   // configs stored before certificates existed have neither field
-  const config: GatewayConfig = { ...stored, ssls: stored.ssls ?? [], real_ip_from: stored.real_ip_from ?? [] };
+  const config = openClientKeys(
+    { ...stored, ssls: stored.ssls ?? [], real_ip_from: stored.real_ip_from ?? [] },
+    keyring,
+  );
   if (config.ssls.length === 0) return config;
   if (!keyring) throw new MissingKeyringError();
   return {

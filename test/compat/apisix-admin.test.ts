@@ -18,7 +18,6 @@ import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
-import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { Keyring } from "../../src/store/keyring.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
@@ -32,6 +31,7 @@ import {
   apisixAdminSequences,
 } from "./fixtures/apisix-admin-cases.ts";
 import { apisixSslCaseCount, apisixSslSequences } from "./fixtures/apisix-admin-ssl-cases.ts";
+import { apisixStreamPlugins } from "./fixtures/apisix-stream-plugin-schemas.ts";
 
 const KEY = "apisix-compat-test-key";
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -159,29 +159,10 @@ function withPem(body: unknown): unknown {
   return JSON.parse(text);
 }
 
-/**
- * APISIX's cases that configure `mqtt-proxy`, a stream plugin Sluice does not have yet (issue 14): while
- * the registry lacks it they must be refused with APISIX's own message, and the delete of the route they
- * would have created finds nothing. Once the plugin is registered they run as APISIX expects them.
- */
-const mqttProxyMissing = !streamPlugins.has("mqtt-proxy");
-const MQTT_ROUTE_DELETE = "t/admin/stream-routes.t TEST 7: delete route(id: 1)";
-function needsMqttProxy(c: AdminCase): boolean {
-  return JSON.stringify(c.body ?? null).includes('"mqtt-proxy"') || c.source === MQTT_ROUTE_DELETE;
-}
-
 /** one case: the request, then every expectation the fixture states */
 async function runCase(call: Call, c: AdminCase, captured: { id?: string }): Promise<void> {
   const path = c.path.replace("{id}", captured.id ?? "{id}");
   const res = await call(c.method, path, c.body === undefined ? undefined : withPem(c.body));
-  if (mqttProxyMissing && needsMqttProxy(c)) {
-    if (c.method === "DELETE") assert.equal(res.status, 404, `${c.method} ${path}: ${res.text}`);
-    else {
-      assert.equal(res.status, 400, `${c.method} ${path}: ${res.text}`);
-      assert.equal(res.json?.error_msg, "unknown plugin [mqtt-proxy]");
-    }
-    return;
-  }
   const expectedStatus = c.sluice?.status ?? c.status;
   assert.equal(res.status, expectedStatus, `${c.method} ${path}: ${res.text}`);
   if (c.sluice?.errorMsgContains !== undefined)
@@ -213,6 +194,7 @@ function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Bac
     let call: Call;
     before(async () => {
       backend = await makeBackend();
+      // as every sluice start and a configured control plane: a keyring seals upstream client keys
       store = await openStore(backend.options, { keyring: Keyring.parse(Keyring.generateKey()) });
       await store.adminKeys.setup(KEY);
       const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
@@ -576,10 +558,14 @@ describe("through a real sluice start", () => {
   it("lists the stream plugins and serves each one's schema", async () => {
     const list = await call("GET", "/apisix/admin/plugins/list?subsystem=stream");
     assert.equal(list.status, 200);
-    assert.ok(list.json.includes("ip-restriction") && list.json.includes("limit-conn"), list.text);
+    assert.deepEqual([...list.json].sort(), Object.keys(apisixStreamPlugins).sort(), "APISIX's stream plugins");
     const schema = await call("GET", "/apisix/admin/plugins/ip-restriction?subsystem=stream");
     assert.equal(schema.status, 200);
     assert.ok(schema.json.properties.whitelist, schema.text);
+    const mqtt = await call("GET", "/apisix/admin/plugins/mqtt-proxy?subsystem=stream");
+    assert.equal(mqtt.status, 200);
+    assert.deepEqual(mqtt.json.required, ["protocol_level"], mqtt.text);
+    assert.equal(mqtt.json.properties.protocol_name.default, "MQTT", mqtt.text);
     const unknown = await call("GET", "/apisix/admin/plugins/nope?subsystem=stream");
     assert.equal(unknown.status, 404);
     const http = await call("GET", "/apisix/admin/plugins/list");

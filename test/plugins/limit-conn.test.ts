@@ -51,6 +51,38 @@ describe("limit-conn schema", () => {
   });
 });
 
+describe("limit-conn schema, policy redis-cluster", () => {
+  const issues = (conf: Record<string, unknown>) =>
+    limitConn.schema.safeParse(conf).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+  const base = { conn: 1, burst: 0, default_conn_delay: 1, policy: "redis-cluster" };
+
+  test("takes APISIX's fields: nodes, name, password, timeout", () => {
+    const conf = limitConn.schema.parse({
+      ...base,
+      redis_cluster_nodes: ["127.0.0.1:7001", "[::1]:7002", "redis-a.internal:7003"],
+      redis_cluster_name: "prod",
+      redis_password: "pw",
+      redis_timeout: 300,
+    });
+    assert.equal(conf.policy, "redis-cluster");
+    assert.deepEqual(conf.redis_cluster_nodes, ["127.0.0.1:7001", "[::1]:7002", "redis-a.internal:7003"]);
+  });
+
+  test("requires nodes and a name, as APISIX; each node is host:port", () => {
+    assert.deepEqual(issues(base), [
+      "redis_cluster_nodes: is required when policy is 'redis-cluster'",
+      "redis_cluster_name: is required when policy is 'redis-cluster'",
+    ]);
+    assert.deepEqual(issues({ ...base, redis_cluster_name: "c", redis_cluster_nodes: ["127.0.0.1"] }), [
+      "redis_cluster_nodes.0: must be 'host:port' (IPv6 as '[::1]:port') with port 1-65535",
+    ]);
+    assert.match(
+      issues({ ...base, redis_cluster_name: "c", redis_cluster_nodes: [] }).join(),
+      /^redis_cluster_nodes: /,
+    );
+  });
+});
+
 describe("limit-conn, local counting", () => {
   test("within conn passes, within conn+burst waits default_conn_delay × floor((n−1)/conn), beyond is 503", async () => {
     const { plugin } = instance({ conn: 1, burst: 3, default_conn_delay: 0.2, only_use_default_delay: true });

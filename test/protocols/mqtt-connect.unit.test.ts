@@ -187,6 +187,11 @@ describe("MQTT 3.1.1 and 5.0 CONNECT fields", () => {
     assert.equal(done(read(packet)).connect.clientId, id);
   });
 
+  test("a leading U+FEFF in a client id is kept, not stripped as a BOM (MQTT 3.1.1 §1.5.3, 5.0 §1.5.4)", () => {
+    const packet = connect({ payload: [str(Buffer.from("\uFEFFsensor", "utf8"))] });
+    assert.equal(done(read(packet)).connect.clientId, "\uFEFFsensor");
+  });
+
   test("`consumed` ends at the CONNECT: bytes after it in the same chunk are not part of it", () => {
     const packet = connect({ payload: [str("x")] });
     const publish = Buffer.from([0x30, 0x03, 0x00, 0x01, 0x74]);

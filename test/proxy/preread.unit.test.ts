@@ -51,6 +51,21 @@ test("a reject stops the chain; later prereads and their logs do not run, hookle
   assert.deepEqual(calls, ["preread first", "preread gate", "log first", "log gate", "log counter"]);
 });
 
+test("a reject may name its reason (for the access log), synchronously or after a promise", async () => {
+  const sync = runPrereads(
+    slots([], { gate: { preread: () => ({ reject: 503, reason: "mqtt_malformed" }) } }),
+    session(),
+    () => false,
+  );
+  assert.deepEqual(sync, { ran: 1, reject: 503, rejectReason: "mqtt_malformed" });
+  const later = await runPrereads(
+    slots([], { gate: { preread: async () => ({ reject: 503, reason: "mqtt_timeout" }) } }),
+    session(),
+    () => false,
+  );
+  assert.deepEqual(later, { ran: 1, reject: 503, rejectReason: "mqtt_timeout" });
+});
+
 test("a throwing hook ends the chain with its error", () => {
   const calls: string[] = [];
   const chain = slots(calls, {

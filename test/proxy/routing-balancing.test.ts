@@ -191,6 +191,31 @@ describe("balancers", () => {
     assert.equal(combo.pick(ctx("1.2.3.4"), all), combo.pick(ctx("1.2.3.4"), all));
   });
 
+  test("chash on a variable a plugin sets (mqtt_client_id): its value when set, else the client address", () => {
+    const four = nodes(1, 1, 1, 1);
+    const ring = new ConsistentHashBalancer(four, { key: "mqtt_client_id", hashOn: "vars" });
+    const byAddress = new ConsistentHashBalancer(four, { key: "remote_addr", hashOn: "vars" });
+    const withId = (ip: string, id: string): BalanceContext => ({
+      ...ctx(ip),
+      vars: new Map([["mqtt_client_id", id]]),
+    });
+    // one id, many client addresses: one node
+    const owners = new Set(
+      ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"].map((ip) => ring.pick(withId(ip, "dev-7"), all)),
+    );
+    assert.equal(owners.size, 1);
+    // many ids from one address: spread
+    const spread = new Set(Array.from({ length: 40 }, (_, i) => ring.pick(withId("10.1.0.1", `dev-${i}`), all)!.port));
+    assert.ok(spread.size > 1, "different ids reach different nodes");
+    // unset or empty: the client address, as APISIX
+    for (const ip of ["10.2.0.1", "10.2.0.2", "10.2.0.3"]) {
+      assert.equal(ring.pick(ctx(ip), all), byAddress.pick(ctx(ip), all));
+      assert.equal(ring.pick(withId(ip, ""), all), byAddress.pick(ctx(ip), all));
+    }
+    const combo = new ConsistentHashBalancer(four, { key: "$mqtt_client_id", hashOn: "vars_combinations" });
+    assert.equal(combo.pick(withId("10.1.0.1", "dev-7"), all), combo.pick(withId("10.9.9.9", "dev-7"), all));
+  });
+
   test("least_conn prefers the least loaded node per weight; ewma prefers the fast node", () => {
     const ns = nodes(1, 2);
     const lc = new LeastConnBalancer(ns);

@@ -2,14 +2,15 @@
  * The same gateway on every runtime and adapter: `sluice gateway --config FILE` started under node, bun
  * (native and node-compat) and deno (native and node-compat), from this one test code. Each must proxy a
  * MariaDB session, a 4 MiB Redis value both ways (backpressure through the pipeline), UDP datagrams and
- * DNS queries to a real dnsmasq; run the four plugins (ip-restriction, limit-conn, prometheus, syslog)
- * alike; and say which runtime and adapter run in its startup log and /readyz.
+ * DNS queries to a real dnsmasq; run the plugins (ip-restriction, limit-conn, prometheus, syslog, and
+ * mqtt-proxy, which reads the client's first bytes through the adapter) alike; and say which runtime and
+ * adapter run in its startup log and /readyz.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -47,6 +48,24 @@ let udpEchoPort = 0;
 const syslogServer = createSocket("udp4");
 const syslogLines: string[] = [];
 let dnsmasq: Dnsmasq | undefined;
+/** stands in for an MQTT broker: keeps what it receives and answers CONNACK (accepted) to the first bytes */
+const broker: { server: Server; port: number; received: Buffer[] } = {
+  server: createServer((socket) => {
+    const chunks: Buffer[] = [];
+    broker.received.push(Buffer.alloc(0));
+    const index = broker.received.length - 1;
+    socket.on("data", (data) => {
+      if (chunks.length === 0) socket.write(Buffer.from([0x20, 0x02, 0x00, 0x00]));
+      chunks.push(data);
+      broker.received[index] = Buffer.concat(chunks);
+    });
+    socket.on("error", () => {});
+  }),
+  port: 0,
+  received: [],
+};
+/** an MQTT 3.1.1 CONNECT, client id `sluice1`, keep-alive 60 s */
+const CONNECT = Buffer.from("\x10\x13\x00\x04MQTT\x04\x02\x00\x3c\x00\x07sluice1", "latin1");
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "sluice-runtimes-"));
@@ -57,6 +76,8 @@ before(async () => {
   udpEchoPort = udpEcho.address().port;
   syslogServer.on("message", (message) => syslogLines.push(message.toString()));
   await new Promise<void>((ready) => syslogServer.bind(0, "127.0.0.1", ready));
+  await new Promise<void>((ready) => broker.server.listen(0, "127.0.0.1", ready));
+  broker.port = (broker.server.address() as { port: number }).port;
   dnsmasq = new Dnsmasq(await freePort("udp"));
   await dnsmasq.start();
 });
@@ -65,6 +86,7 @@ after(async () => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   udpEcho.close();
   syslogServer.close();
+  broker.server.close();
   await dnsmasq?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -80,6 +102,7 @@ interface GatewayPorts {
   dns: number;
   officeOnly: number;
   oneAtATime: number;
+  mqtt: number;
 }
 
 function gatewayFile(ports: GatewayPorts): string {
@@ -103,6 +126,12 @@ services:
       - name: redis-one-at-a-time
         server_port: ${ports.oneAtATime}
         plugins: { limit-conn: { conn: 1, burst: 0, default_conn_delay: 0.1, key: remote_addr } }
+  - name: mqtt
+    upstream: { scheme: tcp, type: chash, key: mqtt_client_id, nodes: [{ host: 127.0.0.1, port: ${broker.port}, weight: 1 }] }
+    stream_routes:
+      - name: mqtt
+        server_port: ${ports.mqtt}
+        plugins: { mqtt-proxy: { protocol_level: 4 } }
   - name: udp-echo
     upstream: { scheme: udp, nodes: [{ host: 127.0.0.1, port: ${udpEchoPort}, weight: 1 }] }
     stream_routes:
@@ -148,6 +177,32 @@ function redisPing(port: number, localAddress = "127.0.0.1", keepOpen?: (close: 
     socket.on("error", () => finish(got.trim() || "closed"));
     socket.on("close", () => finish(got.trim() || "closed"));
     socket.write("PING\r\n");
+  });
+}
+
+/** Sends `parts` with a pause between them; resolves with what came back before the close (or 3 s). */
+function exchange(port: number, parts: Buffer[]): Promise<Buffer> {
+  return new Promise((done) => {
+    const socket = connect({ port, host: "127.0.0.1" });
+    const got: Buffer[] = [];
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(Buffer.concat(got));
+    };
+    const timer = setTimeout(finish, 3_000);
+    socket.on("data", (data) => {
+      got.push(data);
+      if (Buffer.concat(got).length >= 4) finish();
+    });
+    socket.on("error", finish);
+    socket.on("close", finish);
+    socket.once("connect", async () => {
+      for (const part of parts) {
+        socket.write(part);
+        await new Promise((wake) => setTimeout(wake, 50));
+      }
+    });
   });
 }
 
@@ -244,7 +299,7 @@ async function udpRoundTrip(port: number): Promise<string> {
 }
 
 for (const target of runtimes) {
-  test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the four plugins, runtime shown`, async () => {
+  test(`gateway on ${target.adapter}: MariaDB, Redis bulk, UDP, DNS, the plugins, runtime shown`, async () => {
     const ports: GatewayPorts = {
       udpDown: await freePort("udp"),
       closedUdp: await freePort("udp"),
@@ -254,6 +309,7 @@ for (const target of runtimes) {
       dns: await freePort("udp"),
       officeOnly: await freePort(),
       oneAtATime: await freePort(),
+      mqtt: await freePort(),
     };
     syslogLines.length = 0;
     const file = join(dir, `${target.adapter}.yaml`);
@@ -322,11 +378,22 @@ for (const target of runtimes) {
         async () => (await redisPing(ports.oneAtATime)) === "+PONG",
       );
 
+      // mqtt-proxy: a CONNECT split in two writes is read whole, reaches the broker unchanged, and its
+      // CONNACK comes back; a packet that is not a CONNECT is closed before the broker sees anything
+      const connections = broker.received.length;
+      const connack = await exchange(ports.mqtt, [CONNECT.subarray(0, 7), CONNECT.subarray(7)]);
+      assert.deepEqual([...connack], [0x20, 0x02, 0x00, 0x00], "CONNACK through the gateway");
+      assert.equal(broker.received.length, connections + 1);
+      await waitFor("the whole CONNECT at the broker", () => broker.received.at(-1)!.equals(CONNECT));
+      assert.equal((await exchange(ports.mqtt, [Buffer.from([0x30, 0x02, 0x00, 0x00])])).length, 0);
+      assert.equal(broker.received.length, connections + 1, "the malformed one never reached the broker");
+
       // prometheus: the redis routes are counted by name
       const metrics = await (await fetch(`http://${status}/metrics`)).text();
       assert.match(metrics, /^sluice_stream_connection_total\{route="redis"\} [1-9]/m);
       assert.match(metrics, /^sluice_stream_status_total\{[^}]*code="403"/m);
       assert.match(metrics, /^sluice_stream_status_total\{[^}]*code="503"/m);
+      assert.match(metrics, /^sluice_mqtt_connect_refused_total\{reason="malformed"\} 1$/m);
 
       // syslog: the MariaDB session above was sent as an RFC 5424 line
       await waitFor("a syslog line for the mariadb route", () =>

@@ -47,21 +47,22 @@ async function startControlPlane() {
 
 async function startGateway(i: number, urls: string[], tok = token) {
   const dataDir = join(tmp, `gw${i}`);
-  const proc = sluice([
-    "gateway",
-    "--control-plane",
-    urls.join(","),
-    "--group",
-    "default",
-    "--token",
-    tok,
-    "--data-dir",
-    dataDir,
-    "--status-addr",
-    "127.0.0.1:0",
-    "--listen-addr",
-    hosts[i]!,
-  ]);
+  const proc = sluice(
+    [
+      "gateway",
+      "--control-plane",
+      urls.join(","),
+      "--group",
+      "default",
+      "--data-dir",
+      dataDir,
+      "--status-addr",
+      "127.0.0.1:0",
+      "--listen-addr",
+      hosts[i]!,
+    ],
+    { SLUICE_GATEWAY_TOKEN: tok },
+  );
   const status = await proc.addr("status api listening");
   return { proc, status, dataDir, host: hosts[i]!, urls };
 }

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../../observability/logger.ts";
 import { processRegistry } from "../../observability/metrics.ts";
 import { statusApp } from "../../observability/status-app.ts";
 import { type Keyring, keyringFromEnvironment } from "../../store/keyring.ts";
+import { StorageReadiness } from "../../store/storage-readiness.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 import { startControlPlaneServer } from "../control-plane-server.ts";
@@ -67,8 +68,9 @@ export const controlPlaneCommand: CliCommand = {
       gatewayMetricsOptions(context, env, parseMetricsCompat(values["metrics-compat"], env)),
     );
     let stopping = false;
+    const storage = new StorageReadiness(controlPlane.store.database);
     const status = statusApp({
-      ready: () => !stopping,
+      notReady: () => (stopping ? "shutting down" : storage.problem()),
       status: () => ({ admin: !stopping, storage: controlPlane.store.database.kind }),
       metricsText: () => registry.metrics(),
       metricsContentType: registry.contentType,

@@ -1,6 +1,6 @@
 /**
  * `sluice gateway`: a data plane only, without database credentials. Two modes:
- * - `--control-plane URL[,URL2] --group NAME --token TOKEN`: streams the group's config from the control
+ * - `--control-plane URL[,URL2] --group NAME --token-file PATH`: streams the group's config from the control
  *   plane(s) (src/sync/), caches the last good one in `<data-dir>/config-cache.json`, heartbeats;
  * - `--config sluice.yaml`: standalone, from a declarative file, reloaded when it changes.
  */
@@ -15,7 +15,7 @@ import { type CliCommand, type CommandContext, parseFlags, UsageError } from "..
 import { dataPlaneFlags, gatewayMetricsOptions, parseDataPlaneSettings } from "../data-plane-settings.ts";
 import { gatewayToken } from "../gateway-token.ts";
 
-export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token TOKEN [options]
+export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token-file PATH [options]
        sluice gateway --config sluice.yaml [options]
 
 A data plane only: opens the stream listeners of its gateway group's published config.
@@ -91,7 +91,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   const statusServer = await edge.serveHttp(
     statusApp({
       // not ready while shutting down: load balancers stop sending before the drain ends
-      ready: () => ready && !stopping,
+      notReady: () => (stopping ? "shutting down" : ready ? undefined : "no config applied yet"),
       metricsText: () => gateway.metrics.text(),
       metricsContentType: gateway.metrics.contentType,
       status: () => ({

@@ -7,6 +7,7 @@ import { statusApp } from "../../observability/status-app.ts";
 import { Gateway } from "../../proxy/gateway.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { DbInstanceRegistry } from "../../store/instances.ts";
+import { StorageReadiness } from "../../store/storage-readiness.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody } from "../../sync/protocol.ts";
 import { parseHostPort } from "../addresses.ts";
@@ -155,8 +156,13 @@ async function startAll(
   const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_INTERVAL_MS);
 
   let stopping = false;
+  const storage = new StorageReadiness(store.database);
   const status = statusApp({
-    ready: () => !stopping && attached.ready(),
+    notReady: () => {
+      if (stopping) return "shutting down";
+      if (!attached.ready()) return "the newest config is not applied yet";
+      return storage.problem();
+    },
     status: () => ({
       admin: !stopping,
       storage: store.database.kind,

@@ -42,7 +42,7 @@ function contextValue(context: BalanceContext, name: string): string {
     case "sni":
       return context.sni ?? "";
     default:
-      return "";
+      return context.vars?.get(name) ?? "";
   }
 }
 
@@ -58,8 +58,12 @@ export function keyReader(options: BalancerOptions): (context: BalanceContext) =
       return s;
     };
   }
-  // An unknown variable (an HTTP-only one such as `uri`) has no value on a stream: hash on the client.
-  return (c) => c.remote_addr;
+  // A variable a plugin sets (mqtt-proxy's `mqtt_client_id`) when it has a value; unset, or an HTTP-only
+  // one such as `uri`, has none on a stream: hash on the client, as APISIX does.
+  return (c) => {
+    const value = c.vars?.get(key);
+    return value === undefined || value === "" ? c.remote_addr : value;
+  };
 }
 
 export class ConsistentHashBalancer implements Balancer {

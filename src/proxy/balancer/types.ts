@@ -12,6 +12,8 @@ export interface BalanceContext {
   server_addr: string;
   server_port: number;
   sni?: string;
+  /** variables plugins set in preread (mqtt-proxy's `mqtt_client_id`) */
+  vars?: ReadonlyMap<string, string>;
 }
 
 export interface Balancer {

@@ -6,11 +6,15 @@
  *
  * Counts are per route and key. With `policy: "local"` they live in this gateway (in `env.shared`, so a
  * re-publish keeps counting the connections that are still open); with `policy: "redis"` they are
- * shared by every gateway through Redis, and counted locally while Redis is unreachable.
+ * shared by every gateway through Redis, with `policy: "redis-cluster"` through a Redis Cluster, and
+ * counted locally while Redis (or the cluster) is unreachable.
  */
 import { z } from "zod";
 import { port } from "../../config/schema.ts";
-import { RedisConnCounter } from "./redis-conn-counter.ts";
+import { formatHostPort, parseHostPort } from "../../net/addresses.ts";
+import { RedisClusterClient } from "./redis-cluster-client.ts";
+import { type CountStore, RedisConnCounter } from "./redis-conn-counter.ts";
+import { RespClient } from "./resp-client.ts";
 import { expandTemplate, isSessionVariable, sessionVariable, templateVariables } from "./session-variables.ts";
 import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
 
@@ -27,7 +31,7 @@ export const limitConnSchema = z
     rejected_msg: z.string().min(1).optional(),
     /** accepted for APISIX compatibility: Sluice always degrades to local counting when Redis fails */
     allow_degradation: z.boolean().default(false),
-    policy: z.enum(["local", "redis"]).default("local"),
+    policy: z.enum(["local", "redis", "redis-cluster"]).default("local"),
     redis_host: z.string().min(1).optional(),
     redis_port: port.default(6379),
     redis_username: z.string().min(1).optional(),
@@ -35,12 +39,34 @@ export const limitConnSchema = z
     redis_database: z.number().int().min(0).default(0),
     /** milliseconds */
     redis_timeout: z.number().int().min(1).default(1000),
+    /** `host:port` of cluster nodes the slot map is first read from (`policy: "redis-cluster"`) */
+    redis_cluster_nodes: z
+      .array(
+        z
+          .string()
+          .min(2)
+          .max(100)
+          .refine((text) => {
+            const node = parseHostPort(text);
+            return node !== undefined && node.port >= 1 && node.port <= 65535;
+          }, "must be 'host:port' (IPv6 as '[::1]:port') with port 1-65535"),
+      )
+      .min(1)
+      .optional(),
+    /** names the cluster in log lines; gateways' counters for one name and node list are shared */
+    redis_cluster_name: z.string().min(1).optional(),
     /** seconds a Redis count lives without being refreshed (refreshed while connections are open) */
     key_ttl: z.number().int().min(2).default(60),
   })
   .superRefine((conf, ctx) => {
     if (conf.policy === "redis" && !conf.redis_host) {
       ctx.addIssue({ code: "custom", path: ["redis_host"], message: "is required when policy is 'redis'" });
+    }
+    if (conf.policy === "redis-cluster") {
+      for (const field of ["redis_cluster_nodes", "redis_cluster_name"] as const) {
+        if (conf[field] === undefined)
+          ctx.addIssue({ code: "custom", path: [field], message: "is required when policy is 'redis-cluster'" });
+      }
     }
     if (conf.key_type === "var" && !isSessionVariable(conf.key)) {
       ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '${conf.key}'` });
@@ -75,24 +101,42 @@ function localCounts(env: PluginEnv): Map<string, number> {
   return counts;
 }
 
-function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
-  const id = `redis:${conf.redis_host}:${conf.redis_port}:${conf.redis_database}:${conf.redis_username ?? ""}`;
-  let counter = env.shared.get(id) as RedisConnCounter | undefined;
-  if (!counter) {
-    counter = new RedisConnCounter(
-      {
-        host: conf.redis_host!,
+/** the Redis server or cluster a config counts in, an id for sharing it, and a name for log lines */
+function countStore(env: PluginEnv, conf: LimitConnConf): { id: string; label: string; open(): CountStore } {
+  if (conf.policy === "redis-cluster") {
+    const seeds = conf.redis_cluster_nodes!.map((text) => parseHostPort(text)!);
+    const label = `${conf.redis_cluster_name} (${seeds.map((s) => formatHostPort(s.host, s.port)).join(", ")})`;
+    return {
+      id: `redis-cluster:${conf.redis_cluster_name}:${conf.redis_cluster_nodes!.join(",")}`,
+      label,
+      open: () =>
+        new RedisClusterClient(env.adapter, { seeds, password: conf.redis_password, timeoutMs: conf.redis_timeout }),
+    };
+  }
+  const host = conf.redis_host!;
+  return {
+    id: `redis:${host}:${conf.redis_port}:${conf.redis_database}:${conf.redis_username ?? ""}`,
+    label: formatHostPort(host, conf.redis_port),
+    open: () => {
+      const client = new RespClient(env.adapter, {
+        host,
         port: conf.redis_port,
         username: conf.redis_username,
         password: conf.redis_password,
         database: conf.redis_database,
         timeoutMs: conf.redis_timeout,
-        keyTtlSeconds: conf.key_ttl,
-      },
-      env.adapter,
-      env.logger,
-    );
-    env.shared.set(id, counter);
+      });
+      return { command: (_key, args) => client.command(args), close: () => client.close() };
+    },
+  };
+}
+
+function redisCounter(env: PluginEnv, conf: LimitConnConf): RedisConnCounter {
+  const store = countStore(env, conf);
+  let counter = env.shared.get(store.id) as RedisConnCounter | undefined;
+  if (!counter) {
+    counter = new RedisConnCounter(store.open(), { keyTtlSeconds: conf.key_ttl, label: store.label }, env.logger);
+    env.shared.set(store.id, counter);
   }
   counter.users++;
   return counter;
@@ -110,7 +154,7 @@ export const limitConn: StreamPlugin<LimitConnConf> = {
   schema: limitConnSchema,
   create(conf, env, scope) {
     const counts = localCounts(env);
-    const redis = conf.policy === "redis" ? redisCounter(env, conf) : undefined;
+    const redis = conf.policy === "local" ? undefined : redisCounter(env, conf);
     const held = new WeakMap<StreamSession, Held>();
     const max = conf.conn + conf.burst;
     // As resty.limit.conn: unless only_use_default_delay, the unit delay follows the sessions' durations.

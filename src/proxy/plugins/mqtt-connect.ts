@@ -103,7 +103,9 @@ export function readMqttConnect(bytes: Uint8Array, options?: MqttConnectReaderOp
 /** thrown inside the parse only, turned into an `error` result */
 class Malformed extends Error {}
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the string (MQTT 3.1.1 §1.5.3: it "MUST NOT be skipped over or
+// stripped off"), so "\uFEFFid" and "id" stay two client ids
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** A cursor over the packet's body that refuses to read past its end. */
 class Cursor {

@@ -4,17 +4,26 @@
  * refreshes while it holds connections on them, so the counts of a gateway that died expire instead of
  * blocking the key for ever. A Redis restart loses the counts of connections still open; their releases
  * then find the key at zero and leave it there, so the limit is never widened by a negative count.
- * Commands fail fast (`redis_timeout`); the caller then counts locally. The client speaks RESP over the
- * gateway's socket adapter. One counter per Redis server and database, shared by every limit-conn
- * instance of the gateway.
+ * Commands fail fast (`redis_timeout`); the caller then counts locally. The clients speak RESP over the
+ * gateway's socket adapter. One counter per Redis server and database (`policy: "redis"`) or per
+ * cluster (`policy: "redis-cluster"`, each key on its slot's node), shared by every limit-conn instance
+ * of the gateway.
  */
 import type { Logger } from "pino";
-import type { SocketAdapter } from "../adapter.ts";
 import { timerDelay } from "../timer-delay.ts";
-import { RespClient, type RespClientOptions } from "./resp-client.ts";
+import type { RespValue } from "./resp-client.ts";
 
-export interface RedisCounterOptions extends RespClientOptions {
+/** Where the counts live: one Redis server, or a Redis Cluster that sends each key to its slot's node. */
+export interface CountStore {
+  /** runs a command whose only key is `key` */
+  command(key: string, args: readonly (string | number)[]): Promise<RespValue>;
+  close(): void;
+}
+
+export interface RedisCounterOptions {
   keyTtlSeconds: number;
+  /** names the Redis server or cluster in log lines */
+  label: string;
 }
 
 const ACQUIRE = "local n = redis.call('INCR', KEYS[1]) redis.call('EXPIRE', KEYS[1], ARGV[1]) return n";
@@ -22,7 +31,6 @@ const RELEASE =
   "local n = tonumber(redis.call('GET', KEYS[1]) or '0') if n > 0 then return redis.call('DECR', KEYS[1]) end return 0";
 
 export class RedisConnCounter {
-  private readonly client: RespClient;
   /** keys this gateway holds connections on, with how many, for the TTL refresh */
   private readonly held = new Map<string, number>();
   private readonly refreshTimer: ReturnType<typeof setInterval>;
@@ -31,11 +39,10 @@ export class RedisConnCounter {
   users = 0;
 
   constructor(
+    private readonly client: CountStore,
     private readonly options: RedisCounterOptions,
-    adapter: SocketAdapter,
     private readonly logger: Logger,
   ) {
-    this.client = new RespClient(adapter, options);
     const refreshMs = Math.max(1000, (options.keyTtlSeconds * 1000) / 3);
     this.refreshTimer = setInterval(() => this.refreshTtls(), timerDelay(refreshMs));
     this.refreshTimer.unref?.();
@@ -44,7 +51,7 @@ export class RedisConnCounter {
   /** The count after this connection was added, or `undefined` when Redis cannot answer in time. */
   async acquire(key: string): Promise<number | undefined> {
     try {
-      const count = await this.client.command(["EVAL", ACQUIRE, 1, key, this.options.keyTtlSeconds]);
+      const count = await this.client.command(key, ["EVAL", ACQUIRE, 1, key, this.options.keyTtlSeconds]);
       if (typeof count !== "number") throw new Error("unexpected INCR reply");
       this.held.set(key, (this.held.get(key) ?? 0) + 1);
       this.markUp();
@@ -60,7 +67,7 @@ export class RedisConnCounter {
     if (left > 0) this.held.set(key, left);
     else this.held.delete(key);
     // A DECR lost while Redis is down is corrected by the key's TTL.
-    this.client.command(["EVAL", RELEASE, 1, key]).then(
+    this.client.command(key, ["EVAL", RELEASE, 1, key]).then(
       () => this.markUp(),
       (error: unknown) => this.markDown(error),
     );
@@ -73,7 +80,7 @@ export class RedisConnCounter {
 
   private refreshTtls(): void {
     for (const key of this.held.keys()) {
-      this.client.command(["EXPIRE", key, this.options.keyTtlSeconds]).catch(() => {});
+      this.client.command(key, ["EXPIRE", key, this.options.keyTtlSeconds]).catch(() => {});
     }
   }
 
@@ -81,7 +88,7 @@ export class RedisConnCounter {
     if (this.down) return;
     this.down = true;
     this.logger.warn(
-      { redis: `${this.options.host}:${this.options.port}`, err: (error as Error).message },
+      { redis: this.options.label, err: (error as Error).message },
       "limit-conn: redis unreachable, counting locally until it is back",
     );
   }
@@ -89,6 +96,6 @@ export class RedisConnCounter {
   private markUp(): void {
     if (!this.down) return;
     this.down = false;
-    this.logger.info({ redis: `${this.options.host}:${this.options.port}` }, "limit-conn: redis reachable again");
+    this.logger.info({ redis: this.options.label }, "limit-conn: redis reachable again");
   }
 }

@@ -77,6 +77,8 @@ const readers: Record<string, VariableReader> = {
   time_local: () => nginxTimeLocal(new Date()),
   time_iso8601: () => nginxTimeIso8601(new Date()),
   msec: () => Date.now() / 1000,
+  /** set by mqtt-proxy from the CONNECT packet */
+  mqtt_client_id: (s) => s.vars?.get("mqtt_client_id"),
   hostname: () => host,
   pid: () => process.pid,
 };

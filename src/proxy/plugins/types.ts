@@ -9,6 +9,27 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type { RouteMetrics } from "../../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter } from "../adapter.ts";
+import type { FirstBytesResult } from "../first-bytes.ts";
+
+/** How reading the client's first bytes ended (see `ClientBytes`). */
+export type FirstBytesOutcome<Done extends object> =
+  | ({ kind: "done"; consumed: number } & Done)
+  | { kind: "error"; reason: string }
+  /** the gateway's first-bytes time limit passed first */
+  | { kind: "timeout" }
+  /** the client ended or closed first */
+  | { kind: "closed" };
+
+/** The client's bytes as a preread hook may read them (TCP only). */
+export interface ClientBytes {
+  /**
+   * Feeds `reader` the client's bytes from the first one, chunk by chunk as they arrive, until it is done
+   * or refuses, the client ends, or the gateway's first-bytes time limit (the one the TLS ClientHello
+   * gets) passes. The bytes are only looked at: every one of them still goes to the upstream. The reader
+   * bounds its own memory; the connection holds the chunks it read until the upstream is connected.
+   */
+  read<Done extends object>(reader: (chunk: Uint8Array) => FirstBytesResult<Done>): Promise<FirstBytesOutcome<Done>>;
+}
 
 /** What a plugin sees of one proxied connection or UDP session. Mutable fields are filled as it goes. */
 export interface StreamSession {
@@ -36,10 +57,20 @@ export interface StreamSession {
   closeReason?: string;
   /** ms since epoch when it ended */
   endedAt?: number;
+  /**
+   * Variables plugins set for the balancer and the plugins after them (APISIX's `ctx.var`), such as
+   * mqtt-proxy's `mqtt_client_id`; created by the first plugin that sets one.
+   */
+  vars?: Map<string, string>;
+  /** TCP: the client's first bytes, for a plugin that routes on them (mqtt-proxy) */
+  readonly clientBytes?: ClientBytes;
 }
 
-/** The result of a `preread` hook: carry on, wait, or close with a code. */
-export type PrereadVerdict = undefined | { reject: number } | { delayMs: number };
+/**
+ * The result of a `preread` hook: carry on, wait, or close with a code (and, for the access log's
+ * `close_reason`, why: `rejected` when not given).
+ */
+export type PrereadVerdict = undefined | { reject: number; reason?: string } | { delayMs: number };
 
 export interface PluginInstance {
   /** before the upstream is chosen; may reject (the client gets no upstream byte) or delay */
