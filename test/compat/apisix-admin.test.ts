@@ -311,6 +311,19 @@ describe("APISIX ssls are the --apisix-group group's certificates (in-process, P
     assert.equal((await call("DELETE", "/apisix/admin/ssls/tls")).status, 200);
   });
 
+  it("where Sluice refuses what APISIX stores: an sni the certificate does not cover, status 0, TLSv1.1", async () => {
+    const uncovered = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "other.example" });
+    assert.equal(uncovered.status, 400, uncovered.text);
+    assert.match(uncovered.json.error_msg, /other\.example/);
+    const disabled = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "test.com", status: 0 });
+    assert.equal(disabled.status, 400, disabled.text);
+    assert.match(disabled.json.error_msg, /status 0/);
+    const old = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "test.com", ssl_protocols: ["TLSv1.1"] });
+    assert.equal(old.status, 400, old.text);
+    assert.match(old.json.error_msg, /ssl_protocols/);
+    assert.equal((await call("GET", "/apisix/admin/ssls/x")).status, 404, "nothing stored");
+  });
+
   it("a control plane without a keyring answers 409, as Sluice's own certificates API; nothing is stored", async () => {
     const put = await callBare("PUT", "/apisix/admin/ssls/nokey", { ...ssl(), sni: "test.com" });
     assert.equal(put.status, 409, put.text);
