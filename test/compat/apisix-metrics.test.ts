@@ -5,12 +5,15 @@
  * (test/compat/fixtures/apisix-stream-metrics.ts). Default mode keeps Sluice's names.
  */
 import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort } from "../fixtures/ports.ts";
 import { echoUpstream, roundTrip, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
+import { UdpEcho } from "../fixtures/servers.ts";
 import { waitFor } from "../fixtures/wait.ts";
 import { apisixStreamMetrics, streamBandwidthDirections, streamStatusCodes } from "./fixtures/apisix-stream-metrics.ts";
 
@@ -38,20 +41,26 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
 
 let tmp: string;
 let echo: Awaited<ReturnType<typeof echoUpstream>>;
+const udpEcho = new UdpEcho("udp");
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), "sluice-apisix-metrics-"));
   echo = await echoUpstream("echo");
+  await udpEcho.start();
 });
 
 after(async () => {
   await stopAll();
   await echo?.close();
+  await udpEcho.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-/** three routes with the prometheus plugin (labelled by name): one proxied, one denied by ip-restriction, one to a closed port */
-async function gatewayFile(ports: { ok: number; denied: number; dead: number; deadUpstream: number }) {
+/**
+ * four routes with the prometheus plugin (labelled by name): one proxied, one denied by ip-restriction, one
+ * to a closed port, and a UDP one whose session ends by going idle
+ */
+async function gatewayFile(ports: { ok: number; denied: number; dead: number; deadUpstream: number; udp: number }) {
   const path = join(tmp, `sluice-${ports.ok}.yaml`);
   await writeFile(
     path,
@@ -76,9 +85,32 @@ services:
     plugins: { prometheus: { prefer_name: true } }
     stream_routes:
       - { name: dead, server_port: ${ports.dead} }
+  - name: dns
+    upstream:
+      scheme: udp
+      timeout: { send: 0.3, read: 0.3 }
+      nodes: [{ host: 127.0.0.1, port: ${udpEcho.port}, weight: 1 }]
+    plugins: { prometheus: { prefer_name: true } }
+    stream_routes:
+      - { name: udp, server_port: ${ports.udp} }
 `,
   );
   return path;
+}
+
+/** one datagram through the gateway, its answer back */
+async function udpRoundTrip(port: number): Promise<string> {
+  const socket = createSocket("udp4");
+  try {
+    const answer = once(socket, "message");
+    socket.send("ping", port, "127.0.0.1");
+    const timeout = setTimeout(() => socket.emit("error", new Error("no UDP answer")), 3000);
+    const [message] = (await answer) as [Buffer];
+    clearTimeout(timeout);
+    return message.toString();
+  } finally {
+    socket.close();
+  }
 }
 
 async function startWithTraffic(flags: string[], env: Record<string, string> = {}) {
@@ -87,6 +119,7 @@ async function startWithTraffic(flags: string[], env: Record<string, string> = {
     denied: await freePort(),
     dead: await freePort(),
     deadUpstream: await freePort(),
+    udp: await freePort("udp"),
   };
   const path = await gatewayFile(ports);
   const gw = sluice(
@@ -98,6 +131,7 @@ async function startWithTraffic(flags: string[], env: Record<string, string> = {
   assert.equal(await roundTrip("127.0.0.1", ports.ok), "echo:ping");
   await assert.rejects(roundTrip("127.0.0.1", ports.denied), "ip-restriction closes the connection");
   await assert.rejects(roundTrip("127.0.0.1", ports.dead), "nothing listens on the dead route's upstream");
+  assert.equal(await udpRoundTrip(ports.udp), "udp:ping");
   const scrape = async () => (await fetch(`http://${status}/metrics`)).text();
   return { ports, scrape, gw };
 }
@@ -108,13 +142,13 @@ describe("APISIX-exact metrics through a real gateway", () => {
     // the connection closes are counted when both sides are done; wait for all three
     let text = "";
     await waitFor(
-      "three sessions counted",
+      "four sessions counted",
       async () => {
         text = await scrape();
         return (
           parseExposition(text)
             .samples.filter((s) => s.name === "apisix_stream_connection_total")
-            .reduce((n, s) => n + s.value, 0) === 3
+            .reduce((n, s) => n + s.value, 0) === 4
         );
       },
       10_000,
@@ -142,6 +176,14 @@ describe("APISIX-exact metrics through a real gateway", () => {
     assert.equal(value("apisix_stream_connection_total", { route: "ok" }), 1);
     assert.equal(value("apisix_stream_connection_total", { route: "denied" }), 1);
     assert.equal(value("apisix_stream_connection_total", { route: "dead" }), 1);
+    assert.equal(
+      value("apisix_stream_status", { code: "200", listen_addr: listen(ports.udp), node: `127.0.0.1:${udpEcho.port}` }),
+      1,
+      `a UDP session that went idle is 200, as nginx ends UDP sessions:\n${text
+        .split("\n")
+        .filter((l) => l.startsWith("apisix_stream_status{"))
+        .join("\n")}`,
+    );
     const node = `127.0.0.1:${echo.port}`;
     assert.equal(value("apisix_stream_status", { code: "200", listen_addr: listen(ports.ok), node }), 1);
     assert.equal(value("apisix_stream_status", { code: "403", listen_addr: listen(ports.denied), node: "" }), 1);
