@@ -77,6 +77,9 @@ describe("syslog schema", () => {
         error instanceof LogFormatError && /log_format\.who: unknown variable '\$nobody'/.test(error.message),
     );
     assert.ok(compileLogFormat({ when: "$time_local" }));
+    assert.ok(compileLogFormat('{"when": "$time_local", "who": {"ip": "$remote_addr"}}'), "its JSON text too");
+    assert.throws(() => compileLogFormat('{"who": "$nobody"}'), /log_format\.who: unknown variable '\$nobody'/);
+    assert.throws(() => compileLogFormat("[1]"), /log_format: must be a JSON object/);
   });
 });
 

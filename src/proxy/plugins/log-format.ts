@@ -34,7 +34,7 @@ export interface LogFormatProblem {
 /** a `log_format` that does not compile; `problems` name each field and what was wrong */
 export class LogFormatError extends Error {
   constructor(readonly problems: LogFormatProblem[]) {
-    super(problems.map((p) => `log_format.${p.path.join(".")}: ${p.message}`).join("; "));
+    super(problems.map((p) => `${["log_format", ...p.path].join(".")}: ${p.message}`).join("; "));
   }
 }
 
@@ -102,14 +102,27 @@ export function logFormatProblems(format: Readonly<Record<string, unknown>>): Lo
 }
 
 /**
- * Compiles a `log_format` object once (per config). Throws `LogFormatError` naming every unknown
- * variable; for plugin schemas, `logFormatProblems` gives the same findings as issues.
+ * Compiles a `log_format` once (per config): the object, or its JSON text. Throws `LogFormatError`
+ * naming every unknown variable; for plugin schemas, `logFormatProblems` gives the same findings as issues.
  */
-export function compileLogFormat(format: Readonly<Record<string, unknown>>): CompiledLogFormat {
+export function compileLogFormat(format: Readonly<Record<string, unknown>> | string): CompiledLogFormat {
   const problems: LogFormatProblem[] = [];
-  const root = compileObject(format, [], 1, problems);
+  const root = compileObject(typeof format === "string" ? parseFormatText(format) : format, [], 1, problems);
   if (problems.length > 0) throw new LogFormatError(problems);
   return { root };
+}
+
+function parseFormatText(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new LogFormatError([{ path: [], message: `is not JSON: ${(error as Error).message}` }]);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new LogFormatError([{ path: [], message: "must be a JSON object" }]);
+  }
+  return parsed as Record<string, unknown>;
 }
 
 function render(value: CompiledValue, session: StreamSession): unknown {
