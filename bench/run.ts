@@ -32,12 +32,18 @@ const TARGETS: Target[] = [
   directTarget,
   nginxTarget("nginx-16k", "16k"),
   nginxTarget("nginx-256k", "256k"),
-  haproxyTarget,
+  haproxyTarget("haproxy"),
   sluiceTarget("sluice-node", "node"),
   sluiceTarget("sluice-bun-native", "bun", "native"),
   sluiceTarget("sluice-bun-node-compat", "bun", "node-compat"),
   sluiceTarget("sluice-deno-native", "deno", "native"),
   sluiceTarget("sluice-deno-node-compat", "deno", "node-compat"),
+  // every core: two data planes against nginx's two workers and HAProxy's two threads
+  nginxTarget("nginx-2w", "16k", 2),
+  haproxyTarget("haproxy-2t", 2),
+  sluiceTarget("sluice-node-w2", "node", undefined, 2),
+  sluiceTarget("sluice-bun-w2", "bun", "native", 2),
+  sluiceTarget("sluice-deno-w2", "deno", "native", 2),
 ];
 /**
  * Opt-in with --only: the data plane alone (`sluice gateway --config`), without admin API and PGlite; and the

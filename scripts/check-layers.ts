@@ -62,8 +62,11 @@ const mayImport: Record<string, readonly string[]> = {
   "runtime/deno": ["src/cli", "src/net", "src/observability", "src/proxy", "runtime/node"],
 };
 
-/** modules src/ must not import: a runtime's socket or server API lives behind src/proxy/adapter.ts */
-const socketModules = /^(node:)?(net|dgram|tls)$|^@hono\/node-server(\/|$)/;
+/**
+ * modules src/ must not import: a runtime's socket or server API lives behind src/proxy/adapter.ts, its
+ * process API (the workers of `--workers`) behind `WorkerProcesses` in src/cli/runtime-edge.ts
+ */
+const socketModules = /^(node:)?(net|dgram|tls|cluster|child_process)$|^@hono\/node-server(\/|$)/;
 /** `Bun.listen`, `Deno.connect`, …: the runtime globals, used in code (not comments or strings) */
 const runtimeGlobal = /^(Bun|Deno)$/;
 
@@ -103,7 +106,9 @@ for (const file of [...files("src"), ...files("runtime")]) {
   for (const ref of info.importedFiles) {
     const spec = ref.fileName;
     if (from.startsWith("src/") && socketModules.test(spec)) {
-      problems.push(`${file}: imports ${spec}; src/ reaches sockets and servers only through src/proxy/adapter.ts`);
+      problems.push(
+        `${file}: imports ${spec}; src/ reaches sockets and servers only through src/proxy/adapter.ts, worker processes only through src/cli/runtime-edge.ts`,
+      );
       continue;
     }
     if (!spec.startsWith(".")) continue;

@@ -1,4 +1,7 @@
-/** nginx stream, one worker, with its default 16 KiB proxy buffer or a 256 KiB one (bulk comparison). */
+/**
+ * nginx stream with its default 16 KiB proxy buffer or a 256 KiB one (bulk comparison); one worker
+ * process, or 2 (`nginx-2w`) beside Sluice's `--workers 2` targets.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +10,7 @@ import { hardFileLimit, startProcess, waitForTcp } from "../processes.ts";
 import { renderPeerConfig } from "./peer-config.ts";
 import type { Target } from "./target.ts";
 
-export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
+export function nginxTarget(name: string, buffer: "16k" | "256k", workers = 1): Target {
   return {
     name,
     kind: "peer",
@@ -27,6 +30,7 @@ export function nginxTarget(name: string, buffer: "16k" | "256k"): Target {
           "nginx-stream.conf",
           {
             PREFIX: prefix,
+            WORKERS: workers,
             NOFILE: nofile,
             WORKER_CONNECTIONS: nofile - 100,
             BUFFER: buffer,

@@ -71,7 +71,8 @@ export function startCommand(runtime: SluiceRuntime, profile?: string): { comman
   return { command, args: ["--cpu-prof", `--cpu-prof-dir=${profile}`, ...args] };
 }
 
-export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter): Target {
+/** `workers` > 1 runs `sluice start --workers N`: N data-plane processes beside the primary */
+export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: SluiceAdapter, workers = 1): Target {
   return {
     name,
     kind: "sluice",
@@ -97,6 +98,7 @@ export function sluiceTarget(name: string, runtime: SluiceRuntime, adapter?: Slu
           "--log-level",
           process.env.SLUICE_BENCH_LOG_LEVEL ?? "warn",
           ...(adapter ? ["--runtime-adapter", adapter] : []),
+          ...(workers > 1 ? ["--workers", String(workers)] : []),
         ],
         {
           cwd: REPO,

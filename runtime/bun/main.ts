@@ -5,6 +5,7 @@
 /// <reference path="./bun-api.d.ts" />
 import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
+import { createWorkerProcesses } from "../node/worker-processes.ts";
 import { serveHttpWithBun } from "./http.ts";
 import { createBunNodeCompatAdapter } from "./node-compat-adapter.ts";
 import { createBunSocketAdapter } from "./socket-adapter.ts";
@@ -16,6 +17,12 @@ const edge: RuntimeEdge = {
     return kind === "node-compat" ? createBunNodeCompatAdapter() : createBunSocketAdapter();
   },
   serveHttp: serveHttpWithBun,
+  workers: () =>
+    createWorkerProcesses({
+      launcher: "cluster",
+      reusePort: true,
+      portSharing: "SO_REUSEPORT (each worker binds its own socket)",
+    }),
   onShutdownSignal(handler) {
     let called = false;
     const once = (signal: string) => {

@@ -329,7 +329,9 @@ export function createBunSocketAdapter(): SocketAdapter {
       onMessage: UdpMessageHandler,
       onError?: UdpErrorHandler,
     ): Promise<UdpSocket> {
-      // Bun.udpSocket has no SO_REUSEPORT option: `reusePort` is not honoured here (documented).
+      // Bun.udpSocket has no SO_REUSEPORT option; Bun's node:dgram has one, so a listener that shares its
+      // port with other workers (`--workers`) is bound through it.
+      if (options.reusePort === true) return outbound.bindUdp(options, onMessage, onError);
       try {
         const socket = await Bun.udpSocket({
           hostname: options.host,

@@ -4,6 +4,9 @@ import { runCli } from "../../src/cli/main.ts";
 import type { RuntimeEdge } from "../../src/cli/runtime-edge.ts";
 import { serveHttp } from "./http.ts";
 import { createNodeSocketAdapter } from "./socket-adapter.ts";
+import { createWorkerProcesses, nodeHasReusePort } from "./worker-processes.ts";
+
+const reusePort = nodeHasReusePort(process.versions.node);
 
 const edge: RuntimeEdge = {
   runtime: "node",
@@ -11,6 +14,14 @@ const edge: RuntimeEdge = {
   // built only when a data plane starts: the other commands open no stream sockets
   socketAdapter: async () => createNodeSocketAdapter(),
   serveHttp,
+  workers: () =>
+    createWorkerProcesses({
+      launcher: "cluster",
+      reusePort,
+      portSharing: reusePort
+        ? "SO_REUSEPORT (each worker binds its own socket)"
+        : "cluster shared handles (Node < 22.12 has no SO_REUSEPORT)",
+    }),
   onShutdownSignal(handler) {
     let fired = false;
     const once = (signal: string) => {

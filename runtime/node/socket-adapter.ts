@@ -260,8 +260,11 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
         });
         const onListenError = (error: Error) => reject(withCode(error));
         server.once("error", onListenError);
-        // Node 20 ignores `reusePort` (added in 22.12); it is passed so newer Node honours it.
-        server.listen({ host: options.host, port: options.port, backlog: 511, reusePort: options.reusePort }, () => {
+        // Node 20 ignores `reusePort` (added in 22.12); it is passed so newer Node honours it. In a cluster
+        // worker (`--workers`) a listener without it is the primary's shared handle; with it, the
+        // worker's own socket (`exclusive`).
+        const reusePort = options.reusePort === true;
+        server.listen({ host: options.host, port: options.port, backlog: 511, reusePort, exclusive: reusePort }, () => {
           server.off("error", onListenError);
           // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
           server.on("error", () => {});
@@ -307,7 +310,9 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
     bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket> {
       return new Promise((resolve, reject) => {
         const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
-        const socket = dgram.createSocket({ type, reuseAddr: options.reusePort === true });
+        const reusePort = options.reusePort === true;
+        // `reusePort` is SO_REUSEPORT on Node >= 22.12 and on Bun; Node 20 ignores it
+        const socket = dgram.createSocket({ type, reuseAddr: reusePort, reusePort } as dgram.SocketOptions);
         socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
           lastDelivered = msg;
           // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
@@ -320,7 +325,9 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
           reject(withCode(error));
         };
         socket.once("error", onBindError);
-        socket.bind({ port: options.port, address: options.host, exclusive: true }, () => {
+        // An ephemeral upstream socket is always the worker's own; a listener in a cluster worker without
+        // SO_REUSEPORT is the primary's shared handle, as for TCP.
+        socket.bind({ port: options.port, address: options.host, exclusive: options.port === 0 || reusePort }, () => {
           socket.off("error", onBindError);
           // send errors (EHOSTUNREACH, ECONNREFUSED from ICMP) drop the datagram, as UDP does.
           socket.on("error", (error: Error) => onError?.(withCode(error)));

@@ -1,9 +1,10 @@
 /** `/api/gateway_groups`: groups, their settings, gateway tokens and compiled config. */
+import { streamPlugins } from "../proxy/plugins/index.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ApiRoute } from "./api-routes.ts";
-import { listBody, readBody, readPage } from "./request.ts";
-import { deleted, gatewayConfig, groupView, token } from "./responses.ts";
-import { groupInput } from "./schemas.ts";
+import { listBody, RequestError, readBody, readPage, validPlugins } from "./request.ts";
+import { deleted, gatewayConfig, globalRulesView, groupView, pluginMetadataView, token } from "./responses.ts";
+import { globalRulesInput, groupInput, pluginMetadataInput } from "./schemas.ts";
 
 export function gatewayGroupRoutes(store: ControlPlaneStore): ApiRoute[] {
   const tag = "gateway groups";
@@ -62,6 +63,49 @@ export function gatewayGroupRoutes(store: ControlPlaneStore): ApiRoute[] {
       async handler(c) {
         await store.groups.delete(c.req.param("id")!);
         return c.json({ value: { id: c.req.param("id"), deleted: true } });
+      },
+    },
+    {
+      method: "get",
+      path: "/api/gateway_groups/:id/global_rules",
+      summary: "the group's global rules: stream plugins run on every stream route of the group",
+      tag,
+      response: globalRulesView,
+      handler: async (c) => c.json({ value: (await store.groups.get(c.req.param("id")!)).global_rules }),
+    },
+    {
+      method: "put",
+      path: "/api/gateway_groups/:id/global_rules",
+      summary:
+        "replace the group's global rules (a service's or route's own config of a plugin wins; reaches the gateways at once)",
+      tag,
+      body: globalRulesInput,
+      response: globalRulesView,
+      async handler(c) {
+        const rules = validPlugins(await readBody(c, globalRulesInput));
+        return c.json({ value: (await store.groups.setGlobalRules(c.req.param("id")!, rules)).global_rules });
+      },
+    },
+    {
+      method: "get",
+      path: "/api/gateway_groups/:id/plugin_metadata",
+      summary: "the group's plugin metadata (per plugin, e.g. syslog's log_format)",
+      tag,
+      response: pluginMetadataView,
+      handler: async (c) => c.json({ value: (await store.groups.get(c.req.param("id")!)).plugin_metadata }),
+    },
+    {
+      method: "put",
+      path: "/api/gateway_groups/:id/plugin_metadata",
+      summary: "replace the group's plugin metadata (reaches the gateways at once)",
+      tag,
+      body: pluginMetadataInput,
+      response: pluginMetadataView,
+      async handler(c) {
+        const metadata = await readBody(c, pluginMetadataInput);
+        const unknown = Object.keys(metadata).find((name) => !streamPlugins.has(name));
+        if (unknown !== undefined) throw new RequestError(400, `${unknown}: unknown plugin [${unknown}]`);
+        return c.json({ value: (await store.groups.setPluginMetadata(c.req.param("id")!, metadata)).plugin_metadata });
       },
     },
     {

@@ -22,11 +22,16 @@ export const groupView = z.object({
   labels,
   stream_port_ranges: z.array(z.string()),
   real_ip_from: z.array(z.string()),
+  global_rules: pluginMap.describe("stream plugins run on every stream route of the group"),
+  plugin_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).describe("per plugin, as written"),
   config_version: z.number().int(),
   has_token: z.boolean(),
   created_at: timestamp,
   updated_at: timestamp,
 });
+
+export const globalRulesView = pluginMap;
+export const pluginMetadataView = z.record(z.string(), z.record(z.string(), z.unknown()));
 
 export const serviceView = z.object({
   id: z.string(),
@@ -35,6 +40,7 @@ export const serviceView = z.object({
   labels: labels.optional(),
   type: z.enum(["http", "stream"]),
   upstream: upstream.optional(),
+  upstreams: z.array(z.record(z.string(), z.unknown())).optional().describe("ADC's named upstreams, kept as written"),
   plugins: pluginMap.optional(),
   managed_by: z
     .object({ api: z.literal("apisix"), path: z.string() })
@@ -155,6 +161,8 @@ export const gatewayConfig = z.object({
   ),
   ssls: z.array(compiledSsl),
   real_ip_from: z.array(z.string()),
+  global_rules: pluginMap.optional(),
+  plugin_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
 });
 
 export const instanceView = z.object({
@@ -163,6 +171,7 @@ export const instanceView = z.object({
   hostname: z.string(),
   address: z.string(),
   runtime: z.string(),
+  workers: z.number().int().describe("data-plane worker processes of this instance (`--workers`)"),
   sluice_version: z.string(),
   config_version: z.number().int(),
   config_error: z.object({ version: z.number().int(), message: z.string() }).nullable(),

@@ -6,6 +6,7 @@ import { z } from "zod";
 import {
   ipOrCidr,
   labels,
+  objectId,
   pluginMap,
   portRange,
   sslFields,
@@ -23,6 +24,11 @@ export const groupInput = z.strictObject({
   real_ip_from: z.array(ipOrCidr).optional(),
 });
 
+/** a gateway group's global rules: a plugins map */
+export const globalRulesInput = pluginMap;
+/** a gateway group's plugin metadata: plugin name → that plugin's metadata */
+export const pluginMetadataInput = z.record(z.string(), z.record(z.string(), z.unknown()));
+
 /** an SSL object as written; certificates, keys and names are checked together by the store */
 export const sslInput = sslFields;
 
@@ -33,13 +39,20 @@ export const serviceInput = z.strictObject({
   labels: labels.optional(),
   type: z.enum(["http", "stream"]).default("stream"),
   upstream: z.record(z.string(), z.unknown()).optional(),
+  /** ADC's named upstreams (`id`, `name` and an upstream each): kept and read back, no effect on a stream */
+  upstreams: z.array(z.record(z.string(), z.unknown())).optional(),
   plugins: pluginMap.optional(),
 });
+
+/** a new service: `id` is chosen by the client (ADC files carry ids) or generated */
+export const serviceCreateInput = serviceInput.extend({ id: objectId.optional() });
 
 /** documents the stream upstream in OpenAPI (validation runs it with `nodes` defaulting to `[]`) */
 export const streamUpstreamDoc = upstream;
 
 export const streamRouteInput = streamRouteFields;
+/** a new stream route: `id` is chosen by the client or generated */
+export const streamRouteCreateInput = streamRouteFields.extend({ id: objectId.optional() });
 
 export const publishInput = z.strictObject({
   gateway_group_id: z.string().min(1),

@@ -1,11 +1,12 @@
 /** `/api/services`: service templates (`type` fixed at creation). */
-import { upstream } from "../config/schema.ts";
+import { holdsClientKey, namedUpstreamKeyRefusal } from "../compat/adc-fields.ts";
+import { objectId, upstream } from "../config/schema.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ServiceSpec } from "../store/schema.ts";
 import type { ApiRoute } from "./api-routes.ts";
 import { listBody, parseWith, RequestError, readJson, readPage, validPlugins } from "./request.ts";
 import { deleted, serviceView } from "./responses.ts";
-import { serviceInput } from "./schemas.ts";
+import { serviceCreateInput, serviceInput } from "./schemas.ts";
 
 export function serviceRoutes(store: ControlPlaneStore): ApiRoute[] {
   const tag = "services";
@@ -27,12 +28,13 @@ export function serviceRoutes(store: ControlPlaneStore): ApiRoute[] {
       path: "/api/services",
       summary: "create a service",
       tag,
-      body: serviceInput,
+      body: serviceCreateInput,
       response: serviceView,
       status: 201,
       async handler(c) {
-        const spec = toServiceSpec(await readJson(c));
-        return c.json({ value: await store.services.create(spec) }, 201);
+        const { id, ...body } = objectBody(await readJson(c));
+        if (id !== undefined) parseWith(objectId, id, ["id"]);
+        return c.json({ value: await store.services.create(toServiceSpec(body), id as string | undefined) }, 201);
       },
     },
     {
@@ -104,7 +106,23 @@ export function toServiceSpec(body: unknown): ServiceSpec {
     spec.upstream = parseWith(upstream, { nodes: [], ...input.upstream }, ["upstream"]);
   }
   if (input.plugins !== undefined) spec.plugins = validPlugins(input.plugins);
+  if (input.upstreams !== undefined) spec.upstreams = input.upstreams.map((u, i) => namedUpstream(u, i));
   return spec;
+}
+
+/** one of ADC's named upstreams: `id` and `name`, then an upstream by the stream upstream's rules */
+function namedUpstream(raw: Record<string, unknown>, i: number): Record<string, unknown> {
+  const { id, name, ...rest } = raw;
+  if (id !== undefined) parseWith(objectId, id, ["upstreams", i, "id"]);
+  if (typeof name !== "string" || name === "") throw new RequestError(400, `upstreams[${i}].name: required`);
+  if (holdsClientKey(rest)) throw new RequestError(400, namedUpstreamKeyRefusal(`upstreams[${i}]`));
+  const parsed = parseWith(upstream, rest, ["upstreams", i]);
+  return { ...(id === undefined ? {} : { id }), name, ...parsed };
+}
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (!isObject(body)) throw new RequestError(400, "invalid body: must be an object");
+  return body;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -4,7 +4,7 @@ import type { ControlPlaneStore } from "../store/index.ts";
 import type { ApiRoute } from "./api-routes.ts";
 import { listBody, parseWith, readJson, readPage, validPlugins } from "./request.ts";
 import { deleted, streamRouteView } from "./responses.ts";
-import { streamRouteInput } from "./schemas.ts";
+import { streamRouteCreateInput, streamRouteInput } from "./schemas.ts";
 
 export function streamRouteRoutes(store: ControlPlaneStore): ApiRoute[] {
   const tag = "stream routes";
@@ -27,12 +27,13 @@ export function streamRouteRoutes(store: ControlPlaneStore): ApiRoute[] {
       path: base,
       summary: "create a stream route",
       tag,
-      body: streamRouteInput,
+      body: streamRouteCreateInput,
       response: streamRouteView,
       status: 201,
       async handler(c) {
-        const spec = toRouteSpec(await readJson(c));
-        return c.json({ value: await store.routes.create(c.req.param("id")!, spec) }, 201);
+        const { id, ...spec } = parseWith(streamRouteCreateInput, await readJson(c));
+        if (spec.plugins !== undefined) spec.plugins = validPlugins(spec.plugins);
+        return c.json({ value: await store.routes.create(c.req.param("id")!, spec, id) }, 201);
       },
     },
     {

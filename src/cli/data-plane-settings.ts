@@ -2,6 +2,7 @@
  * The flags every process with a data plane takes (`start`, `gateway`): parsed and checked once, with
  * their environment variables and defaults (DESIGN.md §2).
  */
+import { availableParallelism } from "node:os";
 import type { MetricsCompat, MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
 import { type CommandContext, UsageError } from "./command.ts";
@@ -15,6 +16,7 @@ export const dataPlaneFlags = {
   "log-level": { type: "string" },
   "max-connections": { type: "string" },
   "metrics-compat": { type: "string" },
+  workers: { type: "string" },
 } as const;
 
 export interface DataPlaneSettings {
@@ -27,6 +29,8 @@ export interface DataPlaneSettings {
   maxConnections: number;
   /** whose metric names `/metrics` carries (`--metrics-compat`) */
   metricsCompat: MetricsCompat;
+  /** data-plane processes on the same ports (`--workers N | auto`); 1 runs the data plane in this process */
+  workers: number;
 }
 
 const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -57,6 +61,7 @@ export function parseDataPlaneSettings(
     throw new UsageError(`--max-connections must be a whole number >= 1; got '${maxText}'`);
   }
   return {
+    workers: parseWorkers(values.workers ?? env.SLUICE_WORKERS),
     status: parseHostPort(values["status-addr"] ?? env.SLUICE_STATUS_ADDR ?? "127.0.0.1:9091", "--status-addr"),
     listenAddr: values["listen-addr"] ?? env.SLUICE_LISTEN_ADDR ?? "0.0.0.0",
     drainTimeoutSeconds: drain,
@@ -65,6 +70,17 @@ export function parseDataPlaneSettings(
     maxConnections,
     metricsCompat: parseMetricsCompat(values["metrics-compat"], env),
   };
+}
+
+/** `--workers N | auto` (`SLUICE_WORKERS`): `auto` is one per core the process may use; default 1 */
+export function parseWorkers(text: string | undefined, cores: number = availableParallelism()): number {
+  if (text === undefined || text === "") return 1;
+  if (text === "auto") return Math.max(1, cores);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 1024) {
+    throw new UsageError(`--workers must be 'auto' or a whole number from 1 to 1024; got '${text}'`);
+  }
+  return n;
 }
 
 /**

@@ -66,6 +66,15 @@ export function usage(commands: readonly CommandEntry[]): string {
 }
 
 export async function runCli(argv: string[], edge: RuntimeEdge): Promise<void> {
+  // a worker process of `--workers` (started by its primary with this variable and an IPC channel)
+  if (process.env.SLUICE_WORKER_ID !== undefined) {
+    const processes = await edge.workers();
+    const link = "unsupported" in processes ? undefined : processes.primary();
+    if (link) {
+      const { runWorkerDataPlane } = await import("./workers/worker-data-plane.ts");
+      return runWorkerDataPlane(link, edge);
+    }
+  }
   const commands = cliCommands;
   const context: CommandContext = { edge, version: SLUICE_VERSION };
   const [first, ...rest] = argv;

@@ -13,6 +13,42 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
+/** The primary's end of one worker process's IPC channel (`--workers`). */
+export interface WorkerLink {
+  readonly pid: number;
+  /** a JSON-serialisable message; dropped when the worker is gone */
+  send(message: unknown): void;
+  onMessage(handler: (message: unknown) => void): void;
+  /** the worker process exited (crashed, killed, or stopped when asked) */
+  onExit(handler: (code: number | null, signal: string | null) => void): void;
+  kill(signal: "SIGKILL" | "SIGTERM"): void;
+}
+
+/** A worker process's end of its channel to the primary. */
+export interface PrimaryLink {
+  readonly workerId: number;
+  send(message: unknown): void;
+  onMessage(handler: (message: unknown) => void): void;
+  /** the channel closed: the primary is gone */
+  onDisconnect(handler: () => void): void;
+}
+
+/**
+ * How a runtime runs more data planes of this program on the same ports: worker processes with an IPC
+ * channel to the primary, and whether their listeners share a port by SO_REUSEPORT or by the runtime's
+ * own handle sharing.
+ */
+export interface WorkerProcesses {
+  /** how listeners share ports, for the log and docs: e.g. `SO_REUSEPORT` or `cluster shared handles` */
+  readonly portSharing: string;
+  /** whether each worker binds its own socket with `reusePort` (else the runtime shares one handle) */
+  readonly reusePort: boolean;
+  /** starts worker `workerId`: the same program and arguments, started as a worker (see `primary`) */
+  spawn(workerId: number): WorkerLink;
+  /** in a worker process, the channel to the primary; undefined in any other process */
+  primary(): PrimaryLink | undefined;
+}
+
 export interface RuntimeEdge {
   /** `node`, `bun` or `deno` */
   readonly runtime: "node" | "bun" | "deno";
@@ -24,6 +60,8 @@ export interface RuntimeEdge {
   serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle>;
   /** run `handler` once on SIGTERM or SIGINT */
   onShutdownSignal(handler: (signal: string) => void): void;
+  /** worker processes for `--workers`, or why this runtime cannot run them (loaded when asked) */
+  workers(): Promise<WorkerProcesses | { readonly unsupported: string }>;
   /** exit the process */
   exit(code: number): never;
 }

@@ -5,7 +5,14 @@
 import { normaliseCidr } from "../net/addresses.ts";
 import { parsePortRanges } from "./port-ranges.ts";
 import { type PluginMap, type StreamRouteFields, transportOf, type Upstream, type UpstreamNode } from "./schema.ts";
-import type { CompiledSsl, CompiledUpstream, GatewayConfig, PublishedRoute, PublishedService } from "./types.ts";
+import type {
+  CompiledSsl,
+  CompiledUpstream,
+  GatewayConfig,
+  PluginMetadata,
+  PublishedRoute,
+  PublishedService,
+} from "./types.ts";
 
 export interface PublishedRow {
   serviceId: string;
@@ -24,6 +31,8 @@ export interface CompiledGroup {
   name: string;
   streamPortRanges: string[];
   realIpFrom: string[];
+  globalRules?: PluginMap;
+  pluginMetadata?: PluginMetadata;
 }
 
 /** `ssls`: the group's certificates, oldest first, as gateways receive them */
@@ -43,7 +52,7 @@ export function compileConfig(
       plugins: row.snapshot.plugins,
       stream_routes: row.snapshot.stream_routes.map(compileRoute),
     }));
-  return {
+  const config: GatewayConfig = {
     version,
     gateway_group: { id: group.id, name: group.name },
     stream_port_ranges: parsePortRanges(group.streamPortRanges),
@@ -51,6 +60,11 @@ export function compileConfig(
     ssls,
     real_ip_from: group.realIpFrom.map(normaliseCidr),
   };
+  // absent when empty, so configs of groups that use neither stay as they were
+  if (group.globalRules && Object.keys(group.globalRules).length > 0) config.global_rules = group.globalRules;
+  if (group.pluginMetadata && Object.keys(group.pluginMetadata).length > 0)
+    config.plugin_metadata = group.pluginMetadata;
+  return config;
 }
 
 /** a validated upstream as gateways run it: `scheme: "tls"` becomes TCP with `tls` (verify decided) */

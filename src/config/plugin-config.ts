@@ -4,7 +4,7 @@
  * their schemas) belong to the data plane (src/proxy/plugins/); the caller passes that registry in, so
  * this contract layer does not depend on the pipeline (see scripts/check-layers.ts).
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { type Problem, problemsOf } from "./issues.ts";
 import type { PluginMap } from "./schema.ts";
 
@@ -37,7 +37,33 @@ export function checkPluginConfig(
 ): { ok: true; value: Record<string, unknown> } | { ok: false; problems: Problem[] } {
   const plugin = registry.get(name);
   if (!plugin) return { ok: false, problems: [{ kind: "unknown-plugin", path: [...at, name], name }] };
-  const parsed = plugin.schema.safeParse(conf);
+  const { _meta: rawMeta, ...own } = isRecord(conf) ? conf : { _meta: undefined };
+  const meta = rawMeta === undefined ? undefined : pluginMeta.safeParse(rawMeta);
+  if (meta && !meta.success) return { ok: false, problems: problemsOf(meta.error, [...at, name, "_meta"]) };
+  const parsed = plugin.schema.safeParse(isRecord(conf) ? own : conf);
   if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error, [...at, name]) };
-  return { ok: true, value: parsed.data as Record<string, unknown> };
+  const value = parsed.data as Record<string, unknown>;
+  return { ok: true, value: meta ? { ...value, _meta: meta.data } : value };
+}
+
+/**
+ * APISIX's `_meta` beside a plugin's own fields (ADC carries it as is). `disable: true` keeps the config
+ * but runs no instance; APISIX's other `_meta` fields change HTTP responses or ordering, which a stream
+ * plugin has no use for, so they are refused by name rather than ignored.
+ */
+export const pluginMeta = z.strictObject({ disable: z.boolean().optional() });
+
+/** is this (checked) plugin config turned off with `_meta.disable`? */
+export function pluginDisabled(conf: Record<string, unknown>): boolean {
+  return isRecord(conf._meta) && conf._meta.disable === true;
+}
+
+/** the plugin's own fields, as its `create` takes them */
+export function withoutMeta(conf: Record<string, unknown>): Record<string, unknown> {
+  const { _meta: _, ...own } = conf;
+  return own;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

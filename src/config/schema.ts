@@ -24,6 +24,20 @@ export const sniHost = z
   .max(253)
   .regex(hostNamePattern, { message: "must be a host name, optionally starting with '*.'" });
 
+/** a label's value is a string or, as in ADC, a list of strings */
+export const labels = z.record(
+  z.string().min(1).max(256),
+  z.union([z.string().max(256), z.array(z.string().max(256)).max(64)]),
+);
+export type Labels = z.output<typeof labels>;
+
+/** an id a client chooses (ADC's and APISIX's rule): letters, digits, `-`, `_` and `.` */
+export const objectId = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[a-zA-Z0-9-_.]+$/, { message: "must be letters, digits, '-', '_' and '.'" });
+
 export const port = z.number().int().min(1).max(65535);
 
 /** A host for an upstream node: IP address or DNS name. */
@@ -95,6 +109,9 @@ export const upstreamTimeout = z.strictObject({
 export const healthCheckType = z.enum(["tcp", "udp"]);
 export type HealthCheckType = z.infer<typeof healthCheckType>;
 
+/** HTTP statuses of APISIX's checks: accepted and kept, no effect on a stream (it has no status) */
+const httpStatuses = z.array(z.number().int().min(200).max(599)).min(1);
+
 /** APISIX `checks.active` for stream upstreams, with `type: "udp"` added by Sluice. */
 export const activeCheck = z.strictObject({
   type: healthCheckType.default("tcp"),
@@ -115,6 +132,7 @@ export const activeCheck = z.strictObject({
     .strictObject({
       interval: intervalSeconds.default(1),
       successes: z.number().int().min(1).max(254).default(2),
+      http_statuses: httpStatuses.optional(),
     })
     .prefault({}),
   unhealthy: z
@@ -122,17 +140,27 @@ export const activeCheck = z.strictObject({
       interval: intervalSeconds.default(1),
       tcp_failures: z.number().int().min(1).max(254).default(2),
       timeouts: z.number().int().min(1).max(254).default(3),
+      http_statuses: httpStatuses.optional(),
+      http_failures: z.number().int().min(1).max(254).optional(),
     })
     .prefault({}),
+  // APISIX's HTTP-check fields: accepted and kept as APISIX does, no effect (a tcp or udp probe sends no request)
+  http_path: z.string().optional(),
+  https_verify_certificate: z.boolean().optional(),
+  http_request_headers: z.array(z.string()).min(1).optional(),
 });
 
 export const passiveCheck = z.strictObject({
   type: healthCheckType.default("tcp"),
-  healthy: z.strictObject({ successes: z.number().int().min(0).max(254).default(5) }).prefault({}),
+  healthy: z
+    .strictObject({ successes: z.number().int().min(0).max(254).default(5), http_statuses: httpStatuses.optional() })
+    .prefault({}),
   unhealthy: z
     .strictObject({
       tcp_failures: z.number().int().min(0).max(254).default(2),
       timeouts: z.number().int().min(0).max(254).default(7),
+      http_statuses: httpStatuses.optional(),
+      http_failures: z.number().int().min(0).max(254).optional(),
     })
     .prefault({}),
 });
@@ -211,6 +239,19 @@ export const upstream = z
     proxy_protocol: z.enum(["v1", "v2"]).optional(),
     name: z.string().max(256).optional(),
     desc: z.string().max(256).optional(),
+    // accepted and kept as APISIX accepts them; none has an effect on a stream (docs/apisix-compat.md)
+    labels: labels.optional(),
+    /** HTTP connection pool */
+    keepalive_pool: z
+      .strictObject({
+        size: z.number().int().min(1).default(320),
+        idle_timeout: z.number().min(0).default(60),
+        requests: z.number().int().min(1).default(1000),
+      })
+      .optional(),
+    /** the HTTP Host header */
+    pass_host: z.enum(["pass", "node", "rewrite"]).optional(),
+    upstream_host: z.string().min(1).optional(),
   })
   .superRefine((u, ctx) => {
     if (u.checks?.active?.host !== undefined) {
@@ -267,8 +308,6 @@ export type Upstream = z.output<typeof upstream>;
 /** Plugins by name; each value is validated by that plugin's own schema (see src/proxy/plugins/). */
 export const pluginMap = z.record(z.string(), z.record(z.string(), z.unknown()));
 export type PluginMap = Record<string, Record<string, unknown>>;
-
-export const labels = z.record(z.string().min(1).max(256), z.string().max(256));
 
 /** APISIX `stream_route`, the fields a user writes. */
 export const streamRouteFields = z.strictObject({

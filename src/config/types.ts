@@ -24,7 +24,17 @@ export interface GatewayConfig {
   ssls: CompiledSsl[];
   /** normalised CIDRs (`10.0.0.0/8`) whose PROXY protocol headers are trusted; empty = none */
   real_ip_from: string[];
+  /**
+   * plugins run on every stream route of the group (ADC's and APISIX's `global_rules`); a service's or
+   * route's own config of the same plugin wins. Absent in configs compiled before it existed.
+   */
+  global_rules?: PluginMap;
+  /** per-plugin metadata (ADC's `plugin_metadata`, e.g. syslog's `log_format`), passed through as written */
+  plugin_metadata?: PluginMetadata;
 }
+
+/** plugin name → that plugin's metadata, as written */
+export type PluginMetadata = Record<string, Record<string, unknown>>;
 
 /** a certificate of the group, keys in clear: the config reaches only gateways holding the group's token */
 export interface CompiledSsl {

@@ -5,10 +5,15 @@
  * samples into rates. Sampling starts on the first request and stops when nobody asked for two minutes,
  * so an idle control plane does no work and a test process that never asks is not kept alive.
  */
-import type { GatewayMetrics } from "../observability/metrics.ts";
+import type { MetricObjectWithValues, MetricValue } from "prom-client";
+/** a gateway's metrics as the charts read them (a `GatewayMetrics`, or the sum of a process's workers) */
+export interface TrafficMetrics {
+  readonly prefix: string;
+  readonly registry: { getMetricsAsJSON(): Promise<MetricObjectWithValues<MetricValue<string>>[]> };
+}
 
 /** the gateway whose counters are sampled; undefined while none runs in this process */
-export type TrafficSource = () => GatewayMetrics | undefined;
+export type TrafficSource = () => TrafficMetrics | undefined;
 
 export const SAMPLE_EVERY_MS = 2000;
 const KEEP_SAMPLES = 300;
@@ -58,7 +63,12 @@ export class TrafficHistory {
   }
 }
 
-async function sampleNow(metrics: GatewayMetrics | undefined): Promise<TrafficSample> {
+async function sampleNow(metrics: TrafficMetrics | undefined): Promise<TrafficSample> {
+  const families = metrics ? await metrics.registry.getMetricsAsJSON() : [];
+  const prefixLength = metrics?.prefix.length ?? 0;
+  const byName = new Map(families.map((f) => [f.name.slice(prefixLength), f]));
+  const values = (name: string): MetricValue<string>[] =>
+    (byName.get(name) as MetricObjectWithValues<MetricValue<string>> | undefined)?.values ?? [];
   const sample: TrafficSample = {
     t: Date.now(),
     active: 0,
@@ -68,27 +78,19 @@ async function sampleNow(metrics: GatewayMetrics | undefined): Promise<TrafficSa
     codes: {},
     unmatched: 0,
   };
-  if (!metrics) return sample;
-  // read through the metric objects, not their names: APISIX mode names and labels them APISIX's way
-  const [active, unmatched, connections, status, bandwidth] = await Promise.all([
-    metrics.activeConnections.get(),
-    metrics.unmatched.get(),
-    metrics.connections.get(),
-    metrics.status.get(),
-    metrics.bandwidth.get(),
-  ]);
-  for (const v of active.values) sample.active += v.value;
-  for (const v of unmatched.values) sample.unmatched += v.value;
-  for (const v of connections.values) {
+  // a family has Sluice's name or, in APISIX mode, APISIX's (src/compat/apisix-metric-names.ts)
+  for (const v of values("stream_active_connections")) sample.active += v.value;
+  for (const v of values("stream_unmatched_total")) sample.unmatched += v.value;
+  for (const v of values("stream_connection_total")) {
     const route = String(v.labels.route ?? "");
     sample.routes[route] = (sample.routes[route] ?? 0) + v.value;
   }
-  for (const v of status.values) {
+  for (const v of [...values("stream_status_total"), ...values("stream_status")]) {
     const code = String(v.labels.code ?? "");
     sample.codes[code] = (sample.codes[code] ?? 0) + v.value;
   }
-  for (const v of bandwidth.values) {
-    if (v.labels.side !== metrics.clientSide) continue;
+  for (const v of [...values("stream_bandwidth_total"), ...values("stream_bandwidth")]) {
+    if (v.labels.side !== "client" && v.labels.side !== "downstream") continue;
     if (v.labels.type === "ingress") sample.bytes_in += v.value;
     else sample.bytes_out += v.value;
   }

@@ -5,13 +5,25 @@
  * unpublished and deleted, as `adc sync` does; http services are never touched. A service whose template
  * or routes change, or that is not published in the group as written, is (re)published, so the group's
  * gateways run exactly the file. Applying the same file twice makes no step the second time.
+ *
+ * A file given ADC `id`s is matched by id (so a rename is an update); the file's `ssls` are the group's
+ * certificates, its `global_rules` and `plugin_metadata` the group's; each kind is the file's whole
+ * truth unless the resource-type filters leave it out (`file.managed`).
  */
 
+import { compileUpstream } from "../config/compile.ts";
 import { upstream as upstreamSchema } from "../config/schema.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import type { AdminClient } from "./admin-client.ts";
 import { canonicalJson } from "./canonical-json.ts";
-import type { DeclarativeFile, DeclarativeRoute, DeclarativeService } from "./file-format.ts";
+import {
+  type DeclarativeFile,
+  type DeclarativeRoute,
+  type DeclarativeService,
+  type DeclarativeSsl,
+  isStoredKeyReference,
+  sslFieldsOf,
+} from "./file-format.ts";
 
 type Json = Record<string, unknown>;
 
@@ -27,9 +39,24 @@ export interface RemoteService extends Json {
   routes: RemoteRoute[];
 }
 
+export interface RemoteSsl extends Json {
+  id: string;
+  snis: string[];
+  cert: string;
+}
+
+export interface RemoteGroup {
+  id: string;
+  name: string;
+  stream_port_ranges?: string[];
+  global_rules?: Json;
+  plugin_metadata?: Json;
+}
+
 export interface Snapshot {
-  group: { id: string; name: string; stream_port_ranges?: string[] };
+  group: RemoteGroup;
   services: RemoteService[];
+  ssls: RemoteSsl[];
   published: GatewayConfig;
 }
 
@@ -40,16 +67,22 @@ export type Step =
   | { kind: "create-route"; service: string; route: string; body: Json }
   | { kind: "update-route"; service: string; route: string; routeId: string; body: Json; fields: string[] }
   | { kind: "delete-route"; service: string; route: string; routeId: string }
-  | { kind: "publish"; service: string };
+  | { kind: "publish"; service: string }
+  | { kind: "create-ssl"; ssl: string; body: Json }
+  | { kind: "update-ssl"; ssl: string; id: string; body: Json; fields: string[] }
+  | { kind: "delete-ssl"; ssl: string; id: string }
+  | { kind: "set-global-rules"; body: Json }
+  | { kind: "set-plugin-metadata"; body: Json };
 
 export async function loadSnapshot(client: AdminClient, groupRef: string): Promise<Snapshot> {
-  const groups = await client.list<{ id: string; name: string; stream_port_ranges?: string[] }>("/api/gateway_groups");
+  const groups = await client.list<RemoteGroup>("/api/gateway_groups");
   const group = groups.find((g) => g.name === groupRef) ?? groups.find((g) => g.id === groupRef);
   if (!group) throw new Error(`gateway group '${groupRef}' not found`);
   const all = await client.list<RemoteService>("/api/services");
   const services: RemoteService[] = [];
   for (const s of all) {
-    if (s.type !== "stream") continue;
+    // services the APISIX Admin API owns are changed there only, never by a file
+    if (s.type !== "stream" || s.managed_by !== undefined) continue;
     const routes = await client.list<RemoteRoute>(`/api/services/${encodeURIComponent(s.id)}/stream_routes`);
     services.push({ ...s, routes });
   }
@@ -57,7 +90,8 @@ export async function loadSnapshot(client: AdminClient, groupRef: string): Promi
     "GET",
     `/api/gateway_groups/${encodeURIComponent(group.id)}/config`,
   );
-  return { group, services, published };
+  const ssls = await client.list<RemoteSsl>(`/api/gateway_groups/${encodeURIComponent(group.id)}/ssls`);
+  return { group, services, ssls, published };
 }
 
 /** the admin-API body of a service as the file describes it */
@@ -68,6 +102,7 @@ export function serviceBody(s: DeclarativeService): Json {
     labels: s.labels ?? {},
     type: "stream",
     upstream: s.upstream,
+    upstreams: s.upstreams,
     plugins: s.plugins ?? {},
   };
 }
@@ -81,21 +116,58 @@ export function routeBody(r: DeclarativeRoute): Json {
     server_port: r.server_port,
     remote_addr: r.remote_addr,
     sni: r.sni,
+    tls: r.tls,
+    proxy_protocol: r.proxy_protocol,
     plugins: r.plugins ?? {},
   };
 }
 
-const serviceFields = ["desc", "labels", "upstream", "plugins"] as const;
-const routeFields = ["desc", "labels", "server_addr", "server_port", "remote_addr", "sni", "plugins"] as const;
+const serviceFields = ["name", "desc", "labels", "upstream", "upstreams", "plugins"] as const;
+const routeFields = [
+  "name",
+  "desc",
+  "labels",
+  "server_addr",
+  "server_port",
+  "remote_addr",
+  "sni",
+  "tls",
+  "proxy_protocol",
+  "plugins",
+] as const;
+const sslFields = ["snis", "cert", "certs", "client", "ssl_protocols", "labels"] as const;
 
 export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
   const steps: Step[] = [];
+  const sslSteps = file.managed.ssls ? planSsls(file.ssls, snapshot.ssls) : [];
+  // certificates come first, so the routes published next find theirs
+  steps.push(...sslSteps.filter((s) => s.kind !== "delete-ssl"));
+  if (file.managed.services) steps.push(...planServices(file, snapshot));
+  if (
+    file.managed.global_rules &&
+    !same(emptyToUndefined(file.global_rules), emptyToUndefined(snapshot.group.global_rules))
+  )
+    steps.push({ kind: "set-global-rules", body: file.global_rules ?? {} });
+  if (
+    file.managed.plugin_metadata &&
+    !same(emptyToUndefined(file.plugin_metadata), emptyToUndefined(snapshot.group.plugin_metadata))
+  )
+    steps.push({ kind: "set-plugin-metadata", body: file.plugin_metadata ?? {} });
+  // and go last, once no published route needs them
+  steps.push(...sslSteps.filter((s) => s.kind === "delete-ssl"));
+  return steps;
+}
+
+function planServices(file: DeclarativeFile, snapshot: Snapshot): Step[] {
+  const steps: Step[] = [];
   const remoteByName = new Map(snapshot.services.map((s) => [s.name, s]));
+  const remoteById = new Map(snapshot.services.map((s) => [s.id, s]));
   const publishedById = new Map(snapshot.published.services.map((s) => [s.id, s]));
-  const wanted = new Set(file.services.map((s) => s.name));
+  const matchOf = (s: DeclarativeService) => (s.id !== undefined ? remoteById.get(s.id) : remoteByName.get(s.name));
+  const wanted = new Set(file.services.flatMap((s) => matchOf(s)?.id ?? []));
 
   for (const remote of snapshot.services) {
-    if (!wanted.has(remote.name)) {
+    if (!wanted.has(remote.id)) {
       steps.push({
         kind: "delete-service",
         service: remote.name,
@@ -105,11 +177,11 @@ export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
     }
   }
   for (const s of file.services) {
-    const remote = remoteByName.get(s.name);
+    const remote = matchOf(s);
     const body = serviceBody(s);
     let changed = false;
     if (!remote) {
-      steps.push({ kind: "create-service", service: s.name, body });
+      steps.push({ kind: "create-service", service: s.name, body: s.id === undefined ? body : { id: s.id, ...body } });
       changed = true;
     } else {
       const fields = serviceFields.filter((f) => !same(normaliseService(f, body[f]), normaliseService(f, remote[f])));
@@ -118,19 +190,26 @@ export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
         changed = true;
       }
     }
-    const remoteRoutes = new Map((remote?.routes ?? []).map((r) => [r.name, r]));
-    const wantedRoutes = new Set(s.stream_routes.map((r) => r.name));
-    for (const r of remote?.routes ?? []) {
-      if (!wantedRoutes.has(r.name)) {
+    const remoteRoutes = remote?.routes ?? [];
+    const routeMatch = (r: DeclarativeRoute) =>
+      r.id !== undefined ? remoteRoutes.find((x) => x.id === r.id) : remoteRoutes.find((x) => x.name === r.name);
+    const wantedRoutes = new Set(s.stream_routes.flatMap((r) => routeMatch(r)?.id ?? []));
+    for (const r of remoteRoutes) {
+      if (!wantedRoutes.has(r.id)) {
         steps.push({ kind: "delete-route", service: s.name, route: r.name, routeId: r.id });
         changed = true;
       }
     }
     for (const r of s.stream_routes) {
       const rb = routeBody(r);
-      const existing = remoteRoutes.get(r.name);
+      const existing = routeMatch(r);
       if (!existing) {
-        steps.push({ kind: "create-route", service: s.name, route: r.name, body: rb });
+        steps.push({
+          kind: "create-route",
+          service: s.name,
+          route: r.name,
+          body: r.id === undefined ? rb : { id: r.id, ...rb },
+        });
         changed = true;
         continue;
       }
@@ -144,6 +223,42 @@ export function planApply(file: DeclarativeFile, snapshot: Snapshot): Step[] {
     if (changed || !published || !publishedMatches(s, published)) steps.push({ kind: "publish", service: s.name });
   }
   return steps;
+}
+
+/** the file's certificates against the group's: matched by id, else by the certificate itself */
+function planSsls(ssls: DeclarativeSsl[], remote: RemoteSsl[]): Step[] {
+  const steps: Step[] = [];
+  const kept = new Set<string>();
+  ssls.forEach((ssl, i) => {
+    const label = `ssls[${i}] (${ssl.snis.join(", ")})`;
+    const fields = sslFieldsOf(ssl);
+    const match =
+      remote.find((r) => ssl.id !== undefined && r.id === ssl.id) ??
+      remote.find((r) => !kept.has(r.id) && r.cert.trim() === fields.cert.trim());
+    if (!match) {
+      steps.push({ kind: "create-ssl", ssl: label, body: fields as unknown as Json });
+      return;
+    }
+    kept.add(match.id);
+    const body = fields as unknown as Json;
+    const changed = sslFields.filter((f) => !same(normaliseSsl(f, body[f]), normaliseSsl(f, match[f])));
+    if (changed.length > 0) steps.push({ kind: "update-ssl", ssl: label, id: match.id, body, fields: changed });
+  });
+  for (const r of remote) if (!kept.has(r.id)) steps.push({ kind: "delete-ssl", ssl: r.snis.join(", "), id: r.id });
+  return steps;
+}
+
+/** problems a plan cannot carry out: a dump's key reference whose certificate is not the group's any more */
+export function sslKeyProblems(steps: Step[]): string[] {
+  return steps.flatMap((step) => {
+    if (step.kind !== "create-ssl" && step.kind !== "update-ssl") return [];
+    const key = (step.body as { key?: string }).key ?? "";
+    return isStoredKeyReference(key)
+      ? [
+          `${step.ssl}: its key is a reference to a stored key ('sluice dump' output) but the certificate is new or changed; write the PEM key`,
+        ]
+      : [];
+  });
 }
 
 export function describeStep(step: Step, group: string): string {
@@ -162,20 +277,34 @@ export function describeStep(step: Step, group: string): string {
       return `- stream route ${step.service}/${step.route}`;
     case "publish":
       return `> publish ${step.service} to ${group}`;
+    case "create-ssl":
+      return `+ certificate ${step.ssl}`;
+    case "update-ssl":
+      return `~ certificate ${step.ssl} (${step.fields.join(", ")})`;
+    case "delete-ssl":
+      return `- certificate ${step.ssl}`;
+    case "set-global-rules":
+      return `~ global_rules of ${group} (${Object.keys(step.body).join(", ") || "none"})`;
+    case "set-plugin-metadata":
+      return `~ plugin_metadata of ${group} (${Object.keys(step.body).join(", ") || "none"})`;
   }
 }
 
 /** runs the steps in order; service ids of services created on the way are filled in as they come */
 export async function executePlan(client: AdminClient, snapshot: Snapshot, steps: Step[]): Promise<void> {
   const ids = new Map(snapshot.services.map((s) => [s.name, s.id]));
+  // a service matched by id may be renamed: its steps carry the file's name
+  for (const step of steps) if (step.kind === "update-service") ids.set(step.service, step.id);
   const gid = encodeURIComponent(snapshot.group.id);
   const sid = (name: string) => encodeURIComponent(ids.get(name)!);
   for (const step of steps) {
     switch (step.kind) {
-      case "delete-service":
-        if (step.published) await client.request("DELETE", `/api/gateway_groups/${gid}/services/${sid(step.service)}`);
-        await client.request("DELETE", `/api/services/${sid(step.service)}`);
+      case "delete-service": {
+        const id = encodeURIComponent(step.id);
+        if (step.published) await client.request("DELETE", `/api/gateway_groups/${gid}/services/${id}`);
+        await client.request("DELETE", `/api/services/${id}`);
         break;
+      }
       case "create-service": {
         const res = await client.request<{ value: { id: string } }>("POST", "/api/services", clean(step.body));
         ids.set(step.service, res.value.id);
@@ -204,6 +333,21 @@ export async function executePlan(client: AdminClient, snapshot: Snapshot, steps
         await client.request("POST", `/api/services/${sid(step.service)}/publish`, {
           gateway_group_id: snapshot.group.id,
         });
+        break;
+      case "create-ssl":
+        await client.request("POST", `/api/gateway_groups/${gid}/ssls`, clean(step.body));
+        break;
+      case "update-ssl":
+        await client.request("PUT", `/api/gateway_groups/${gid}/ssls/${encodeURIComponent(step.id)}`, clean(step.body));
+        break;
+      case "delete-ssl":
+        await client.request("DELETE", `/api/gateway_groups/${gid}/ssls/${encodeURIComponent(step.id)}`);
+        break;
+      case "set-global-rules":
+        await client.request("PUT", `/api/gateway_groups/${gid}/global_rules`, step.body);
+        break;
+      case "set-plugin-metadata":
+        await client.request("PUT", `/api/gateway_groups/${gid}/plugin_metadata`, step.body);
         break;
     }
   }
@@ -237,10 +381,19 @@ function normaliseRoute(_field: string, v: unknown): unknown {
   return emptyToUndefined(v);
 }
 
+function normaliseSsl(field: string, v: unknown): unknown {
+  if (field === "cert" && typeof v === "string") return v.trim();
+  if (field === "certs" && Array.isArray(v))
+    return emptyToUndefined(v.length === 0 ? undefined : v.map((c) => String(c).trim()));
+  if (field === "ssl_protocols" && v === undefined) return ["TLSv1.2", "TLSv1.3"];
+  return emptyToUndefined(v);
+}
+
 /** is the group running this service as the file says (runtime-upstream nodes aside)? */
 function publishedMatches(s: DeclarativeService, p: PublishedService): boolean {
-  const { nodes: _a, ...want } = normaliseUpstream(s.upstream) as Json;
-  const { nodes: _b, ...have } = normaliseUpstream(p.upstream) as Json;
+  // the group runs the compiled form (`scheme: tls` is tcp with `tls`), so compare the file's compiled
+  const { nodes: _a, ...want } = compileUpstream(s.upstream) as unknown as Json;
+  const { nodes: _b, ...have } = p.upstream as unknown as Json;
   if (!same(want, have) || !same(emptyToUndefined(s.plugins), emptyToUndefined(p.plugins))) return false;
   const key = (r: {
     name: string;

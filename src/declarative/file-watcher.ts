@@ -10,9 +10,13 @@ import type { GatewayConfig } from "../config/types.ts";
 import { compileDeclarative } from "./compile.ts";
 import { DeclarativeError, parseDeclarative } from "./file-format.ts";
 
-export async function loadDeclarativeConfig(path: string, version: number): Promise<GatewayConfig> {
+export async function loadDeclarativeConfig(path: string, version: number, logger?: Logger): Promise<GatewayConfig> {
   const text = await readFile(path, "utf8");
-  return compileDeclarative(parseDeclarative(text, path), version);
+  const file = parseDeclarative(text, path);
+  // kept in the config, but said once per load: they change nothing on a stream
+  if (file.notes.length > 0)
+    logger?.info({ file: path, notes: file.notes }, "fields with no effect on stream services");
+  return compileDeclarative(file, version);
 }
 
 export class DeclarativeFileWatcher {
@@ -31,7 +35,7 @@ export class DeclarativeFileWatcher {
   /** loads the file once (throws with the problems when it is invalid), then watches it */
   async start(): Promise<GatewayConfig> {
     this.stamp = await this.currentStamp();
-    const config = await loadDeclarativeConfig(this.path, ++this.version);
+    const config = await loadDeclarativeConfig(this.path, ++this.version, this.logger);
     await this.onConfig(config);
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     return config;
@@ -67,7 +71,7 @@ export class DeclarativeFileWatcher {
       this.stamp = stamp;
       let config: GatewayConfig;
       try {
-        config = await loadDeclarativeConfig(this.path, this.version + 1);
+        config = await loadDeclarativeConfig(this.path, this.version + 1, this.logger);
       } catch (error) {
         const problems = error instanceof DeclarativeError ? error.problems : [(error as Error).message];
         this.logger.error({ file: this.path, problems }, "config file invalid, keeping the previous config");

@@ -80,6 +80,7 @@ export function processRegistry(options: MetricsOptions = {}): Registry {
       help: "Info of APISIX node",
       labelNames: ["hostname", "version"],
       registers: [registry],
+      aggregator: "first",
     }).set({ hostname: hostname(), version }, 1);
     return registry;
   }
@@ -88,6 +89,8 @@ export function processRegistry(options: MetricsOptions = {}): Registry {
     help: "Sluice version and runtime",
     labelNames: ["version", "runtime"],
     registers: [registry],
+    // the aggregators say how the primary of several workers sums their registries (AggregatorRegistry)
+    aggregator: "first",
   }).set({ version, runtime: options.runtime ?? detectRuntime() }, 1);
   return registry;
 }
@@ -252,6 +255,8 @@ export class GatewayMetrics {
       help: "Version of the gateway group configuration this gateway applied",
       labelNames: ["gateway_group"],
       registers,
+      // with workers: the version every one of them serves
+      aggregator: "min",
     });
     const metrics = this;
     new Gauge({
@@ -259,6 +264,7 @@ export class GatewayMetrics {
       help: "Seconds until the certificate served for this SNI expires (negative: expired)",
       labelNames: ["sni"],
       registers,
+      aggregator: "min",
       collect() {
         this.reset();
         const now = Date.now() / 1000;
@@ -271,6 +277,7 @@ export class GatewayMetrics {
         help: "Upstream status from health check",
         labelNames: ["name", "ip", "port"],
         registers,
+        aggregator: "max",
         collect() {
           this.reset();
           for (const service of metrics.healthSource?.() ?? []) {
@@ -286,6 +293,7 @@ export class GatewayMetrics {
         help: "Upstream node health from the health checks: 1 healthy, 0 unhealthy",
         labelNames: ["service", "node"],
         registers,
+        aggregator: "max",
         collect() {
           this.reset();
           for (const service of metrics.healthSource?.() ?? []) {

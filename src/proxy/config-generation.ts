@@ -6,12 +6,13 @@
  */
 import type { Logger } from "pino";
 import { apiMessage } from "../config/issues.ts";
-import { checkPluginConfig } from "../config/plugin-config.ts";
+import { checkPluginConfig, pluginDisabled, withoutMeta } from "../config/plugin-config.ts";
+import type { PluginMap } from "../config/schema.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
 import type { SocketAdapter } from "./adapter.ts";
 import type { NodeHealth } from "./health/types.ts";
-import type { PluginEnv, PluginInstance, PluginScope, StreamPlugin } from "./plugins/types.ts";
+import type { PluginEnv, PluginInstance, PluginScope, ProcessCounts, StreamPlugin } from "./plugins/types.ts";
 import { TrustedSources } from "./proxy-protocol-session.ts";
 import { canonicalAddress, type PluginSlot, PortRoutes, parseRouteMatch, type RouteEntry } from "./router.ts";
 import { ServerCertificates } from "./tls-termination.ts";
@@ -43,6 +44,8 @@ export interface GenerationDeps {
   /** listen address for routes without `server_addr` */
   listenAddr: string;
   metrics: GatewayMetrics;
+  /** the process's shared counts when this gateway is one of several workers */
+  processCounts?: ProcessCounts;
 }
 
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", ""]);
@@ -119,6 +122,7 @@ function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): P
     gatewayGroup: deps.gatewayGroup,
     metrics,
     shared,
+    processCounts: deps.processCounts,
   };
 }
 
@@ -148,7 +152,7 @@ export function compileGeneration(
       for (const route of service.stream_routes) {
         const metrics = new RouteMetrics(deps.metrics);
         const scope = { routeId: route.id, routeName: route.name, serviceId: service.id };
-        const plugins = buildPlugins(service, route.plugins, scope, metrics, deps, created);
+        const plugins = buildPlugins(config.global_rules ?? {}, service, route.plugins, scope, metrics, deps, created);
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
@@ -218,6 +222,7 @@ export function compileGeneration(
 }
 
 function buildPlugins(
+  globalRules: PluginMap,
   service: PublishedService,
   routePlugins: PublishedService["plugins"],
   scope: PluginScope,
@@ -225,14 +230,16 @@ function buildPlugins(
   deps: GenerationDeps,
   created: { name: string; instance: PluginInstance }[],
 ): PluginSlot[] {
-  const merged = { ...service.plugins, ...routePlugins };
+  // a group's global rules run on every route; a service's, then a route's own config of a plugin wins
+  const merged = { ...globalRules, ...service.plugins, ...routePlugins };
   const slots: (PluginSlot & { priority: number })[] = [];
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
     if (!plugin) throw new Error(`route ${scope.routeId}: unknown stream plugin '${name}'`);
     const checked = checkPluginConfig(name, rawConf, deps.plugins);
     if (!checked.ok) throw new Error(`route ${scope.routeId}: ${apiMessage(checked.problems[0]!)}`);
-    const instance = plugin.create(checked.value, pluginEnv(deps, name, metrics), scope);
+    if (pluginDisabled(checked.value)) continue;
+    const instance = plugin.create(withoutMeta(checked.value), pluginEnv(deps, name, metrics), scope);
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }

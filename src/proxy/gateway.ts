@@ -20,7 +20,7 @@ import { HealthChecks } from "./health/health-checks.ts";
 import type { NodeHealth } from "./health/types.ts";
 import { LatestWinsQueue } from "./latest-wins-queue.ts";
 import { streamPlugins } from "./plugins/index.ts";
-import type { StreamPlugin } from "./plugins/types.ts";
+import type { ProcessCounts, StreamPlugin } from "./plugins/types.ts";
 import type { PortRoutes } from "./router.ts";
 import { emptyCounters, type ProxyCounters, type SweptSession } from "./session-gateway.ts";
 import { acceptTcp } from "./tcp-session.ts";
@@ -58,6 +58,13 @@ export interface GatewayOptions {
    * dropped. Default: no limit (the CLI always derives one from the fd limit).
    */
   maxConnections?: number;
+  /**
+   * run the active and passive health checks here (default true); a worker of several leaves them to its
+   * primary and is given the result through `nodeHealth`, so each node is probed once per process
+   */
+  runHealthChecks?: boolean;
+  /** counts shared by the workers of a process (limit-conn), held by the primary */
+  processCounts?: ProcessCounts;
 }
 
 export type ListenerState = "listening" | "error" | "refused";
@@ -134,6 +141,8 @@ export class Gateway implements UdpListenerGateway {
   private readonly sharedState = new Map<string, Map<string, unknown>>();
   private readonly sweepIntervalMs: number;
   private readonly gatewayGroup: string;
+  private readonly runHealthChecks: boolean;
+  private readonly processCounts: ProcessCounts | undefined;
 
   private generation: ConfigGeneration | undefined;
   private appliedAt: Date | undefined;
@@ -157,7 +166,9 @@ export class Gateway implements UdpListenerGateway {
     this.health = new HealthChecks(options.adapter, options.logger);
     this.nodeHealth = options.nodeHealth ?? this.health;
     this.metrics = new GatewayMetrics(options.metrics);
-    this.metrics.setHealthSource(() => this.health.snapshot({ includeUnchecked: true }));
+    this.runHealthChecks = options.runHealthChecks ?? true;
+    this.processCounts = options.processCounts;
+    if (this.runHealthChecks) this.metrics.setHealthSource(() => this.health.snapshot({ includeUnchecked: true }));
     this.reusePort = options.reusePort ?? false;
     this.plugins = options.plugins ?? streamPlugins;
     this.sniTimeoutMs = options.sniTimeoutMs ?? 5_000;
@@ -225,6 +236,7 @@ export class Gateway implements UdpListenerGateway {
         metrics: this.metrics,
         sharedState: this.sharedState,
         listenAddr: this.listenAddr,
+        processCounts: this.processCounts,
       },
       previous,
     );
@@ -266,7 +278,7 @@ export class Gateway implements UdpListenerGateway {
         else report.failed.push(this.describe(open));
       }),
     );
-    this.health.apply(config);
+    if (this.runHealthChecks) this.health.apply(config);
     this.metrics.setConfigVersion(config.gateway_group.name, config.version);
     this.metrics.setCertificates(next.certificates.expiries());
     this.logger.info(

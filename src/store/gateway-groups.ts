@@ -3,7 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { count, eq } from "drizzle-orm";
 import type { ConfigFeed, ConfigSource } from "../config/feed.ts";
 import { ALL_PORTS, parsePortRanges, portAllowed } from "../config/port-ranges.ts";
-import { emptyConfig, type GatewayConfig } from "../config/types.ts";
+import type { Labels, PluginMap } from "../config/schema.ts";
+import { emptyConfig, type GatewayConfig, type PluginMetadata } from "../config/types.ts";
 import { normaliseCidr } from "../net/addresses.ts";
 import type { Db } from "./database.ts";
 import { conflict, invalidField, notFound } from "./errors.ts";
@@ -20,7 +21,7 @@ export const TOKEN_GRACE_MS = 60 * 60 * 1000;
 export interface GroupInput {
   name: string;
   description?: string;
-  labels?: Record<string, string>;
+  labels?: Labels;
   stream_port_ranges?: string[];
   real_ip_from?: string[];
 }
@@ -29,9 +30,13 @@ export interface GroupView {
   id: string;
   name: string;
   description?: string;
-  labels: Record<string, string>;
+  labels: Labels;
   stream_port_ranges: string[];
   real_ip_from: string[];
+  /** plugins run on every stream route of the group; a service's or route's own config of a plugin wins */
+  global_rules: PluginMap;
+  /** per-plugin metadata, passed to gateways as written */
+  plugin_metadata: PluginMetadata;
   config_version: number;
   has_token: boolean;
   created_at: string;
@@ -45,6 +50,8 @@ export function groupView(row: GroupRow): GroupView {
     labels: row.labels ?? {},
     stream_port_ranges: row.streamPortRanges,
     real_ip_from: row.realIpFrom,
+    global_rules: row.globalRules ?? {},
+    plugin_metadata: row.pluginMetadata ?? {},
     config_version: row.configVersion,
     has_token: row.tokenHash !== null,
     created_at: row.createdAt.toISOString(),
@@ -157,6 +164,38 @@ export class GatewayGroupStore implements ConfigSource {
         JSON.stringify(ranges) !== JSON.stringify(group.streamPortRanges) ||
         JSON.stringify(realIpFrom) !== JSON.stringify(group.realIpFrom);
       if (affectsConfig) announce = await recompileGroup(tx, updated!);
+      return groupView(announce ? { ...updated!, configVersion: announce.version } : updated!);
+    });
+    if (announce) this.feed.announce({ group: id, version: announce.version });
+    return view;
+  }
+
+  /** replaces the group's global rules (already checked by each plugin's schema); gateways get them at once */
+  async setGlobalRules(id: string, rules: PluginMap): Promise<GroupView> {
+    return this.setGroupPlugins(id, { globalRules: rules });
+  }
+
+  /** replaces the group's plugin metadata; gateways get it at once */
+  async setPluginMetadata(id: string, metadata: PluginMetadata): Promise<GroupView> {
+    return this.setGroupPlugins(id, { pluginMetadata: metadata });
+  }
+
+  private async setGroupPlugins(
+    id: string,
+    change: { globalRules: PluginMap } | { pluginMetadata: PluginMetadata },
+  ): Promise<GroupView> {
+    let announce: GatewayConfig | undefined;
+    const view = await this.db.transaction(async (tx) => {
+      const group = await lockGroup(tx, id);
+      const [updated] = await tx
+        .update(gatewayGroups)
+        .set({ ...change, updatedAt: new Date() })
+        .where(eq(gatewayGroups.id, id))
+        .returning();
+      const same =
+        JSON.stringify(updated!.globalRules) === JSON.stringify(group.globalRules) &&
+        JSON.stringify(updated!.pluginMetadata) === JSON.stringify(group.pluginMetadata);
+      if (!same) announce = await recompileGroup(tx, updated!);
       return groupView(announce ? { ...updated!, configVersion: announce.version } : updated!);
     });
     if (announce) this.feed.announce({ group: id, version: announce.version });

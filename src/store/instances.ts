@@ -6,7 +6,13 @@
 import { and, eq, lt, sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { InstanceRegistry, InstanceView } from "../sync/instances.ts";
-import { type HeartbeatBody, type InstanceHello, instanceStatus, REMOVE_AFTER_MS } from "../sync/protocol.ts";
+import {
+  type HeartbeatBody,
+  type InstanceHello,
+  instanceStatus,
+  REMOVE_AFTER_MS,
+  workersOf,
+} from "../sync/protocol.ts";
 import { gatewayInstances } from "./instances-schema.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: the PGlite and postgres.js drizzle databases differ only in their query result type
@@ -74,6 +80,7 @@ export class DbInstanceRegistry implements InstanceRegistry {
         hostname: row.hostname,
         address: row.address,
         runtime: row.runtime,
+        workers: workersOf(row.runtime),
         sluice_version: row.sluiceVersion,
         config_version: row.configVersion,
         config_error: row.configError ?? null,

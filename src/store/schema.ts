@@ -8,17 +8,21 @@
  */
 import { integer, jsonb, pgSequence, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { CertificateInfo } from "../config/certificate.ts";
-import type { PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
-import type { GatewayConfig } from "../config/types.ts";
+import type { Labels, PluginMap, SslFields, StreamRouteFields, Upstream, UpstreamNode } from "../config/schema.ts";
+import type { GatewayConfig, PluginMetadata } from "../config/types.ts";
 
 export const gatewayGroups = pgTable("gateway_groups", {
   id: text("id").primaryKey(),
   name: text("name").notNull().unique(),
   description: text("description"),
-  labels: jsonb("labels").$type<Record<string, string>>(),
+  labels: jsonb("labels").$type<Labels>(),
   streamPortRanges: jsonb("stream_port_ranges").$type<string[]>().notNull(),
   /** CIDRs whose PROXY protocol headers the group's gateways trust */
   realIpFrom: jsonb("real_ip_from").$type<string[]>().notNull().default([]),
+  /** plugins run on every stream route of the group (ADC's `global_rules`), checked by each plugin's schema */
+  globalRules: jsonb("global_rules").$type<PluginMap>().notNull().default({}),
+  /** per-plugin metadata (ADC's `plugin_metadata`), passed through to gateways as written */
+  pluginMetadata: jsonb("plugin_metadata").$type<PluginMetadata>().notNull().default({}),
   /** the compiled config gateways apply; rewritten in the transaction of every change that affects it */
   config: jsonb("config").$type<GatewayConfig>().notNull(),
   configVersion: integer("config_version").notNull().default(0),
@@ -32,10 +36,12 @@ export const gatewayGroups = pgTable("gateway_groups", {
 export interface ServiceSpec {
   name: string;
   desc?: string;
-  labels?: Record<string, string>;
+  labels?: Labels;
   type: "http" | "stream";
   upstream?: Upstream | Record<string, unknown>;
   plugins?: PluginMap;
+  /** ADC's named upstreams, kept as checked (no effect on a stream) */
+  upstreams?: Array<Record<string, unknown>>;
   /** set on the services that mirror APISIX stream routes: only that API may change them */
   managed_by?: { api: "apisix"; path: string };
 }
@@ -65,7 +71,7 @@ export const streamRoutes = pgTable(
 
 /** what a publish froze: the service as it was, with the upstream it was published with, and its routes */
 export interface VersionSnapshot {
-  service: { id: string; name: string; desc?: string; labels?: Record<string, string> };
+  service: { id: string; name: string; desc?: string; labels?: Labels };
   upstream: Upstream;
   plugins: PluginMap;
   stream_routes: Array<StreamRouteFields & { id: string }>;

@@ -85,10 +85,13 @@ export class ServiceStore {
     return serviceView(await this.row(id));
   }
 
-  async create(input: ServiceSpec): Promise<ServiceView> {
+  /** `id` as given (ADC's ids), else a new one */
+  async create(input: ServiceSpec, id = newId()): Promise<ServiceView> {
     await this.assertNameFree(input.name);
+    const [taken] = await this.db.select({ id: services.id }).from(services).where(eq(services.id, id));
+    if (taken) throw conflict(`service id "${id}" is already taken`);
     const spec = this.sealed(input);
-    const [row] = await this.db.insert(services).values({ id: newId(), name: spec.name, spec }).returning();
+    const [row] = await this.db.insert(services).values({ id, name: spec.name, spec }).returning();
     return serviceView(row!);
   }
 
@@ -168,13 +171,15 @@ export class StreamRouteStore {
     return routeView(await this.row(serviceId, id));
   }
 
-  async create(serviceId: string, spec: StreamRouteFields): Promise<StreamRouteView> {
+  async create(serviceId: string, spec: StreamRouteFields, id = newId()): Promise<StreamRouteView> {
     return this.db.transaction(async (tx) => {
       // the service row held FOR SHARE: a concurrent delete waits for this insert (then removes the route
       // with its service) or has already removed the service (then this is a 404), never a foreign-key error
       assertSluiceManaged(await this.streamService(serviceId, tx, "share"));
       await this.assertNameFree(serviceId, spec.name, tx);
-      const [row] = await tx.insert(streamRoutes).values({ id: newId(), serviceId, name: spec.name, spec }).returning();
+      const [taken] = await tx.select({ id: streamRoutes.id }).from(streamRoutes).where(eq(streamRoutes.id, id));
+      if (taken) throw conflict(`stream route id "${id}" is already taken`);
+      const [row] = await tx.insert(streamRoutes).values({ id, serviceId, name: spec.name, spec }).returning();
       return routeView(row!);
     });
   }

@@ -11,6 +11,8 @@ export interface InstanceView {
   hostname: string;
   address: string;
   runtime: string;
+  /** worker processes of this instance (`--workers`), read from its runtime text */
+  workers: number;
   sluice_version: string;
   config_version: number;
   config_error: { version: number; message: string } | null;

@@ -83,3 +83,18 @@ export function instanceStatus(lastSeenAt: number, now: number): InstanceStatus 
   if (age <= OFFLINE_AFTER_MS) return "lost_connection";
   return "offline";
 }
+
+/**
+ * A gateway with several worker processes (`--workers`) is one instance: its worker count travels in
+ * the `runtime` text of its hello and heartbeats (`node 20.20.2 (2 workers)`), which every control
+ * plane version already stores, and the instance list reads it back as `workers`.
+ */
+export function runtimeWithWorkers(runtime: string, workers: number): string {
+  return workers > 1 ? `${runtime} (${workers} workers)` : runtime;
+}
+
+/** the worker count of an instance from its `runtime` text; 1 when it names none */
+export function workersOf(runtime: string): number {
+  const match = /\((\d+) workers\)$/.exec(runtime);
+  return match ? Number(match[1]) : 1;
+}

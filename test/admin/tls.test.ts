@@ -382,7 +382,7 @@ function tlsSuite(makeBackend: () => Promise<Backend>): void {
       );
     });
 
-    it("a declarative file has no certificates: a terminating route in it is refused", () => {
+    it("a terminating route in a declarative file needs a certificate among the file's ssls", () => {
       const file = `services:
   - name: web
     upstream: { nodes: [{ host: 127.0.0.1, port: 1 }] }
@@ -392,7 +392,7 @@ function tlsSuite(makeBackend: () => Promise<Backend>): void {
         () => parseDeclarative(file),
         (error: unknown) =>
           error instanceof DeclarativeError &&
-          /services\[0\]\.stream_routes\[0\]\.tls: terminates TLS for a\.example\.com, but a declarative file has no certificates/.test(
+          /services\[0\]\.stream_routes\[0\]\.tls: terminates TLS for a\.example\.com, but no certificate in the file's ssls covers it/.test(
             error.message,
           ),
       );

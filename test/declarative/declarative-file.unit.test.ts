@@ -76,7 +76,7 @@ test("invalid files are refused with the path to each broken field", () => {
   );
   assert.match(problemsOf("services:\n  - name: x\n    upstream: [\n")[0]!, /file:/);
   assert.deepEqual(problemsOf(`${good}\nconsumers: []\n`), [
-    "consumers: not supported by Sluice (stream services only)",
+    "consumers: not supported by Sluice, an L4 gateway (consumers authenticate HTTP requests); skip them with --exclude-resource-type consumer",
   ]);
   const dup = problemsOf(
     good

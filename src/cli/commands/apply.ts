@@ -6,21 +6,31 @@
  */
 import { readFile } from "node:fs/promises";
 import { AdminClient } from "../../declarative/admin-client.ts";
-import { describeStep, executePlan, loadSnapshot, planApply, portRangeProblems } from "../../declarative/apply-plan.ts";
+import {
+  describeStep,
+  executePlan,
+  loadSnapshot,
+  planApply,
+  portRangeProblems,
+  sslKeyProblems,
+} from "../../declarative/apply-plan.ts";
 import { DeclarativeError, parseDeclarative } from "../../declarative/file-format.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
+import { parseResourceFilter, RESOURCE_FILTER_HELP, resourceFilterFlags } from "../resource-filter.ts";
 
 export const APPLY_HELP = `Usage: sluice apply -f sluice.yaml [--diff] [options]
 
 Syncs the stream services of a declarative file (API7 ADC format) to a control plane and publishes
-them to a gateway group. Stream services missing from the file are unpublished and deleted.
+them to a gateway group. Stream services missing from the file are unpublished and deleted; the file's
+ssls, global_rules and plugin_metadata become the group's. Fields that have no effect on a stream
+(HTTP-only settings) are kept and listed.
 
   -f, --file FILE     the file (YAML or JSON); '-' reads stdin
   --diff              print what would change, change nothing
   --group NAME        gateway group to publish to (default "default"; ADC's --gateway-group works too)
   --admin-url URL     control plane (env SLUICE_ADMIN_URL, default http://127.0.0.1:9180)
   --admin-key KEY     admin key (env SLUICE_ADMIN_KEY)
-`;
+${RESOURCE_FILTER_HELP}`;
 
 export const applyCommand: CliCommand = {
   name: "apply",
@@ -34,7 +44,7 @@ async function runApplyCommand(argv: string[]): Promise<number> {
   const text = values.file === "-" ? await readStdin() : await readFile(values.file, "utf8");
   let file: ReturnType<typeof parseDeclarative>;
   try {
-    file = parseDeclarative(text, values.file);
+    file = parseDeclarative(text, values.file, parseResourceFilter(values));
   } catch (error) {
     if (!(error instanceof DeclarativeError)) throw error;
     console.error(`${values.file} is invalid, nothing changed:\n  ${error.problems.join("\n  ")}`);
@@ -51,7 +61,13 @@ async function runApplyCommand(argv: string[]): Promise<number> {
     console.error(`${values.file} does not fit gateway group '${group}', nothing changed:\n  ${problems.join("\n  ")}`);
     return 1;
   }
+  for (const note of file.notes) console.log(`note: ${note}`);
   const steps = planApply(file, snapshot);
+  const keyProblems = sslKeyProblems(steps);
+  if (keyProblems.length > 0) {
+    console.error(`${values.file} cannot be applied, nothing changed:\n  ${keyProblems.join("\n  ")}`);
+    return 1;
+  }
   if (steps.length === 0) {
     console.log("no changes");
     return 0;
@@ -80,5 +96,6 @@ function parseOptions(argv: string[]) {
     "gateway-group": { type: "string" },
     "admin-url": { type: "string" },
     "admin-key": { type: "string" },
+    ...resourceFilterFlags,
   });
 }

@@ -8,12 +8,13 @@ import { DeclarativeError } from "../../declarative/file-format.ts";
 import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
 import { createLogger } from "../../observability/logger.ts";
 import { statusApp } from "../../observability/status-app.ts";
-import { Gateway } from "../../proxy/gateway.ts";
 import { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
+import { runtimeWithWorkers } from "../../sync/protocol.ts";
 import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
 import { dataPlaneFlags, gatewayMetricsOptions, parseDataPlaneSettings } from "../data-plane-settings.ts";
 import { gatewayToken } from "../gateway-token.ts";
+import { openDataPlane } from "../running-data-plane.ts";
 
 export const GATEWAY_HELP = `Usage: sluice gateway --control-plane URL[,URL2] --group NAME --token-file PATH [options]
        sluice gateway --config sluice.yaml [options]
@@ -32,6 +33,7 @@ A data plane only: opens the stream listeners of its gateway group's published c
   --drain-timeout SEC   how long removed routes' connections may finish (default 30)
   --max-connections N   TCP connections + UDP sessions at once (env SLUICE_MAX_CONNECTIONS, default from the fd limit)
   --runtime-adapter K   native | node-compat (default native)
+  --workers N|auto      data-plane processes on the same ports, one per core with auto (env SLUICE_WORKERS, default 1)
   --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
   --metrics-compat K    sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
 `;
@@ -68,20 +70,17 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     if (!/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--control-plane: '${url}' is not an http(s) URL`);
   }
   const dataDir = values["data-dir"] ?? env.SLUICE_DATA_DIR ?? "./data";
-  const { status, listenAddr, drainTimeoutSeconds, runtimeAdapter, logLevel, maxConnections, metricsCompat } =
-    parseDataPlaneSettings(values, env);
-  const logger = createLogger(logLevel);
+  const settings = parseDataPlaneSettings(values, env);
+  const { status, listenAddr } = settings;
+  const logger = createLogger(settings.logLevel);
 
-  const adapter = await edge.socketAdapter(runtimeAdapter);
-  const gateway = new Gateway({
-    adapter,
+  const gateway = await openDataPlane({
+    settings,
+    edge,
     logger,
     gatewayGroup: file ? "standalone" : group,
-    drainTimeoutMs: drainTimeoutSeconds * 1000,
-    maxConnections,
-    listenAddr,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
-    metrics: gatewayMetricsOptions(context, env, metricsCompat),
+    metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
   });
 
   let sync: GatewaySync | undefined;
@@ -91,16 +90,24 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   const statusServer = await edge.serveHttp(
     statusApp({
       // not ready while shutting down: load balancers stop sending before the drain ends
-      notReady: () => (stopping ? "shutting down" : ready ? undefined : "no config applied yet"),
-      metricsText: () => gateway.metrics.text(),
-      metricsContentType: gateway.metrics.contentType,
+      notReady: () =>
+        stopping
+          ? "shutting down"
+          : !ready
+            ? "no config applied yet"
+            : gateway.serving()
+              ? undefined
+              : "not every worker serves the newest config yet",
+      metricsText: () => gateway.metricsText(),
+      metricsContentType: gateway.metricsContentType,
       status: () => ({
         mode: file ? "standalone" : "control-plane",
         gateway_group: file ? "standalone" : group,
         config_version: sync ? sync.appliedVersion : (gateway.status().version ?? -1),
         control_plane: sync?.connectedTo ?? null,
         config_error: sync?.lastError ?? null,
-        adapter: adapter.name,
+        adapter: gateway.adapterName,
+        workers: gateway.workers,
         gateway: gateway.status(),
       }),
     }).fetch,
@@ -132,7 +139,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
       throw new Error(`${file} is invalid:\n  ${problems.join("\n  ")}`);
     }
     ready = true;
-    logger.info({ file, runtime: adapter.runtime, adapter: adapter.name }, "standalone gateway started");
+    logger.info({ file, runtime: edge.runtime, adapter: gateway.adapterName }, "standalone gateway started");
     return;
   }
 
@@ -148,13 +155,13 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
       id,
       hostname: hostName(),
       address: advertisedAddress(listenAddr),
-      runtime: `${edge.runtime} ${edge.runtimeVersion}`,
+      runtime: runtimeWithWorkers(`${edge.runtime} ${edge.runtimeVersion}`, gateway.workers),
       sluice_version: sluiceVersion,
     },
   });
   sync.start();
   logger.info(
-    { instance: id, gateway_group: group, control_planes: controlPlanes, adapter: adapter.name },
+    { instance: id, gateway_group: group, control_planes: controlPlanes, adapter: gateway.adapterName },
     "gateway started",
   );
   void sync.ready.then(() => {

@@ -4,12 +4,11 @@
  */
 import { createLogger } from "../../observability/logger.ts";
 import { statusApp } from "../../observability/status-app.ts";
-import { Gateway } from "../../proxy/gateway.ts";
 import { DEFAULT_GROUP_ID } from "../../store/gateway-groups.ts";
 import { DbInstanceRegistry } from "../../store/instances.ts";
 import { StorageReadiness } from "../../store/storage-readiness.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
-import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody } from "../../sync/protocol.ts";
+import { HEARTBEAT_INTERVAL_MS, type HeartbeatBody, runtimeWithWorkers } from "../../sync/protocol.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, type CommandContext, parseFlags } from "../command.ts";
 import { startControlPlaneServer, startKeyring } from "../control-plane-server.ts";
@@ -20,6 +19,7 @@ import {
   gatewayMetricsOptions,
   parseDataPlaneSettings,
 } from "../data-plane-settings.ts";
+import { openDataPlane, type RunningDataPlane } from "../running-data-plane.ts";
 
 export const START_HELP = `Usage: sluice start [options]
 
@@ -32,6 +32,7 @@ All in one process: admin API, control plane storage and a gateway in group "def
   --drain-timeout SEC     how long removed routes' connections may finish (env SLUICE_DRAIN_TIMEOUT, default 30)
   --max-connections N     TCP connections + UDP sessions at once (env SLUICE_MAX_CONNECTIONS, default from the fd limit)
   --runtime-adapter KIND  native | node-compat (env SLUICE_RUNTIME_ADAPTER, default native)
+  --workers N|auto        data-plane processes on the same ports, one per core with auto (env SLUICE_WORKERS, default 1)
   --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
   --metrics-compat KIND   sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
@@ -82,7 +83,7 @@ async function startAll(
 ): Promise<void> {
   const { edge } = context;
   const logger = createLogger(settings.logLevel);
-  let gateway: Gateway | undefined;
+  let dataPlane: RunningDataPlane | undefined;
   const controlPlane = await startControlPlaneServer({
     admin: settings.admin,
     dataDir: settings.dataDir,
@@ -90,19 +91,16 @@ async function startAll(
     logger,
     context,
     env,
-    traffic: () => gateway?.metrics,
+    traffic: () => dataPlane?.traffic(),
     apisixGroup: settings.apisixGroup,
   });
   const { store } = controlPlane;
   try {
-    const adapter = await edge.socketAdapter(settings.runtimeAdapter);
-    gateway = new Gateway({
-      adapter,
+    dataPlane = await openDataPlane({
+      settings,
+      edge,
       logger,
       gatewayGroup: DEFAULT_GROUP_ID,
-      drainTimeoutMs: settings.drainTimeoutSeconds * 1000,
-      maxConnections: settings.maxConnections,
-      listenAddr: settings.listenAddr,
       metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
     });
   } catch (error) {
@@ -110,9 +108,9 @@ async function startAll(
     await controlPlane.closeStorage().catch(() => {});
     throw error;
   }
-  const plane = gateway;
+  const plane = dataPlane;
   const runtime = `${edge.runtime} ${edge.runtimeVersion}`;
-  logger.info({ runtime, adapter: plane.adapter.name }, "gateway started");
+  logger.info({ runtime, adapter: plane.adapterName }, "gateway started");
 
   // The in-process gateway records its own heartbeats, so it is listed in `instances` and `healthcheck`
   // like any gateway.
@@ -121,7 +119,7 @@ async function startAll(
     id: await loadInstanceId(settings.dataDir ?? env.SLUICE_DATA_DIR ?? "./data"),
     hostname: hostName(),
     address: advertisedAddress(settings.listenAddr),
-    runtime,
+    runtime: runtimeWithWorkers(runtime, plane.workers),
     sluice_version: context.version,
   };
   let configError: HeartbeatBody["config_error"] = null;
@@ -161,16 +159,17 @@ async function startAll(
     notReady: () => {
       if (stopping) return "shutting down";
       if (!attached.ready()) return "the newest config is not applied yet";
+      if (!plane.serving()) return "not every worker serves the newest config yet";
       return storage.problem();
     },
     status: () => ({
       admin: !stopping,
       storage: store.database.kind,
       config_version: attached.appliedVersion() ?? null,
-      data_plane: { adapter: plane.adapter.name, ...plane.report(), gateway: plane.status() },
+      data_plane: { adapter: plane.adapterName, workers: plane.workers, ...plane.report(), gateway: plane.status() },
     }),
-    metricsText: () => plane.metrics.text(),
-    metricsContentType: plane.metrics.contentType,
+    metricsText: () => plane.metricsText(),
+    metricsContentType: plane.metricsContentType,
   });
   const statusServer = await edge.serveHttp(status.fetch, settings.status.host, settings.status.port);
   logger.info({ addr: statusServer.addr }, "status api listening");

@@ -53,6 +53,8 @@ export class HealthChecks implements NodeHealth {
   constructor(
     private readonly adapter: SocketAdapter,
     private readonly logger: Logger,
+    /** a node changed state, or a config changed which nodes are checked (the workers' primary passes it on) */
+    private readonly onChange?: () => void,
   ) {}
 
   isHealthy(serviceId: string, node: string): boolean {
@@ -112,6 +114,7 @@ export class HealthChecks implements NodeHealth {
       this.services.delete(id);
       this.logger.info({ service: id }, "health checks stopped");
     }
+    this.onChange?.();
   }
 
   stop(): void {
@@ -123,6 +126,11 @@ export class HealthChecks implements NodeHealth {
    * Node health of the services with checks; with `includeUnchecked`, also the nodes of services without
    * checks, as healthy (they always take traffic) — what the `upstream_status` metric shows.
    */
+  /** services with passive checks: the connect outcomes worth reporting */
+  passiveServices(): string[] {
+    return [...this.services].filter(([, entry]) => entry.passive).map(([id]) => id);
+  }
+
   snapshot(options: { includeUnchecked?: boolean } = {}): ServiceHealthSnapshot[] {
     const out: ServiceHealthSnapshot[] = [];
     if (options.includeUnchecked) {
@@ -167,6 +175,7 @@ export class HealthChecks implements NodeHealth {
   private readonly onFlip = (service: TrackedService, node: string, tracked: TrackedNode): void => {
     const { state } = tracked;
     const fields = { service: service.id, service_name: service.name, node, reason: state.lastReason };
+    this.onChange?.();
     if (state.healthy) {
       this.logger.info(fields, "upstream node healthy");
       return;

@@ -5,9 +5,11 @@
  * back in `log`, which the pipeline calls once however the connection ended, so it cannot leak.
  *
  * Counts are per route and key. With `policy: "local"` they live in this gateway (in `env.shared`, so a
- * re-publish keeps counting the connections that are still open); with `policy: "redis"` they are
- * shared by every gateway through Redis, with `policy: "redis-cluster"` through a Redis Cluster, and
- * counted locally while Redis (or the cluster) is unreachable.
+ * re-publish keeps counting the connections that are still open), or, when the process runs several
+ * workers (`--workers`), in the primary that every worker asks (`env.processCounts`), so `conn` limits
+ * the process and not each worker; with `policy: "redis"` they are shared by every gateway through
+ * Redis, with `policy: "redis-cluster"` through a Redis Cluster, and counted locally while Redis (or the
+ * cluster) is unreachable.
  */
 import { z } from "zod";
 import { port } from "../../config/schema.ts";
@@ -177,11 +179,17 @@ export const limitConn: StreamPlugin<LimitConnConf> = {
       counts.set(key, n);
       return n;
     };
-    const releaseLocal = (key: string): void => {
+    const releaseHere = (key: string): void => {
       const n = (counts.get(key) ?? 1) - 1;
       if (n > 0) counts.set(key, n);
       else counts.delete(key);
     };
+    const processCounts = env.processCounts;
+    const releaseLocal = processCounts ? (key: string) => processCounts.release(key) : releaseHere;
+    const decideLocal = (session: StreamSession, key: string) =>
+      processCounts
+        ? processCounts.acquire(key).then((n) => decide(session, key, n, false))
+        : decide(session, key, acquireLocal(key), false);
 
     const decide = (session: StreamSession, key: string, n: number, inRedis: boolean) => {
       if (n > max) {
@@ -197,9 +205,9 @@ export const limitConn: StreamPlugin<LimitConnConf> = {
     return {
       preread(session) {
         const key = keyOf(session);
-        if (!redis) return decide(session, key, acquireLocal(key), false);
+        if (!redis) return decideLocal(session, key);
         return redis.acquire(key).then((n) => {
-          if (n === undefined) return decide(session, key, acquireLocal(key), false);
+          if (n === undefined) return decideLocal(session, key);
           return decide(session, key, n, true);
         });
       },

@@ -95,6 +95,17 @@ export interface PluginEnv {
    * plugin name, shared by all instances of that plugin in this gateway.
    */
   shared: Map<string, unknown>;
+  /**
+   * Counts shared by every worker of the process (`--workers`), held by the primary: with them
+   * limit-conn's `policy: "local"` limits the process, not each worker. Absent in a single process.
+   */
+  processCounts?: ProcessCounts;
+}
+
+/** Connection counts one place holds for every worker of a process; `acquire` gives the count after adding one. */
+export interface ProcessCounts {
+  acquire(key: string): Promise<number>;
+  release(key: string): void;
 }
 
 /** The route an instance is created for. */

@@ -1,0 +1,2 @@
+ALTER TABLE "gateway_groups" ADD COLUMN "global_rules" jsonb DEFAULT '{}'::jsonb NOT NULL;--> statement-breakpoint
+ALTER TABLE "gateway_groups" ADD COLUMN "plugin_metadata" jsonb DEFAULT '{}'::jsonb NOT NULL;
