@@ -3,7 +3,7 @@
  * their environment variables and defaults (DESIGN.md §2).
  */
 import { availableParallelism } from "node:os";
-import type { MetricsOptions } from "../observability/metrics.ts";
+import type { MetricsCompat, MetricsOptions } from "../observability/metrics.ts";
 import { parseHostPort } from "./addresses.ts";
 import { type CommandContext, UsageError } from "./command.ts";
 import { defaultMaxConnections, openFileLimit } from "./connection-limit.ts";
@@ -15,6 +15,7 @@ export const dataPlaneFlags = {
   "runtime-adapter": { type: "string" },
   "log-level": { type: "string" },
   "max-connections": { type: "string" },
+  "metrics-compat": { type: "string" },
   workers: { type: "string" },
 } as const;
 
@@ -26,6 +27,8 @@ export interface DataPlaneSettings {
   logLevel: string;
   /** TCP connections and UDP sessions together; default from the fd limit (connection-limit.ts) */
   maxConnections: number;
+  /** whose metric names `/metrics` carries (`--metrics-compat`) */
+  metricsCompat: MetricsCompat;
   /** data-plane processes on the same ports (`--workers N | auto`); 1 runs the data plane in this process */
   workers: number;
 }
@@ -65,6 +68,7 @@ export function parseDataPlaneSettings(
     runtimeAdapter: adapter,
     logLevel,
     maxConnections,
+    metricsCompat: parseMetricsCompat(values["metrics-compat"], env),
   };
 }
 
@@ -79,13 +83,30 @@ export function parseWorkers(text: string | undefined, cores: number = available
   return n;
 }
 
-/** The metrics' prefix (`SLUICE_METRICS_PREFIX`, `apisix_` for APISIX dashboards), version and runtime. */
+/**
+ * `--metrics-compat` / `SLUICE_METRICS_COMPAT`: `sluice` (default) or `apisix`. `SLUICE_METRICS_PREFIX=apisix_`
+ * alone also means `apisix`, so the one setting an APISIX user already knows brings APISIX's names too.
+ */
+export function parseMetricsCompat(flag: string | undefined, env: Record<string, string | undefined>): MetricsCompat {
+  const text = flag ?? env.SLUICE_METRICS_COMPAT ?? (env.SLUICE_METRICS_PREFIX === "apisix_" ? "apisix" : "sluice");
+  if (text !== "sluice" && text !== "apisix") {
+    throw new UsageError(`--metrics-compat must be 'sluice' or 'apisix'; got '${text}'`);
+  }
+  return text;
+}
+
+/**
+ * The metrics' names (`--metrics-compat`), prefix (`SLUICE_METRICS_PREFIX`; `apisix_` in APISIX mode
+ * unless set), version and runtime.
+ */
 export function gatewayMetricsOptions(
   context: CommandContext,
   env: Record<string, string | undefined>,
+  compat: MetricsCompat,
 ): MetricsOptions {
   return {
-    prefix: env.SLUICE_METRICS_PREFIX,
+    prefix: env.SLUICE_METRICS_PREFIX || undefined,
+    compat,
     version: context.version,
     runtime: `${context.edge.runtime} ${context.edge.runtimeVersion}`,
   };

@@ -13,6 +13,8 @@ export interface ApisixMetricName {
   sluice: string;
   /** the APISIX family; `undefined` when APISIX has none, and the Sluice name is kept */
   apisix: string | undefined;
+  /** APISIX's `HELP` text, where APISIX has the family */
+  help?: string;
   /**
    * Sluice label → APISIX label, in APISIX's label order; a `null` Sluice label is one only APISIX has,
    * filled in APISIX mode (`hostname` of `node_info`)
@@ -24,17 +26,20 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   {
     sluice: "stream_connection_total",
     apisix: "stream_connection_total",
+    help: "Total number of connections handled per stream route in APISIX",
     labels: [["route", "route"]],
   },
   {
     sluice: "stream_active_connections",
     apisix: "stream_active_connections",
+    help: "Number of stream sessions currently being proxied per listening address",
     labels: [["listen_addr", "listen_addr"]],
   },
   {
     // nginx-lua-prometheus adds no `_total`, so APISIX's counter is `stream_status`
     sluice: "stream_status_total",
     apisix: "stream_status",
+    help: "Stream sessions per termination status in APISIX",
     labels: [
       ["code", "code"],
       ["listen_addr", "listen_addr"],
@@ -44,6 +49,7 @@ export const apisixMetricNames: readonly ApisixMetricName[] = [
   {
     sluice: "stream_bandwidth_total",
     apisix: "stream_bandwidth",
+    help: "Total bandwidth in bytes proxied by the stream subsystem in APISIX",
     labels: [
       ["listen_addr", "listen_addr"],
       ["type", "type"],
@@ -115,19 +121,32 @@ export const apisixCodeByCloseReason: Readonly<Record<string, string>> = {
   closed: "200",
   drained: "200",
   evicted: "200",
+  shutdown: "200",
+  responses_received: "200",
   client_reset: "400",
   client_error: "400",
   upstream_reset: "502",
   upstream_error: "502",
   idle_timeout: "502",
+  fin_timeout: "502",
+  connect_failed: "502",
+  no_upstream: "502",
+  error: "502",
 };
 
 /**
  * The `code` label in APISIX mode: a session Sluice gave a non-200 code (rejected by a plugin, no node
- * reachable) keeps it, folded into APISIX's set; a 200 session takes the code of its close reason.
+ * reachable) keeps it, folded into APISIX's set; a 200 session takes the code of its close reason. A UDP
+ * session has no close: it ends when it has been idle, which nginx finalizes as 200 (a "udp timed out"
+ * session that got its responses), so a UDP idle timeout is 200, not a failure.
  */
-export function apisixStatusCode(code: number, closeReason: string | undefined): string {
+export function apisixStatusCode(
+  code: number,
+  closeReason: string | undefined,
+  protocol: "tcp" | "udp" = "tcp",
+): string {
   if (code !== 200) return apisixRejectCode(code);
+  if (protocol === "udp" && closeReason === "idle_timeout") return "200";
   return (closeReason && apisixCodeByCloseReason[closeReason]) || "200";
 }
 
@@ -144,6 +163,24 @@ export type UpstreamHolder =
   | { kind: "stream_route"; id: string }
   /** a Sluice service's upstream; APISIX keeps a service's upstream under `/apisix/services/<id>` */
   | { kind: "service"; id: string };
+
+/**
+ * The Sluice service an APISIX stream route runs as is `apisix-stream-route-<id>` (the APISIX Admin API's
+ * mirror, src/store/apisix-objects.ts `mirrorServiceId`); any other service is a Sluice service.
+ */
+export const apisixStreamRouteServicePrefix = "apisix-stream-route-";
+
+/**
+ * Who holds the upstream a health report names. A stream route written through the APISIX Admin API
+ * reports as that route (`/apisix/stream_routes/<id>`) whether its upstream is inline or named by
+ * `upstream_id`: the gateway's config keeps one upstream per route, not the upstream object's id.
+ */
+export function upstreamHolderOfService(serviceId: string): UpstreamHolder {
+  if (serviceId.startsWith(apisixStreamRouteServicePrefix)) {
+    return { kind: "stream_route", id: serviceId.slice(apisixStreamRouteServicePrefix.length) };
+  }
+  return { kind: "service", id: serviceId };
+}
 
 /** `{name, ip, port}` of `apisix_upstream_status` for a node `host:port` (IPv6 as `[addr]:port`). */
 export function apisixUpstreamStatusLabels(

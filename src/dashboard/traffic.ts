@@ -78,18 +78,19 @@ async function sampleNow(metrics: TrafficMetrics | undefined): Promise<TrafficSa
     codes: {},
     unmatched: 0,
   };
+  // a family has Sluice's name or, in APISIX mode, APISIX's (src/compat/apisix-metric-names.ts)
   for (const v of values("stream_active_connections")) sample.active += v.value;
   for (const v of values("stream_unmatched_total")) sample.unmatched += v.value;
   for (const v of values("stream_connection_total")) {
     const route = String(v.labels.route ?? "");
     sample.routes[route] = (sample.routes[route] ?? 0) + v.value;
   }
-  for (const v of values("stream_status_total")) {
+  for (const v of [...values("stream_status_total"), ...values("stream_status")]) {
     const code = String(v.labels.code ?? "");
     sample.codes[code] = (sample.codes[code] ?? 0) + v.value;
   }
-  for (const v of values("stream_bandwidth_total")) {
-    if (v.labels.side !== "client") continue;
+  for (const v of [...values("stream_bandwidth_total"), ...values("stream_bandwidth")]) {
+    if (v.labels.side !== "client" && v.labels.side !== "downstream") continue;
     if (v.labels.type === "ingress") sample.bytes_in += v.value;
     else sample.bytes_out += v.value;
   }

@@ -188,8 +188,13 @@ export function compileGeneration(
       const hosts = new Set<string>();
       const anyWithoutAddr = routes.some((r) => r.match.serverAddr === undefined);
       if (anyWithoutAddr) hosts.add(listenAddr);
-      if (!(anyWithoutAddr && WILDCARD_HOSTS.has(listenAddr))) {
+      const wildcardCoversAll = anyWithoutAddr && WILDCARD_HOSTS.has(listenAddr);
+      if (!wildcardCoversAll) {
         for (const r of routes) if (r.match.serverAddr !== undefined) hosts.add(r.match.serverAddr);
+      }
+      for (const r of routes) {
+        const host = wildcardCoversAll || r.match.serverAddr === undefined ? listenAddr : r.match.serverAddr;
+        r.metrics.listenOn(host, port);
       }
       for (const host of hosts) {
         const spec = { protocol, host, port };

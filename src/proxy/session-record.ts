@@ -10,6 +10,8 @@ export class SessionRecord implements StreamSession {
   readonly service: { id: string; name: string };
   readonly startedAt: number;
   node?: string;
+  /** the last node a connect was tried to when none answered (APISIX's `node` label shows it) */
+  triedNode?: string;
   connectMs?: number;
   bytesFromClient = 0;
   bytesToClient = 0;

@@ -518,6 +518,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
         const code = errorCode(error as Error);
         pool.failed(node, code === "ETIMEDOUT");
         pool.release(node);
+        this.record!.triedNode = pool.name(node);
         this.gateway.logger.warn(
           { route: route.id, node: pool.name(node), code, attempt: attempt + 1 },
           "upstream connect failed",

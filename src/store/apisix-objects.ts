@@ -7,7 +7,7 @@
  */
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { ConfigFeed } from "../config/feed.ts";
-import type { StreamRouteFields } from "../config/schema.ts";
+import type { SslFields, StreamRouteFields } from "../config/schema.ts";
 import type { Db } from "./database.ts";
 import { conflict, notFound, refused } from "./errors.ts";
 import { type GroupRow, lockGroup, recompileGroup } from "./group-config.ts";
@@ -23,9 +23,10 @@ import {
   serviceVersions,
   streamRoutes,
 } from "./schema.ts";
+import type { SslStore } from "./ssls.ts";
 import { mapApisixUpstream, openClientKey, sealClientKey } from "./upstream-secrets.ts";
 
-export type ApisixKind = "stream_routes" | "upstreams";
+export type ApisixKind = "stream_routes" | "upstreams" | "ssls";
 export type ApisixValue = Record<string, unknown>;
 
 export interface ApisixRecord {
@@ -51,18 +52,30 @@ export type MirrorStreamRoute = (route: ApisixValue, upstream: ApisixValue | und
 /** the Sluice service that runs APISIX stream route `id` */
 export const mirrorServiceId = (id: string) => `apisix-stream-route-${id}`;
 export const apisixKey = (kind: ApisixKind, id: string) => `/apisix/${kind}/${id}`;
+const nouns: Record<ApisixKind, string> = { stream_routes: "stream route", upstreams: "upstream", ssls: "ssl" };
+
+/**
+ * An APISIX SSL object as it is stored (`value`, without its private keys, which live sealed in the
+ * group's certificate) and as it runs (`fields`, the group's certificate).
+ */
+export interface ApisixSslWrite {
+  value: ApisixValue;
+  fields: SslFields;
+}
 
 export class ApisixObjectStore {
   constructor(
     private readonly db: Db,
     private readonly feed: ConfigFeed,
+    /** the group's certificates, which `/apisix/admin/ssls` writes */
+    private readonly ssls: SslStore,
     /** seals an upstream's TLS client key in the stored objects and their services */
     private readonly keyring?: Keyring,
   ) {}
 
   async get(kind: ApisixKind, id: string): Promise<ApisixRecord> {
     const row = await this.find(this.db, kind, id);
-    if (!row) throw notFound(kind === "upstreams" ? "upstream" : "stream route", id);
+    if (!row) throw notFound(nouns[kind], id);
     return row;
   }
 
@@ -97,7 +110,7 @@ export class ApisixObjectStore {
    */
   async write(
     groupName: string,
-    kind: ApisixKind,
+    kind: Exclude<ApisixKind, "ssls">,
     id: string,
     build: (current: ApisixRecord | undefined) => ApisixValue,
     mirror: MirrorStreamRoute,
@@ -132,13 +145,64 @@ export class ApisixObjectStore {
   }
 
   /**
+   * Stores SSL object `id` and writes it as a certificate of `groupName` in the same transaction, live
+   * at once like Sluice's own certificates. `build` gets the stored object and, for a PATCH that keeps
+   * them, a way to open its private keys.
+   */
+  async writeSsl(
+    groupName: string,
+    id: string,
+    build: (
+      current: ApisixRecord | undefined,
+      openKeys: () => Promise<{ key: string; keys: string[] } | undefined>,
+    ) => Promise<ApisixSslWrite>,
+  ): Promise<{ record: ApisixRecord; created: boolean }> {
+    const { result, configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
+      const current = await this.find(tx, "ssls", id);
+      const { value, fields } = await build(current, () => this.ssls.openKeysLocked(tx, group.id, id));
+      const index = await this.nextIndex(tx);
+      const record: ApisixRecord = {
+        kind: "ssls",
+        id,
+        value,
+        createdIndex: current?.createdIndex ?? index,
+        modifiedIndex: index,
+      };
+      await tx
+        .insert(apisixObjects)
+        .values(record)
+        .onConflictDoUpdate({ target: [apisixObjects.kind, apisixObjects.id], set: { value, modifiedIndex: index } });
+      await this.ssls.putLocked(tx, group.id, id, fields, current !== undefined);
+      return { record, created: current === undefined };
+    });
+    this.feed.announce({ group: groupId, version: configVersion });
+    return result;
+  }
+
+  /** deletes SSL object `id` and its certificate; 409 while a terminating route of the group needs it */
+  async deleteSsl(groupName: string, id: string): Promise<void> {
+    const { configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
+      if (!(await this.find(tx, "ssls", id))) throw notFound("ssl", id);
+      await tx.delete(apisixObjects).where(and(eq(apisixObjects.kind, "ssls"), eq(apisixObjects.id, id)));
+      await this.ssls.removeLocked(tx, group.id, id);
+    });
+    this.feed.announce({ group: groupId, version: configVersion });
+  }
+
+  /**
    * Deletes an object. An upstream a stream route uses is refused as APISIX refuses it (400, its
    * message) unless `force`; then those routes stop being served until their upstream exists again.
    */
-  async delete(groupName: string, kind: ApisixKind, id: string, force: boolean, mirror: MirrorStreamRoute) {
+  async delete(
+    groupName: string,
+    kind: Exclude<ApisixKind, "ssls">,
+    id: string,
+    force: boolean,
+    mirror: MirrorStreamRoute,
+  ) {
     const { configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
       const current = await this.find(tx, kind, id);
-      if (!current) throw notFound(kind === "upstreams" ? "upstream" : "stream route", id);
+      if (!current) throw notFound(nouns[kind], id);
       await tx.delete(apisixObjects).where(and(eq(apisixObjects.kind, kind), eq(apisixObjects.id, id)));
       if (kind === "stream_routes") {
         await this.unmirror(tx, group, id);
@@ -239,7 +303,7 @@ export class ApisixObjectStore {
   }
 
   /** a stored object with its upstream's client key in clear */
-  private opened(kind: ApisixKind, value: ApisixValue): ApisixValue {
+  private opened(kind: Exclude<ApisixKind, "ssls">, value: ApisixValue): ApisixValue {
     return mapApisixUpstream(kind, value, (up) => openClientKey(up, this.keyring));
   }
 

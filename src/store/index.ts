@@ -40,6 +40,7 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
   const feed = options.feed ?? new ConfigFeed();
   const services = new ServiceStore(database.db, options.keyring);
   const groups = new GatewayGroupStore(database.db, feed, undefined, options.keyring);
+  const ssls = new SslStore(database.db, feed, options.keyring);
   return {
     database,
     feed,
@@ -47,9 +48,9 @@ export function createStore(database: Database, options: StoreOptions = {}): Con
     services,
     routes: new StreamRouteStore(database.db, services),
     publications: new PublicationStore(database.db, feed, services, options.keyring),
-    ssls: new SslStore(database.db, feed, options.keyring),
+    ssls,
     adminKeys: new AdminKeyring(database.db),
-    apisix: new ApisixObjectStore(database.db, feed, options.keyring),
+    apisix: new ApisixObjectStore(database.db, feed, ssls, options.keyring),
     verifyGatewayToken: (groupId, token) => groups.verifyGatewayToken(groupId, token),
     close: () => database.close(),
   };

@@ -10,7 +10,7 @@ import type { ConfigFeed } from "../config/feed.ts";
 import type { SslFields } from "../config/schema.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { Db } from "./database.ts";
-import { InvalidError, MissingKeyringError, notFound } from "./errors.ts";
+import { conflict, InvalidError, MissingKeyringError, notFound, refused } from "./errors.ts";
 import {
   assertCertificatesServeRoutes,
   assertGroupExists,
@@ -21,7 +21,7 @@ import {
 } from "./group-config.ts";
 import { newId } from "./ids.ts";
 import type { Keyring } from "./keyring.ts";
-import { type SslSpec, ssls } from "./schema.ts";
+import { apisixObjects, type SslSpec, ssls } from "./schema.ts";
 import { openClientKeys } from "./upstream-secrets.ts";
 
 export type SslRow = typeof ssls.$inferSelect;
@@ -97,6 +97,19 @@ export function checkSsl(fields: SslFields): CertificateInfo[] {
   return infos;
 }
 
+/** a certificate written through the APISIX Admin API is changed there only (one source of truth) */
+async function assertNotApisixManaged(tx: Db, id: string): Promise<void> {
+  const [managed] = await tx
+    .select({ id: apisixObjects.id })
+    .from(apisixObjects)
+    .where(and(eq(apisixObjects.kind, "ssls"), eq(apisixObjects.id, id)));
+  if (managed) {
+    throw refused(
+      `certificate "${id}" is managed through the APISIX Admin API and is read-only here; change it with PUT, PATCH or DELETE /apisix/admin/ssls/${id}`,
+    );
+  }
+}
+
 /** `certs[1]` → `["certs", 1]` */
 function fieldPath(field: string): PropertyKey[] {
   const m = /^(\w+)\[(\d+)\]$/.exec(field);
@@ -141,6 +154,7 @@ export class SslStore {
     const certificates = checkSsl(fields);
     return this.write(groupId, async (tx) => {
       await this.row(tx, groupId, id);
+      await assertNotApisixManaged(tx, id);
       // the names published terminating routes need must still be served once this one changes
       await assertCertificatesServeRoutes(tx, groupId, (others) => [
         ...others.filter((s) => s.id !== id),
@@ -158,10 +172,63 @@ export class SslStore {
   async delete(groupId: string, id: string): Promise<void> {
     await this.write(groupId, async (tx) => {
       const row = await this.row(tx, groupId, id);
+      await assertNotApisixManaged(tx, id);
       await assertCertificatesServeRoutes(tx, groupId, (others) => others.filter((s) => s.id !== id));
       await tx.delete(ssls).where(eq(ssls.id, id));
       return row;
     });
+  }
+
+  /**
+   * Writes certificate `id` of the group inside the caller's transaction (the APISIX Admin API's
+   * `/apisix/admin/ssls/:id`, which holds the group's lock and recompiles). `owned` says the caller
+   * already holds this id; otherwise an id taken by any other certificate is a 409.
+   */
+  async putLocked(tx: Db, groupId: string, id: string, fields: SslFields, owned: boolean): Promise<void> {
+    const certificates = checkSsl(fields);
+    const [existing] = await tx.select({ group: ssls.gatewayGroupId }).from(ssls).where(eq(ssls.id, id));
+    if (existing && (!owned || existing.group !== groupId)) {
+      throw conflict(`ssl id "${id}" is taken by a certificate made through Sluice's own API`);
+    }
+    const sealed = this.sealed(id, fields);
+    if (!existing) {
+      await tx.insert(ssls).values({ id, gatewayGroupId: groupId, ...sealed, certificates });
+      return;
+    }
+    await assertCertificatesServeRoutes(tx, groupId, (others) => [
+      ...others.filter((s) => s.id !== id),
+      { id, snis: fields.snis },
+    ]);
+    await tx
+      .update(ssls)
+      .set({ ...sealed, certificates, updatedAt: new Date() })
+      .where(eq(ssls.id, id));
+  }
+
+  /** removes certificate `id` (if the group has it) inside the caller's transaction; 409 while a route needs it */
+  async removeLocked(tx: Db, groupId: string, id: string): Promise<void> {
+    const [row] = await tx
+      .select({ id: ssls.id })
+      .from(ssls)
+      .where(and(eq(ssls.gatewayGroupId, groupId), eq(ssls.id, id)));
+    if (!row) return;
+    await assertCertificatesServeRoutes(tx, groupId, (others) => others.filter((s) => s.id !== id));
+    await tx.delete(ssls).where(eq(ssls.id, id));
+  }
+
+  /** the private keys of certificate `id`, opened (a PATCH that keeps them must check them against a new `cert`) */
+  async openKeysLocked(tx: Db, groupId: string, id: string): Promise<{ key: string; keys: string[] } | undefined> {
+    const [row] = await tx
+      .select()
+      .from(ssls)
+      .where(and(eq(ssls.gatewayGroupId, groupId), eq(ssls.id, id)));
+    if (!row) return undefined;
+    if (!this.keyring) throw new MissingKeyringError();
+    const keyring = this.keyring;
+    return {
+      key: keyring.decrypt(row.sealedKey, keyContext(id)),
+      keys: row.sealedKeys.map((k, i) => keyring.decrypt(k, keysContext(id, i))),
+    };
   }
 
   /**

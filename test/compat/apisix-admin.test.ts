@@ -7,11 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { createAdminApp } from "../../src/admin/app.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -27,6 +30,7 @@ import {
   apisixAdminCaseCount,
   apisixAdminSequences,
 } from "./fixtures/apisix-admin-cases.ts";
+import { apisixSslCaseCount, apisixSslSequences } from "./fixtures/apisix-admin-ssl-cases.ts";
 import { apisixStreamPlugins } from "./fixtures/apisix-stream-plugin-schemas.ts";
 
 const KEY = "apisix-compat-test-key";
@@ -81,7 +85,7 @@ function takePresent(obj: unknown, path: string): void {
   delete at[last];
 }
 
-function pemPair(): { cert: string; key: string } {
+function pemPair(cn = "apisix-client", extra: string[] = ["-newkey", "rsa:2048"]): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), "sluice-apisix-pem-"));
   try {
     execFileSync(
@@ -89,11 +93,10 @@ function pemPair(): { cert: string; key: string } {
       [
         "req",
         "-x509",
-        "-newkey",
-        "rsa:2048",
+        ...extra,
         "-nodes",
         "-subj",
-        "/CN=apisix-client",
+        `/CN=${cn}`,
         "-days",
         "1",
         "-keyout",
@@ -112,14 +115,48 @@ function pemPair(): { cert: string; key: string } {
   }
 }
 
-let pem: { cert: string; key: string } | undefined;
+type Pem = { cert: string; key: string };
+/** generated once, on first use */
+function once(make: () => Pem): () => Pem {
+  let made: Pem | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+const clientPem = once(() => pemPair());
+/** the server certificates of the ssl cases (apisix-admin-ssl-cases.ts says why they are generated) */
+const serverPem = once(() =>
+  pemPair("test.com", [
+    "-newkey",
+    "rsa:2048",
+    "-addext",
+    "subjectAltName=DNS:test.com,DNS:foo.com,DNS:*.foo.com,DNS:bar.com",
+  ]),
+);
+const serverEccPem = once(() =>
+  pemPair("test.com", [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-addext",
+    "subjectAltName=DNS:test.com",
+  ]),
+);
 function withPem(body: unknown): unknown {
-  const text = JSON.stringify(body);
-  if (!text.includes("$CLIENT_")) return body;
-  pem ??= pemPair();
-  return JSON.parse(
-    text.replace('"$CLIENT_CERT"', JSON.stringify(pem.cert)).replace('"$CLIENT_KEY"', JSON.stringify(pem.key)),
-  );
+  let text = JSON.stringify(body);
+  if (!text.includes('"$CLIENT_') && !text.includes('"$SSL_')) return body;
+  const swap = (name: string, value: () => string) => {
+    if (text.includes(`"${name}"`)) text = text.replaceAll(`"${name}"`, JSON.stringify(value()));
+  };
+  swap("$CLIENT_CERT", () => clientPem().cert);
+  swap("$CLIENT_KEY", () => clientPem().key);
+  swap("$SSL_CERT", () => serverPem().cert);
+  swap("$SSL_KEY", () => serverPem().key);
+  swap("$SSL_ECC_CERT", () => serverEccPem().cert);
+  swap("$SSL_ECC_KEY", () => serverEccPem().key);
+  return JSON.parse(text);
 }
 
 /** one case: the request, then every expectation the fixture states */
@@ -149,7 +186,7 @@ function replay(sequence: AdminSequence, call: () => Call): void {
   }
 }
 
-/** each sequence on a fresh database of `backend`, through the admin app in-process */
+/** each sequence on a fresh database of `backend` (with a keyring: certificates are sealed), through the admin app in-process */
 function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Backend>): void {
   describe(sequence.name, () => {
     let backend: Backend | undefined;
@@ -174,6 +211,171 @@ function replayInProcess(sequence: AdminSequence, makeBackend: () => Promise<Bac
 describe("APISIX admin cases in-process (PGlite)", () => {
   assert.equal(apisixAdminCaseCount, 72);
   for (const sequence of apisixAdminSequences) replayInProcess(sequence, pgliteBackend);
+});
+
+describe("APISIX ssl cases in-process (PGlite)", () => {
+  assert.equal(apisixSslCaseCount, 28);
+  for (const sequence of apisixSslSequences) replayInProcess(sequence, pgliteBackend);
+});
+
+describe("APISIX ssls are the --apisix-group group's certificates (in-process, PGlite)", () => {
+  let backend: Backend | undefined;
+  let store: ControlPlaneStore | undefined;
+  let bare: ControlPlaneStore | undefined;
+  let bareBackend: Backend | undefined;
+  let call: Call;
+  let callBare: Call;
+  const ssl = () => ({ cert: serverPem().cert, key: serverPem().key });
+  before(async () => {
+    backend = await pgliteBackend();
+    store = await openStore(backend.options, { keyring: Keyring.parse(Keyring.generateKey()) });
+    await store.adminKeys.setup(KEY);
+    const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
+    call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
+    // a control plane started without a keyring
+    bareBackend = await pgliteBackend();
+    bare = await openStore(bareBackend.options);
+    await bare.adminKeys.setup(KEY);
+    const bareApp = createAdminApp({ store: bare, logger: createLogger("silent"), version: "0.0.0-test" });
+    callBare = async (method, path, body) => answerOf(await bareApp.request(path, requestInit(method, body)));
+  });
+  after(async () => {
+    await bare?.close();
+    await bareBackend?.dispose();
+    await store?.close();
+    await backend?.dispose();
+  });
+
+  it("a write is in the group's config at once; Sluice's certificates API shows it read-only", async () => {
+    const put = await call("PUT", "/apisix/admin/ssls/web", { ...ssl(), snis: ["test.com", "bar.com"] });
+    assert.equal(put.status, 201, put.text);
+    const config = await call("GET", "/api/gateway_groups/default/config");
+    const served = config.json.value.ssls.find((c: { id: string }) => c.id === "web");
+    assert.deepEqual(served?.snis, ["test.com", "bar.com"], config.text);
+    assert.equal(served.cert, ssl().cert);
+    const own = await call("GET", "/api/gateway_groups/default/ssls/web");
+    assert.equal(own.status, 200, own.text);
+    assert.deepEqual(own.json.value.names.sort(), ["*.foo.com", "bar.com", "foo.com", "test.com"]);
+    for (const [method, body] of [
+      ["PUT", { ...ssl(), snis: ["test.com"] }],
+      ["DELETE", undefined],
+    ] as const) {
+      const refused = await call(method, "/api/gateway_groups/default/ssls/web", body);
+      assert.equal(refused.status, 400, refused.text);
+      assert.match(refused.json.error_msg, /managed through the APISIX Admin API .* \/apisix\/admin\/ssls\/web/);
+    }
+    const patched = await call("PATCH", "/apisix/admin/ssls/web", { labels: { team: "edge" } });
+    assert.equal(patched.status, 200, patched.text);
+    assert.doesNotMatch(patched.text, /PRIVATE KEY/);
+    const after = await call("GET", "/api/gateway_groups/default/config");
+    const still = after.json.value.ssls.find((c: { id: string }) => c.id === "web");
+    assert.ok(after.json.value.version > config.json.value.version, "a PATCH that keeps the keys is a new version");
+    assert.deepEqual(still?.snis, ["test.com", "bar.com"]);
+    assert.equal((await call("DELETE", "/apisix/admin/ssls/web")).status, 200);
+  });
+
+  it("409 while a published terminating route needs it; an id of Sluice's own certificate is taken", async () => {
+    assert.equal((await call("PUT", "/apisix/admin/ssls/tls", { ...ssl(), sni: "test.com" })).status, 201);
+    const svc = await call("POST", "/api/services", {
+      name: "tls-terminated",
+      upstream: { nodes: [{ host: "127.0.0.1", port: 6379 }] },
+    });
+    assert.equal(svc.status, 201, svc.text);
+    const port = await freePort();
+    const route = await call("POST", `/api/services/${svc.json.value.id}/stream_routes`, {
+      name: "tls-route",
+      server_port: port,
+      sni: "test.com",
+      tls: "terminate",
+    });
+    assert.equal(route.status, 201, route.text);
+    const published = await call("POST", `/api/services/${svc.json.value.id}/publish`, {
+      gateway_group_id: "default",
+    });
+    assert.equal(published.status, 201, published.text);
+    const del = await call("DELETE", "/apisix/admin/ssls/tls");
+    assert.equal(del.status, 409, del.text);
+    assert.match(del.json.error_msg, /terminates TLS for test\.com and needs this certificate/);
+    const narrowed = await call("PATCH", "/apisix/admin/ssls/tls", { sni: "bar.com" });
+    assert.equal(narrowed.status, 409, narrowed.text);
+    assert.equal((await call("GET", "/apisix/admin/ssls/tls")).json.value.sni, "test.com", "nothing changed");
+
+    const own = await call("POST", "/api/gateway_groups/default/ssls", { ...ssl(), snis: ["foo.com"] });
+    assert.equal(own.status, 201, own.text);
+    const taken = await call("PUT", `/apisix/admin/ssls/${own.json.value.id}`, { ...ssl(), sni: "foo.com" });
+    assert.equal(taken.status, 409, taken.text);
+    assert.match(taken.json.error_msg, /taken by a certificate made through Sluice's own API/);
+
+    const unpublished = await call("DELETE", `/api/gateway_groups/default/services/${svc.json.value.id}`);
+    assert.equal(unpublished.status, 200, unpublished.text);
+    assert.equal((await call("DELETE", "/apisix/admin/ssls/tls")).status, 200);
+  });
+
+  it("where Sluice refuses what APISIX stores: an sni the certificate does not cover, status 0, TLSv1.1", async () => {
+    const uncovered = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "other.example" });
+    assert.equal(uncovered.status, 400, uncovered.text);
+    assert.match(uncovered.json.error_msg, /other\.example/);
+    const disabled = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "test.com", status: 0 });
+    assert.equal(disabled.status, 400, disabled.text);
+    assert.match(disabled.json.error_msg, /status 0/);
+    const old = await call("PUT", "/apisix/admin/ssls/x", { ...ssl(), sni: "test.com", ssl_protocols: ["TLSv1.1"] });
+    assert.equal(old.status, 400, old.text);
+    assert.match(old.json.error_msg, /ssl_protocols/);
+    assert.equal((await call("GET", "/apisix/admin/ssls/x")).status, 404, "nothing stored");
+  });
+
+  it("a control plane without a keyring answers 409, as Sluice's own certificates API; nothing is stored", async () => {
+    const put = await callBare("PUT", "/apisix/admin/ssls/nokey", { ...ssl(), sni: "test.com" });
+    assert.equal(put.status, 409, put.text);
+    assert.match(put.json.error_msg, /no keyring/);
+    assert.equal((await callBare("GET", "/apisix/admin/ssls/nokey")).status, 404);
+  });
+});
+
+describe("plugin fields APISIX accepts on stream, through /apisix/admin/stream_routes (in-process, PGlite)", () => {
+  let backend: Backend | undefined;
+  let store: ControlPlaneStore | undefined;
+  let call: Call;
+  before(async () => {
+    backend = await pgliteBackend();
+    store = await openStore(backend.options);
+    await store.adminKeys.setup(KEY);
+    const app = createAdminApp({ store, logger: createLogger("silent"), version: "0.0.0-test" });
+    call = async (method, path, body) => answerOf(await app.request(path, requestInit(method, body)));
+  });
+  after(async () => {
+    await store?.close();
+    await backend?.dispose();
+  });
+  const route = async (plugins: Record<string, unknown>) =>
+    call("PUT", "/apisix/admin/stream_routes/p1", {
+      server_port: await freePort(),
+      upstream: { type: "roundrobin", nodes: { "127.0.0.1:6379": 1 } },
+      plugins,
+    });
+
+  it("ip-restriction message and response_code: APISIX's bounds", async () => {
+    const ok = await route({ "ip-restriction": { blacklist: ["10.0.0.1"], message: "no", response_code: 404 } });
+    assert.ok(ok.status === 201 || ok.status === 200, ok.text);
+    const bad = await route({ "ip-restriction": { blacklist: ["10.0.0.1"], response_code: 500 } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error_msg, /response_code/);
+  });
+
+  it("syslog log_format with nginx's stream variables; an unknown one is a 400 naming it and its field", async () => {
+    const syslog = { host: "127.0.0.1", port: 514, sock_type: "udp" };
+    const ok = await route({
+      syslog: {
+        ...syslog,
+        log_format: { at: "$time_local", client: "$remote_addr", up: { bytes: "$upstream_bytes_sent" } },
+      },
+    });
+    assert.ok(ok.status === 201 || ok.status === 200, ok.text);
+    const bad = await route({ syslog: { ...syslog, log_format: { at: "$time_local", who: "$remote_adr" } } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.match(bad.json.error_msg, /log_format\.who/);
+    assert.match(bad.json.error_msg, /unknown variable '\$remote_adr'/);
+  });
 });
 
 describe("APISIX admin cases in-process (PostgreSQL): an upstream in use", () => {
@@ -236,6 +438,20 @@ async function startSluice(): Promise<Started> {
     });
   });
   return { child, admin, dir };
+}
+
+/** the SHA-256 fingerprint of the certificate a TLS handshake with `servername` is answered with */
+function tlsPeer(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (peer) resolve(peer.fingerprint256);
+      else reject(new Error("no peer certificate"));
+    });
+    socket.setTimeout(500, () => socket.destroy(new Error("handshake timed out")));
+    socket.once("error", reject);
+  });
 }
 
 async function redisPing(port: number): Promise<string> {
@@ -306,6 +522,50 @@ describe("through a real sluice start", () => {
     await within(1000, "the port closed", async () => !(await tcpUp(port)));
     const after = await call("GET", "/api/services");
     assert.ok(!after.json.list.some((s: { name: string }) => s.name === "apisix/stream_routes/redis"));
+  });
+
+  it("an ssl written through the APISIX API is served by a terminating route within a second; a replacement too", async () => {
+    const port = await freePort();
+    const upstream = createServer((socket) => socket.end("hello from the upstream\n"));
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    try {
+      const first = serverPem();
+      const put = await call("PUT", "/apisix/admin/ssls/live", { cert: first.cert, key: first.key, sni: "test.com" });
+      assert.equal(put.status, 201, put.text);
+      const svc = await call("POST", "/api/services", {
+        name: "apisix-ssl-live",
+        upstream: { nodes: [{ host: "127.0.0.1", port: (upstream.address() as { port: number }).port }] },
+      });
+      assert.equal(svc.status, 201, svc.text);
+      const route = await call("POST", `/api/services/${svc.json.value.id}/stream_routes`, {
+        name: "apisix-ssl-live-route",
+        server_port: port,
+        sni: "test.com",
+        tls: "terminate",
+      });
+      assert.equal(route.status, 201, route.text);
+      const published = await call("POST", `/api/services/${svc.json.value.id}/publish`, {
+        gateway_group_id: "default",
+      });
+      assert.equal(published.status, 201, published.text);
+      const servedCert = async () => {
+        try {
+          return await tlsPeer(port, "test.com");
+        } catch {
+          return undefined;
+        }
+      };
+      const fingerprint = (pemText: string) => new X509Certificate(pemText).fingerprint256;
+      await within(1000, "the APISIX certificate served", async () => (await servedCert()) === fingerprint(first.cert));
+
+      const second = pemPair("test.com", ["-newkey", "rsa:2048", "-addext", "subjectAltName=DNS:test.com"]);
+      const replaced = await call("PUT", "/apisix/admin/ssls/live", { ...second, sni: "test.com" });
+      assert.equal(replaced.status, 200, replaced.text);
+      await within(1000, "the replacement served", async () => (await servedCert()) === fingerprint(second.cert));
+      assert.equal((await call("DELETE", "/apisix/admin/ssls/live")).status, 409, "the route still needs it");
+    } finally {
+      upstream.close();
+    }
   });
 
   it("lists the stream plugins and serves each one's schema", async () => {

@@ -11,9 +11,12 @@ import {
   apisixRejectCode,
   apisixStatusCode,
   apisixStreamCodes,
+  apisixStreamRouteServicePrefix,
   apisixUpstreamStatusLabels,
+  upstreamHolderOfService,
 } from "../../src/compat/apisix-metric-names.ts";
 import { GatewayMetrics } from "../../src/observability/metrics.ts";
+import { mirrorServiceId } from "../../src/store/apisix-objects.ts";
 import {
   apisixStreamMetrics,
   apisixStreamRejectCode,
@@ -61,12 +64,30 @@ describe("Sluice metrics in APISIX mode", () => {
     assert.equal(apisixStatusCode(200, "upstream_reset"), streamReasonToCode.upstream_rst);
     assert.equal(apisixStatusCode(200, "client_closed"), streamReasonToCode.closed);
     assert.equal(apisixStatusCode(403, "client_closed"), "403");
+    assert.equal(apisixStatusCode(200, "idle_timeout", "tcp"), "502");
+    assert.equal(apisixStatusCode(200, "idle_timeout", "udp"), "200", "a UDP session ends by going idle");
+  });
+
+  test("in APISIX mode the registry holds APISIX's families under their APISIX names, and no Sluice name", () => {
+    const names = new GatewayMetrics({ compat: "apisix" }).registry.getMetricsAsArray().map((m) => m.name);
+    for (const metric of apisixStreamMetrics) assert.ok(names.includes(metric.name), metric.name);
+    for (const mapping of apisixMetricNames) {
+      const expected = `apisix_${mapping.apisix ?? mapping.sluice}`;
+      assert.ok(names.includes(expected), `${mapping.sluice} registered as ${expected}`);
+    }
+    assert.equal(names.length, apisixMetricNames.length);
   });
 
   test("bandwidth sides are APISIX's downstream / upstream", () => {
     const sides = new Set(streamBandwidthDirections.map((d) => d.side));
     assert.ok(sides.has(apisixBandwidthSide("client")));
     assert.ok(sides.has(apisixBandwidthSide("upstream")));
+  });
+
+  test("an APISIX stream route's mirror service reports as that stream route", () => {
+    assert.ok(mirrorServiceId("7").startsWith(apisixStreamRouteServicePrefix));
+    assert.deepEqual(upstreamHolderOfService(mirrorServiceId("7")), { kind: "stream_route", id: "7" });
+    assert.deepEqual(upstreamHolderOfService("db"), { kind: "service", id: "db" });
   });
 
   test("upstream_status labels name the holder and split the node", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { ipRestriction } from "../../src/proxy/plugins/ip-restriction.ts";
+import { apisixStreamPlugins } from "../compat/fixtures/apisix-stream-plugin-schemas.ts";
 import { pluginEnv, session } from "./fixtures/session.ts";
 
 const scope = { routeId: "r1", serviceId: "s1" };
@@ -36,6 +37,39 @@ describe("ip-restriction schema", () => {
 
   test("fills APISIX's default message", () => {
     assert.equal(ipRestriction.schema.parse({ blacklist: ["::1"] }).message, "Your IP address is not allowed");
+  });
+
+  test("message and response_code: accepted and refused where APISIX's schema accepts and refuses them, with its defaults", () => {
+    type Bounds = { type: string; minimum?: number; maximum?: number; minLength?: number; maxLength?: number };
+    const props = apisixStreamPlugins["ip-restriction"]!.schema.properties as Record<
+      string,
+      Bounds & { default: unknown }
+    >;
+    const code = props.response_code!;
+    const message = props.message!;
+    const accepts = (extra: Record<string, unknown>) =>
+      ipRestriction.schema.safeParse({ blacklist: ["10.0.0.1"], ...extra }).success;
+    const apisixAcceptsCode = (v: unknown) =>
+      typeof v === "number" && Number.isInteger(v) && v >= code.minimum! && v <= code.maximum!;
+    for (const v of [code.minimum! - 1, code.minimum, code.maximum, code.maximum! + 1, 403.5, "403", null]) {
+      assert.equal(accepts({ response_code: v }), apisixAcceptsCode(v), `response_code ${JSON.stringify(v)}`);
+    }
+    const apisixAcceptsMessage = (v: unknown) =>
+      typeof v === "string" && v.length >= message.minLength! && v.length <= message.maxLength!;
+    for (const v of ["", "x", "x".repeat(message.maxLength!), "x".repeat(message.maxLength! + 1), 42]) {
+      assert.equal(accepts({ message: v }), apisixAcceptsMessage(v), `message of ${String(v).length}`);
+    }
+    const parsed = ipRestriction.schema.parse({ blacklist: ["10.0.0.1"] });
+    assert.equal(parsed.response_code, code.default);
+    assert.equal(parsed.message, message.default);
+    const issue = ipRestriction.schema.safeParse({ blacklist: ["10.0.0.1"], response_code: 500 }).error!.issues[0]!;
+    assert.deepEqual(issue.path, ["response_code"], "the 400 names the field");
+  });
+
+  test("response_code is the code a denied session is recorded with; the connection is closed either way", () => {
+    assert.deepEqual(verdictFor({ blacklist: ["127.0.0.2"], response_code: 404 }, "127.0.0.2"), { reject: 404 });
+    assert.deepEqual(verdictFor({ blacklist: ["127.0.0.2"], message: "go away" }, "127.0.0.2"), { reject: 403 });
+    assert.equal(verdictFor({ blacklist: ["127.0.0.2"], response_code: 404 }, "127.0.0.3"), undefined);
   });
 });
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { after, before, describe, test } from "node:test";
-import { syslog } from "../../src/proxy/plugins/syslog.ts";
+import { LogFormatError } from "../../src/proxy/plugins/log-format.ts";
+import { compileLogFormat, syslog } from "../../src/proxy/plugins/syslog.ts";
 import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
 import type { PluginEnv } from "../../src/proxy/plugins/types.ts";
 import { waitFor } from "../fixtures/wait.ts";
@@ -43,6 +44,42 @@ describe("syslog schema", () => {
       ["log_format.x: unknown variable '$nope'"],
     );
     assert.equal(syslog.schema.safeParse({ port: 514 }).success, false, "host is required");
+  });
+
+  test("log_format takes APISIX's shape: nested objects, arrays and literals; an unknown variable anywhere is named with its path", () => {
+    const ok = syslog.schema.safeParse({
+      host: "h",
+      port: 514,
+      log_format: { client: { ip: "$remote_addr", ports: ["$remote_port", "$server_port"] }, n: 1, on: true },
+    });
+    assert.equal(ok.success, true, JSON.stringify(ok.error?.issues));
+    const bad = syslog.schema.safeParse({
+      host: "h",
+      port: 514,
+      log_format: { client: { ip: "$remote_adr" }, list: ["$status", "x $upstrem_addr"] },
+    });
+    assert.deepEqual(
+      bad.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
+      ["log_format.client.ip: unknown variable '$remote_adr'", "log_format.list.1: unknown variable '$upstrem_addr'"],
+    );
+    const deep = syslog.schema.safeParse({
+      host: "h",
+      port: 514,
+      log_format: { a: { b: { c: { d: { e: { f: "x" } } } } } },
+    });
+    assert.match(deep.error!.issues[0]!.message, /nested deeper than 5 levels/);
+  });
+
+  test("compileLogFormat (what plugin_metadata's log_format goes through) throws naming the variable", () => {
+    assert.throws(
+      () => compileLogFormat({ when: "$time_local", who: "$nobody" }),
+      (error: unknown) =>
+        error instanceof LogFormatError && /log_format\.who: unknown variable '\$nobody'/.test(error.message),
+    );
+    assert.ok(compileLogFormat({ when: "$time_local" }));
+    assert.ok(compileLogFormat('{"when": "$time_local", "who": {"ip": "$remote_addr"}}'), "its JSON text too");
+    assert.throws(() => compileLogFormat('{"who": "$nobody"}'), /log_format\.who: unknown variable '\$nobody'/);
+    assert.throws(() => compileLogFormat("[1]"), /log_format: must be a JSON object/);
   });
 });
 
@@ -118,6 +155,117 @@ describe("syslog against a real rsyslog", () => {
       plugin.log!(endedSession(7));
       await waitFor("line written", () => server.lines().length > before, 5000);
       assert.deepEqual(JSON.parse(server.lines()[before]!.msg), { client: "127.0.0.2:40007", code: 200, env: "test" });
+    } finally {
+      closeSenders(env);
+    }
+  });
+});
+
+describe("syslog log_format with nginx's stream variables, against a real rsyslog", () => {
+  const server = new Rsyslog();
+  before(() => server.start());
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+  });
+
+  /** the variables APISIX's stream syslog reads from nginx (ngx_stream_core, ngx_stream_upstream) and ctx.var */
+  const nginxVariables = [
+    "time_local",
+    "time_iso8601",
+    "msec",
+    "remote_addr",
+    "remote_port",
+    "server_addr",
+    "server_port",
+    "protocol",
+    "status",
+    "bytes_sent",
+    "bytes_received",
+    "session_time",
+    "upstream_addr",
+    "upstream_bytes_sent",
+    "upstream_bytes_received",
+    "upstream_connect_time",
+    "route_id",
+    "route_name",
+    "service_id",
+    "service_name",
+    "balancer_ip",
+    "balancer_port",
+    "hostname",
+    "pid",
+  ];
+
+  for (const sockType of ["udp", "tcp"] as const) {
+    test(`${sockType}: each variable carries nginx's value; nested fields and templates too`, async () => {
+      const env = pluginEnv();
+      try {
+        const logFormat: Record<string, unknown> = Object.fromEntries(nginxVariables.map((v) => [v, `$${v}`]));
+        logFormat.nested = { client: "$remote_addr:$remote_port", list: ["$status", "fixed"] };
+        const conf = syslog.schema.parse({
+          host: "127.0.0.1",
+          port: sockType === "udp" ? server.udpPort : server.tcpPort,
+          sock_type: sockType,
+          batch_max_size: 1,
+          log_format: logFormat,
+        });
+        const plugin = syslog.create(conf, env, scope);
+        const before = server.lines().length;
+        const s = endedSession(3);
+        s.connectMs = 4;
+        plugin.log!(s);
+        await waitFor("line written", () => server.lines().length > before, 5000);
+        const body = JSON.parse(server.lines()[before]!.msg);
+        assert.match(body.time_local, /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$/);
+        assert.match(body.time_iso8601, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/);
+        assert.ok(Math.abs(body.msec - Date.now() / 1000) < 60);
+        const { time_local, time_iso8601, msec, ...rest } = body;
+        assert.deepEqual(rest, {
+          remote_addr: "127.0.0.2",
+          remote_port: 40003,
+          server_addr: "127.0.0.1",
+          server_port: 9100,
+          protocol: "TCP",
+          status: 200,
+          bytes_sent: 203,
+          bytes_received: 13,
+          session_time: 1.5,
+          upstream_addr: "127.0.0.1:9001",
+          upstream_bytes_sent: 13,
+          upstream_bytes_received: 203,
+          upstream_connect_time: 0.004,
+          route_id: "r1",
+          route_name: "route-one",
+          service_id: "s1",
+          service_name: "service-one",
+          balancer_ip: "127.0.0.1",
+          balancer_port: 9001,
+          hostname: hostname(),
+          pid: process.pid,
+          nested: { client: "127.0.0.2:40003", list: [200, "fixed"] },
+        });
+      } finally {
+        closeSenders(env);
+      }
+    });
+  }
+
+  test("a session that reached no upstream leaves the upstream fields out, as nginx's empty variables", async () => {
+    const env = pluginEnv();
+    try {
+      const conf = syslog.schema.parse({
+        host: "127.0.0.1",
+        port: server.udpPort,
+        sock_type: "udp",
+        batch_max_size: 1,
+        log_format: { status: "$status", up: "$upstream_addr", sent: "$upstream_bytes_sent", ip: "$balancer_ip" },
+      });
+      const plugin = syslog.create(conf, env, scope);
+      const before = server.lines().length;
+      plugin.log!(session({ code: 403, bytesFromClient: 5 }));
+      await waitFor("line written", () => server.lines().length > before, 5000);
+      assert.deepEqual(JSON.parse(server.lines()[before]!.msg), { status: 403 });
     } finally {
       closeSenders(env);
     }

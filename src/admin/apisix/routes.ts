@@ -14,10 +14,12 @@ import type { ControlPlaneStore } from "../../store/index.ts";
 import type { ApiRoute } from "../api-routes.ts";
 import { RequestError } from "../request.ts";
 import { mergePatch } from "../services.ts";
+import { forbidTimes, nowSeconds, readObject } from "./bodies.ts";
+import { apisixSslRoutes } from "./ssls.ts";
 import { checkId, checkStreamRoute, checkUpstream, mirrorStreamRoute } from "./validation.ts";
 
 interface Resource {
-  kind: ApisixKind;
+  kind: Exclude<ApisixKind, "ssls">;
   /** as APISIX's messages name it: `wrong upstream id` */
   noun: string;
   check(value: ApisixValue): void;
@@ -42,29 +44,6 @@ function withoutClientKey(value: ApisixValue): ApisixValue {
     return { ...up, tls: rest };
   };
   return value.upstream === undefined ? (strip(value) as ApisixValue) : { ...value, upstream: strip(value.upstream) };
-}
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-async function readObject(c: Context): Promise<ApisixValue> {
-  const text = await c.req.text();
-  if (!text.trim()) throw new RequestError(400, "missing configurations");
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new RequestError(400, `invalid request body: ${(error as Error).message}`);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new RequestError(400, "invalid configuration: the body must be a JSON object");
-  }
-  return body as ApisixValue;
-}
-
-function forbidTimes(body: ApisixValue): void {
-  for (const field of ["create_time", "update_time"]) {
-    if (body[field] !== undefined) throw new RequestError(400, `the property is forbidden: ${field}`);
-  }
 }
 
 export function apisixRoutes(store: ControlPlaneStore, group: string): ApiRoute[] {
@@ -197,6 +176,7 @@ export function apisixRoutes(store: ControlPlaneStore, group: string): ApiRoute[
       },
     );
   }
+  routes.push(...apisixSslRoutes(store, group));
   routes.push(
     {
       method: "get",

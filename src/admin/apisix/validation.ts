@@ -10,7 +10,7 @@ import { streamPlugins } from "../../proxy/plugins/index.ts";
 import type { ApisixValue, StreamRouteMirror } from "../../store/apisix-objects.ts";
 import { RequestError } from "../request.ts";
 
-const invalid = (message: string) => new RequestError(400, `invalid configuration: ${message}`);
+export const invalid = (message: string) => new RequestError(400, `invalid configuration: ${message}`);
 
 /** apisix/schema_def.lua `id_schema`: a string of 1–64 `[a-zA-Z0-9-_.]`, or an integer ≥ 1 */
 export function checkId(id: unknown): void {
@@ -66,18 +66,18 @@ const streamRouteFieldNames = new Set([
 /** what Sluice reads of an upstream; the rest (labels, HTTP-only fields) is kept in the stored object only */
 const runFields = ["scheme", "type", "hash_on", "key", "nodes", "retries", "retry_timeout", "timeout", "checks", "tls"];
 
-function luaType(v: unknown): string {
+export function luaType(v: unknown): string {
   if (v === null) return "null";
   if (typeof v === "object") return "table";
   return typeof v;
 }
 
-function checkFields(value: ApisixValue, allowed: Set<string>): void {
+export function checkFields(value: ApisixValue, allowed: ReadonlySet<string>): void {
   const extra = Object.keys(value).filter((k) => !allowed.has(k));
   if (extra.length > 0) throw invalid(`additional properties forbidden, found ${extra[0]}`);
 }
 
-function checkLabels(value: ApisixValue): void {
+export function checkLabels(value: ApisixValue): void {
   if (value.labels === undefined) return;
   if (luaType(value.labels) !== "table" || Array.isArray(value.labels)) {
     throw invalid(`property "labels" validation failed: wrong type: expected object, got ${luaType(value.labels)}`);

@@ -11,7 +11,7 @@ import { StorageReadiness } from "../../store/storage-readiness.ts";
 import { parseHostPort } from "../addresses.ts";
 import { type CliCommand, parseFlags, UsageError } from "../command.ts";
 import { startControlPlaneServer } from "../control-plane-server.ts";
-import { gatewayMetricsOptions, parseLogLevel } from "../data-plane-settings.ts";
+import { gatewayMetricsOptions, parseLogLevel, parseMetricsCompat } from "../data-plane-settings.ts";
 
 export const CONTROL_PLANE_HELP = `Usage: DATABASE_URL=postgres://… sluice control-plane [options]
 
@@ -21,6 +21,7 @@ PostgreSQL database; gateways connect with 'sluice gateway --control-plane URL[,
   --admin-addr ADDR   admin API and gateway endpoints (env SLUICE_ADMIN_ADDR, default 127.0.0.1:9180)
   --status-addr ADDR  /healthz /readyz /metrics (env SLUICE_STATUS_ADDR, default 127.0.0.1:9091)
   --log-level LEVEL   (env SLUICE_LOG_LEVEL, default info)
+  --metrics-compat K  sluice | apisix: apisix_node_info instead of build_info (env SLUICE_METRICS_COMPAT)
   --apisix-group NAME gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
 
 Environment: DATABASE_URL (required), SLUICE_KEYRING or SLUICE_KEYRING_FILE (the keys that encrypt
@@ -37,6 +38,7 @@ export const controlPlaneCommand: CliCommand = {
       "admin-addr": { type: "string" },
       "status-addr": { type: "string" },
       "log-level": { type: "string" },
+      "metrics-compat": { type: "string" },
       "apisix-group": { type: "string" },
     });
     const url = env.DATABASE_URL ?? "";
@@ -62,7 +64,9 @@ export const controlPlaneCommand: CliCommand = {
       env,
       apisixGroup: values["apisix-group"] ?? env.SLUICE_APISIX_GROUP ?? "default",
     });
-    const registry = processRegistry(gatewayMetricsOptions(context, env));
+    const registry = processRegistry(
+      gatewayMetricsOptions(context, env, parseMetricsCompat(values["metrics-compat"], env)),
+    );
     let stopping = false;
     const storage = new StorageReadiness(controlPlane.store.database);
     const status = statusHandler({

@@ -35,6 +35,7 @@ A data plane only: opens the stream listeners of its gateway group's published c
   --runtime-adapter K   native | node-compat (default native)
   --workers N|auto      data-plane processes on the same ports, one per core with auto (env SLUICE_WORKERS, default 1)
   --log-level LEVEL     (env SLUICE_LOG_LEVEL, default info)
+  --metrics-compat K    sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
 `;
 
 export const gatewayCommand: CliCommand = {
@@ -79,7 +80,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     logger,
     gatewayGroup: file ? "standalone" : group,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
-    metrics: gatewayMetricsOptions(context, env),
+    metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
   });
 
   let sync: GatewaySync | undefined;

@@ -35,6 +35,7 @@ All in one process: admin API, control plane storage and a gateway in group "def
   --workers N|auto        data-plane processes on the same ports, one per core with auto (env SLUICE_WORKERS, default 1)
   --apisix-group NAME     gateway group the APISIX Admin API (/apisix/admin/) writes into (env SLUICE_APISIX_GROUP, default default)
   --log-level LEVEL       trace debug info warn error (env SLUICE_LOG_LEVEL, default info)
+  --metrics-compat KIND   sluice | apisix: APISIX's metric names and labels (env SLUICE_METRICS_COMPAT, default sluice)
   -h, --help              this text
 
 Environment: DATABASE_URL=postgres://… uses a PostgreSQL server instead of PGlite;
@@ -100,7 +101,7 @@ async function startAll(
       edge,
       logger,
       gatewayGroup: DEFAULT_GROUP_ID,
-      metrics: gatewayMetricsOptions(context, env),
+      metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
     });
   } catch (error) {
     await controlPlane.closeApi().catch(() => {});

@@ -1,6 +1,6 @@
 /**
  * `ip-restriction` (priority 3000), APISIX's schema: exactly one of `whitelist` / `blacklist`, each a
- * list of IPv4/IPv6 addresses or CIDRs. A denied connection is closed with code 403 before any byte
+ * list of IPv4/IPv6 addresses or CIDRs. A denied connection is closed with code `response_code` (403) before any byte
  * reaches an upstream. Lists are parsed once per config (at `create`), not per connection. IPv4-mapped
  * IPv6 addresses, in the lists or as the client, are compared as IPv4.
  */
@@ -16,8 +16,13 @@ export const ipRestrictionSchema = z
   .strictObject({
     whitelist: ipList.optional(),
     blacklist: ipList.optional(),
-    /** APISIX's HTTP response body; a stream connection is just closed, so it is only accepted and logged */
+    /** APISIX's HTTP response body; a stream connection is closed without a reply, so it has no effect */
     message: z.string().min(1).max(1024).default("Your IP address is not allowed"),
+    /**
+     * APISIX's HTTP status (403 or 404). A stream connection gets no reply; as in APISIX's stream plugin
+     * it is the code the denied session is recorded with (logs, metrics)
+     */
+    response_code: z.number().int().min(403).max(404).default(403),
   })
   .superRefine((conf, ctx) => {
     if ((conf.whitelist === undefined) === (conf.blacklist === undefined)) {
@@ -51,6 +56,7 @@ export const ipRestriction: StreamPlugin<IpRestrictionConf> = {
   schema: ipRestrictionSchema,
   create(conf) {
     const allow = conf.whitelist !== undefined;
+    const denied = { reject: conf.response_code };
     const { v4, v6 } = compile(conf.whitelist ?? conf.blacklist ?? []);
     const listed = (client: string): boolean => {
       if (!ipaddr.isValid(client)) return false;
@@ -61,7 +67,7 @@ export const ipRestriction: StreamPlugin<IpRestrictionConf> = {
     };
     return {
       preread(session) {
-        return listed(session.client.address) === allow ? undefined : { reject: 403 };
+        return listed(session.client.address) === allow ? undefined : denied;
       },
     };
   },

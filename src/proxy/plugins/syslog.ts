@@ -8,9 +8,11 @@
  */
 import { hostname } from "node:os";
 import { z } from "zod";
-import { expandTemplate, isSessionVariable, sessionValue, templateVariables } from "./session-variables.ts";
+import { type CompiledLogFormat, compileLogFormat, logFormatProblems, renderLogEntry } from "./log-format.ts";
 import { type BatchSettings, SyslogSender } from "./syslog-sender.ts";
-import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
+import type { PluginEnv, StreamPlugin } from "./types.ts";
+
+export { compileLogFormat } from "./log-format.ts";
 
 /** Used when `log_format` is not set: what an operator needs to follow one connection. */
 export const defaultLogFormat: Readonly<Record<string, string>> = {
@@ -45,16 +47,15 @@ export const syslogSchema = z.strictObject({
     .refine((tls) => !tls, {
       message: "TLS to the syslog server is not supported for stream routes; use tcp or udp",
     }),
-  /** field → `$variable` (or a text with `$variables`, or a literal) */
+  /**
+   * field → `"$variable"`, a text with `$variables`, a literal, or a nested object / array of those
+   * (APISIX's `log_format`); checked here, compiled once per config in `create`
+   */
   log_format: z
-    .record(z.string().min(1), z.string())
+    .record(z.string().min(1), z.unknown())
     .superRefine((format, ctx) => {
-      for (const [field, value] of Object.entries(format)) {
-        for (const name of templateVariables(value)) {
-          if (!isSessionVariable(name)) {
-            ctx.addIssue({ code: "custom", path: [field], message: `unknown variable '$${name}'` });
-          }
-        }
+      for (const problem of logFormatProblems(format)) {
+        ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
       }
     })
     .optional(),
@@ -80,18 +81,7 @@ export function syslogFrame(body: string, time: Date = new Date()): string {
   return `<46>1 ${time.toISOString()} ${host} sluice ${process.pid} - - ${body}`;
 }
 
-function formatBody(session: StreamSession, format: Readonly<Record<string, string>>): string {
-  const out: Record<string, string | number> = {};
-  for (const [field, spec] of Object.entries(format)) {
-    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(spec);
-    if (whole) {
-      const value = sessionValue(session, whole[1]!);
-      if (value !== undefined) out[field] = value;
-    } else if (spec.includes("$")) out[field] = expandTemplate(session, spec).text;
-    else out[field] = spec;
-  }
-  return JSON.stringify(out);
-}
+const compiledDefault: CompiledLogFormat = compileLogFormat(defaultLogFormat);
 
 function senderFor(env: PluginEnv, conf: SyslogConf): SyslogSender {
   const id = `${conf.sock_type}:${conf.host}:${conf.port}`;
@@ -133,10 +123,10 @@ export const syslog: StreamPlugin<SyslogConf> = {
   schema: syslogSchema,
   create(conf, env) {
     const sender = senderFor(env, conf);
-    const format = conf.log_format ?? defaultLogFormat;
+    const format = conf.log_format ? compileLogFormat(conf.log_format) : compiledDefault;
     return {
       log(session) {
-        sender.push(syslogFrame(formatBody(session, format)));
+        sender.push(syslogFrame(JSON.stringify(renderLogEntry(format, session))));
       },
       dispose() {
         releaseSender(env, sender);
