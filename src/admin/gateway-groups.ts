@@ -1,4 +1,6 @@
 /** `/api/gateway_groups`: groups, their settings, gateway tokens and compiled config. */
+import { apiMessage } from "../config/issues.ts";
+import { checkPluginMetadata } from "../config/plugin-config.ts";
 import { streamPlugins } from "../proxy/plugins/index.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
 import type { ApiRoute } from "./api-routes.ts";
@@ -102,9 +104,9 @@ export function gatewayGroupRoutes(store: ControlPlaneStore): ApiRoute[] {
       body: pluginMetadataInput,
       response: pluginMetadataView,
       async handler(c) {
-        const metadata = await readBody(c, pluginMetadataInput);
-        const unknown = Object.keys(metadata).find((name) => !streamPlugins.has(name));
-        if (unknown !== undefined) throw new RequestError(400, `${unknown}: unknown plugin [${unknown}]`);
+        const checked = checkPluginMetadata(await readBody(c, pluginMetadataInput), streamPlugins);
+        if (!checked.ok) throw new RequestError(400, apiMessage(checked.problems[0]!));
+        const metadata = checked.value;
         return c.json({ value: (await store.groups.setPluginMetadata(c.req.param("id")!, metadata)).plugin_metadata });
       },
     },

@@ -8,8 +8,11 @@ import { z } from "zod";
 import { type Problem, problemsOf } from "./issues.ts";
 import type { PluginMap } from "./schema.ts";
 
-/** what validation needs of a plugin: its schema (`streamPlugins` from src/proxy/plugins/ fits) */
-export type PluginSchemas = ReadonlyMap<string, { readonly schema: z.ZodType }>;
+/**
+ * what validation needs of a plugin: its schema, and the schema of its `plugin_metadata` if it reads any
+ * (`streamPlugins` from src/proxy/plugins/ fits)
+ */
+export type PluginSchemas = ReadonlyMap<string, { readonly schema: z.ZodType; readonly metadataSchema?: z.ZodType }>;
 
 export type PluginCheck = { ok: true; value: PluginMap } | { ok: false; problems: Problem[] };
 
@@ -25,6 +28,35 @@ export function checkPlugins(
     const checked = checkPluginConfig(name, conf, registry, at);
     if (checked.ok) value[name] = checked.value;
     else problems.push(...checked.problems);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value };
+}
+
+/**
+ * A group's `plugin_metadata` (APISIX's and ADC's): per plugin, settings every instance of that plugin
+ * shares (syslog's `log_format`), checked against the plugin's own metadata schema. A plugin that reads
+ * no metadata refuses it by name rather than ignoring it.
+ */
+export function checkPluginMetadata(
+  metadata: Record<string, unknown>,
+  registry: PluginSchemas,
+  at: readonly PropertyKey[] = ["plugin_metadata"],
+): { ok: true; value: Record<string, Record<string, unknown>> } | { ok: false; problems: Problem[] } {
+  const value: Record<string, Record<string, unknown>> = {};
+  const problems: Problem[] = [];
+  for (const [name, conf] of Object.entries(metadata)) {
+    const plugin = registry.get(name);
+    if (!plugin) {
+      problems.push({ kind: "unknown-plugin", path: [...at, name], name });
+      continue;
+    }
+    if (!plugin.metadataSchema) {
+      problems.push({ kind: "refused", path: [...at, name], reason: `plugin ${name} reads no plugin_metadata` });
+      continue;
+    }
+    const parsed = plugin.metadataSchema.safeParse(conf);
+    if (parsed.success) value[name] = parsed.data as Record<string, unknown>;
+    else problems.push(...problemsOf(parsed.error, [...at, name]));
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, value };
 }

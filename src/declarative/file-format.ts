@@ -20,7 +20,7 @@ import { z } from "zod";
 import { holdsClientKey, namedUpstreamKeyRefusal, STORED_KEY_REFERENCE } from "../compat/adc-fields.ts";
 import { CertificateError, checkSslCertificates, uncoveredSni } from "../config/certificate.ts";
 import { fileMessage, problemsOf } from "../config/issues.ts";
-import { checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
+import { checkPluginMetadata as checkMetadata, checkPlugins as checkPluginMap } from "../config/plugin-config.ts";
 import { findUnservedRoute, type TerminatingRoute } from "../config/route-certificates.ts";
 import {
   findProxyProtocolDisagreement,
@@ -130,14 +130,15 @@ export function parseDeclarative(text: string, source = "file", filter: Resource
   return file;
 }
 
-/** metadata is passed through as written, but only for plugins a stream gateway has (as the admin API) */
+/** metadata goes to the plugins that read it (syslog's log_format), checked against their own schema */
 function checkPluginMetadata(file: DeclarativeFile): string[] {
-  return Object.keys(file.plugin_metadata ?? {})
-    .filter((name) => !streamPlugins.has(name))
-    .map(
-      (name) =>
-        `plugin_metadata.${name}: unknown plugin [${name}] (not a stream plugin); skip plugin_metadata with --exclude-resource-type plugin_metadata`,
-    );
+  const checked = checkMetadata(file.plugin_metadata ?? {}, streamPlugins);
+  if (checked.ok) return [];
+  return checked.problems.map((problem) =>
+    problem.kind === "unknown-plugin"
+      ? `plugin_metadata.${problem.name}: unknown plugin [${problem.name}] (not a stream plugin); skip plugin_metadata with --exclude-resource-type plugin_metadata`
+      : fileMessage(problem),
+  );
 }
 
 /** ADC's SSL object as Sluice's (`cert`/`key` first, the other pairs in `certs`/`keys`) */

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "pino";
 import { apiMessage } from "../config/issues.ts";
-import { checkPluginConfig, pluginDisabled, withoutMeta } from "../config/plugin-config.ts";
+import { checkPluginConfig, checkPluginMetadata, pluginDisabled, withoutMeta } from "../config/plugin-config.ts";
 import type { PluginMap } from "../config/schema.ts";
 import type { GatewayConfig, PublishedService } from "../config/types.ts";
 import { type GatewayMetrics, RouteMetrics } from "../observability/metrics.ts";
@@ -110,7 +110,12 @@ function inRanges(port: number, ranges: GatewayConfig["stream_port_ranges"]): bo
   return ranges.some((r) => port >= r.from && port <= r.to);
 }
 
-function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): PluginEnv {
+function pluginEnv(
+  deps: GenerationDeps,
+  name: string,
+  metrics: RouteMetrics,
+  metadata: Record<string, unknown> | undefined,
+): PluginEnv {
   let shared = deps.sharedState.get(name);
   if (!shared) {
     shared = new Map();
@@ -123,6 +128,7 @@ function pluginEnv(deps: GenerationDeps, name: string, metrics: RouteMetrics): P
     metrics,
     shared,
     processCounts: deps.processCounts,
+    metadata,
   };
 }
 
@@ -136,6 +142,8 @@ export function compileGeneration(
   previous: ConfigGeneration | undefined,
 ): ConfigGeneration {
   const created: { name: string; instance: PluginInstance }[] = [];
+  const metadata = checkPluginMetadata(config.plugin_metadata ?? {}, deps.plugins);
+  if (!metadata.ok) throw new Error(apiMessage(metadata.problems[0]!));
   try {
     const pools = new Map<string, { fingerprint: string; pool: UpstreamPool }>();
     const byPort = new Map<string, RouteEntry[]>();
@@ -152,7 +160,16 @@ export function compileGeneration(
       for (const route of service.stream_routes) {
         const metrics = new RouteMetrics(deps.metrics);
         const scope = { routeId: route.id, routeName: route.name, serviceId: service.id };
-        const plugins = buildPlugins(config.global_rules ?? {}, service, route.plugins, scope, metrics, deps, created);
+        const plugins = buildPlugins(
+          config.global_rules ?? {},
+          metadata.value,
+          service,
+          route.plugins,
+          scope,
+          metrics,
+          deps,
+          created,
+        );
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
@@ -223,6 +240,7 @@ export function compileGeneration(
 
 function buildPlugins(
   globalRules: PluginMap,
+  metadata: Record<string, Record<string, unknown>>,
   service: PublishedService,
   routePlugins: PublishedService["plugins"],
   scope: PluginScope,
@@ -239,7 +257,7 @@ function buildPlugins(
     const checked = checkPluginConfig(name, rawConf, deps.plugins);
     if (!checked.ok) throw new Error(`route ${scope.routeId}: ${apiMessage(checked.problems[0]!)}`);
     if (pluginDisabled(checked.value)) continue;
-    const instance = plugin.create(withoutMeta(checked.value), pluginEnv(deps, name, metrics), scope);
+    const instance = plugin.create(withoutMeta(checked.value), pluginEnv(deps, name, metrics, metadata[name]), scope);
     created.push({ name, instance });
     slots.push({ name, instance, priority: plugin.priority });
   }

@@ -5,6 +5,8 @@ import { LogFormatError } from "../../src/proxy/plugins/log-format.ts";
 import { compileLogFormat, syslog } from "../../src/proxy/plugins/syslog.ts";
 import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
 import type { PluginEnv } from "../../src/proxy/plugins/types.ts";
+import { gatewayConfig, namedEchoServer, startGateway, tcpExchange } from "../fixtures/gateway.ts";
+import { freePort } from "../fixtures/ports.ts";
 import { waitFor } from "../fixtures/wait.ts";
 import { Rsyslog } from "./fixtures/rsyslog.ts";
 import { pluginEnv, session } from "./fixtures/session.ts";
@@ -157,6 +159,80 @@ describe("syslog against a real rsyslog", () => {
       assert.deepEqual(JSON.parse(server.lines()[before]!.msg), { client: "127.0.0.2:40007", code: 200, env: "test" });
     } finally {
       closeSenders(env);
+    }
+  });
+});
+
+describe("syslog's log_format from the group's plugin_metadata, through a gateway, against a real rsyslog", () => {
+  const server = new Rsyslog();
+  before(() => server.start());
+  after(async () => {
+    await server.stop();
+    server.cleanup();
+  });
+
+  test("a route without its own log_format logs in the metadata's format; a route's own log_format wins", async () => {
+    const echo = await namedEchoServer("echo");
+    const started = startGateway();
+    try {
+      const [plain, own] = [await freePort(), await freePort()];
+      const syslogConf = { host: "127.0.0.1", port: server.tcpPort, batch_max_size: 1 };
+      const base = gatewayConfig(1, {
+        id: "svc",
+        upstream: { type: "roundrobin", nodes: [{ host: "127.0.0.1", port: echo.port, weight: 1 }] },
+        routes: [
+          { id: "plain", server_port: plain, plugins: { syslog: syslogConf } },
+          { id: "own", server_port: own, plugins: { syslog: { ...syslogConf, log_format: { mine: "$route_id" } } } },
+        ],
+      });
+      const report = await started.gateway.apply({
+        ...base,
+        plugin_metadata: { syslog: { log_format: { from: "metadata", route: "$route_id", port: "$server_port" } } },
+      });
+      assert.deepEqual(report.failed, []);
+      const before = server.lines().length;
+      assert.equal((await tcpExchange(plain, { send: "x" })).data.startsWith("echo"), true);
+      assert.equal((await tcpExchange(own, { send: "x" })).data.startsWith("echo"), true);
+      await waitFor("two lines written", () => server.lines().length >= before + 2, 5000);
+      const bodies = server
+        .lines()
+        .slice(before)
+        .map((l) => JSON.parse(l.msg));
+      assert.deepEqual(
+        bodies.find((b) => b.from),
+        { from: "metadata", route: "plain", port: plain },
+      );
+      assert.deepEqual(
+        bodies.find((b) => b.mine),
+        { mine: "own" },
+      );
+    } finally {
+      await started.gateway.stop();
+      await echo.close();
+    }
+  });
+
+  test("metadata with an unknown variable, or for a plugin that reads none, is refused and the running config stays", async () => {
+    const started = startGateway();
+    try {
+      const port = await freePort();
+      const base = gatewayConfig(1, {
+        id: "svc",
+        upstream: { type: "roundrobin", nodes: [{ host: "127.0.0.1", port: 1, weight: 1 }] },
+        routes: [{ id: "r", server_port: port }],
+      });
+      assert.deepEqual((await started.gateway.apply(base)).failed, []);
+      await assert.rejects(
+        started.gateway.apply({ ...base, version: 2, plugin_metadata: { syslog: { log_format: { x: "$nobody" } } } }),
+        /nobody/,
+      );
+      await assert.rejects(
+        started.gateway.apply({ ...base, version: 3, plugin_metadata: { "ip-restriction": { message: "no" } } }),
+        /plugin ip-restriction reads no plugin_metadata/,
+      );
+      assert.equal(started.gateway.status().version, 1);
+    } finally {
+      await started.gateway.stop();
     }
   });
 });

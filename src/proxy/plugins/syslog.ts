@@ -34,6 +34,15 @@ export const defaultLogFormat: Readonly<Record<string, string>> = {
   status: "$status",
 };
 
+const logFormatField = z.record(z.string().min(1), z.unknown()).superRefine((format, ctx) => {
+  for (const problem of logFormatProblems(format)) {
+    ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
+  }
+});
+
+/** the group's `plugin_metadata.syslog`: a `log_format` for every syslog instance that sets none (APISIX) */
+const syslogMetadataSchema = z.strictObject({ log_format: logFormatField.optional() });
+
 export const syslogSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535),
@@ -51,14 +60,7 @@ export const syslogSchema = z.strictObject({
    * field → `"$variable"`, a text with `$variables`, a literal, or a nested object / array of those
    * (APISIX's `log_format`); checked here, compiled once per config in `create`
    */
-  log_format: z
-    .record(z.string().min(1), z.unknown())
-    .superRefine((format, ctx) => {
-      for (const problem of logFormatProblems(format)) {
-        ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
-      }
-    })
-    .optional(),
+  log_format: logFormatField.optional(),
   batch_max_size: z.number().int().min(1).default(1000),
   /** seconds */
   inactive_timeout: z.number().int().min(1).default(5),
@@ -121,9 +123,12 @@ export const syslog: StreamPlugin<SyslogConf> = {
   name: "syslog",
   priority: 401,
   schema: syslogSchema,
+  metadataSchema: syslogMetadataSchema,
   create(conf, env) {
     const sender = senderFor(env, conf);
-    const format = conf.log_format ? compileLogFormat(conf.log_format) : compiledDefault;
+    // the route's own log_format, else the group's plugin_metadata one, else Sluice's default (APISIX's order)
+    const own = conf.log_format ?? (env.metadata?.log_format as Record<string, unknown> | undefined);
+    const format = own ? compileLogFormat(own) : compiledDefault;
     return {
       log(session) {
         sender.push(syslogFrame(JSON.stringify(renderLogEntry(format, session))));

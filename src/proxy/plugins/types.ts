@@ -100,6 +100,8 @@ export interface PluginEnv {
    * limit-conn's `policy: "local"` limits the process, not each worker. Absent in a single process.
    */
   processCounts?: ProcessCounts;
+  /** this plugin's entry of the group's `plugin_metadata` (checked against its `metadataSchema`), if set */
+  metadata?: Record<string, unknown>;
 }
 
 /** Connection counts one place holds for every worker of a process; `acquire` gives the count after adding one. */
@@ -121,5 +123,7 @@ export interface StreamPlugin<Conf = Record<string, unknown>> {
   readonly priority: number;
   /** validates and fills defaults; the admin API reports its issues as 400s */
   readonly schema: z.ZodType<Conf>;
+  /** the plugin's `plugin_metadata` (group-wide settings, APISIX's `metadata_schema`), if it reads any */
+  readonly metadataSchema?: z.ZodType;
   create(conf: Conf, env: PluginEnv, scope: PluginScope): PluginInstance;
 }
