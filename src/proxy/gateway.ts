@@ -431,12 +431,7 @@ export class Gateway implements UdpListenerGateway {
   }
 
   report(): GatewayReport {
-    const health: GatewayReport["health"] = {};
-    for (const service of this.health.snapshot()) {
-      const nodes: Record<string, string> = {};
-      for (const n of service.nodes) nodes[n.node] = n.status;
-      health[service.service_id] = nodes;
-    }
+    const health = this.health.statusByService();
     return {
       listeners: [...this.listeners.values()].map((l) => {
         const { protocol, addr, state, error } = this.describe(l);

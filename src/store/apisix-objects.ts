@@ -104,6 +104,28 @@ export class ApisixObjectStore {
   }
 
   /**
+   * Writes one record under a fresh index, keeping its first `createdIndex`; `stored` is the value as it
+   * goes to the table (secrets sealed), the returned record holds the value as given.
+   */
+  private async upsert(
+    tx: Db,
+    object: Pick<ApisixRecord, "kind" | "id" | "value">,
+    current: ApisixRecord | undefined,
+    stored: ApisixValue,
+  ): Promise<ApisixRecord> {
+    const index = await this.nextIndex(tx);
+    const record: ApisixRecord = { ...object, createdIndex: current?.createdIndex ?? index, modifiedIndex: index };
+    await tx
+      .insert(apisixObjects)
+      .values({ ...record, value: stored })
+      .onConflictDoUpdate({
+        target: [apisixObjects.kind, apisixObjects.id],
+        set: { value: stored, modifiedIndex: index },
+      });
+    return record;
+  }
+
+  /**
    * Stores `value` under `id` (created or replaced; `created` says which), builds `value` from the
    * current record with `build` inside the transaction (PATCH merges with what is stored), mirrors and
    * publishes what it affects into `groupName`.
@@ -121,21 +143,7 @@ export class ApisixObjectStore {
       const current = stored && { ...stored, value: this.opened(kind, stored.value) };
       const value = build(current);
       const sealed = mapApisixUpstream(kind, value, (up) => sealClientKey(up, this.keyring));
-      const index = await this.nextIndex(tx);
-      const record: ApisixRecord = {
-        kind,
-        id,
-        value,
-        createdIndex: current?.createdIndex ?? index,
-        modifiedIndex: index,
-      };
-      await tx
-        .insert(apisixObjects)
-        .values({ ...record, value: sealed })
-        .onConflictDoUpdate({
-          target: [apisixObjects.kind, apisixObjects.id],
-          set: { value: sealed, modifiedIndex: index },
-        });
+      const record = await this.upsert(tx, { kind, id, value }, current, sealed);
       if (kind === "stream_routes") await this.mirror(tx, group, record, mirror, "refuse");
       else for (const route of await this.routesUsing(tx, id)) await this.mirror(tx, group, route, mirror, "refuse");
       return { record, created: current === undefined };
@@ -160,18 +168,7 @@ export class ApisixObjectStore {
     const { result, configVersion, groupId } = await this.inGroup(groupName, async (tx, group) => {
       const current = await this.find(tx, "ssls", id);
       const { value, fields } = await build(current, () => this.ssls.openKeysLocked(tx, group.id, id));
-      const index = await this.nextIndex(tx);
-      const record: ApisixRecord = {
-        kind: "ssls",
-        id,
-        value,
-        createdIndex: current?.createdIndex ?? index,
-        modifiedIndex: index,
-      };
-      await tx
-        .insert(apisixObjects)
-        .values(record)
-        .onConflictDoUpdate({ target: [apisixObjects.kind, apisixObjects.id], set: { value, modifiedIndex: index } });
+      const record = await this.upsert(tx, { kind: "ssls", id, value }, current, value);
       await this.ssls.putLocked(tx, group.id, id, fields, current !== undefined);
       return { record, created: current === undefined };
     });

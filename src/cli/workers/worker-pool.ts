@@ -204,12 +204,7 @@ export class WorkerPool {
   /** the workers' reports as one: listeners as the first worker has them, connections summed, health from here */
   report(): GatewayReport {
     const states = this.states();
-    const health: GatewayReport["health"] = {};
-    for (const service of this.health.snapshot()) {
-      const nodes: Record<string, string> = {};
-      for (const n of service.nodes) nodes[n.node] = n.status;
-      health[service.service_id] = nodes;
-    }
+    const health = this.health.statusByService();
     return {
       listeners: states[0]?.report.listeners ?? [],
       active_connections: states.reduce((sum, s) => sum + s.report.active_connections, 0),

@@ -131,6 +131,17 @@ export class HealthChecks implements NodeHealth {
     return [...this.services].filter(([, entry]) => entry.passive).map(([id]) => id);
   }
 
+  /** `{ serviceId: { "host:port": "healthy" | "unhealthy" } }` for the services with checks (a gateway's report) */
+  statusByService(): Record<string, Record<string, string>> {
+    const health: Record<string, Record<string, string>> = {};
+    for (const service of this.snapshot()) {
+      const nodes: Record<string, string> = {};
+      for (const n of service.nodes) nodes[n.node] = n.status;
+      health[service.service_id] = nodes;
+    }
+    return health;
+  }
+
   snapshot(options: { includeUnchecked?: boolean } = {}): ServiceHealthSnapshot[] {
     const out: ServiceHealthSnapshot[] = [];
     if (options.includeUnchecked) {
