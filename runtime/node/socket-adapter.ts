@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import dns from "node:dns";
 import net from "node:net";
+import type { Writable } from "node:stream";
 import {
   type AddressInfo,
   addressFamily,
@@ -70,6 +71,13 @@ export class NodeTcpConnection implements TcpConnection {
     private readonly socket: net.Socket,
     addresses?: { local: AddressInfo; remote: AddressInfo },
     readonly tls?: TlsSessionInfo,
+    /**
+     * The stream a TLS socket writes its records into, when that is not a kernel socket. Bun's
+     * `TLSSocket` over a stream ignores that stream's backpressure and reports itself drained while the
+     * records pile up underneath (gigabytes behind a slow reader), so this connection says stop, and
+     * drains, by both.
+     */
+    private readonly lower?: Writable,
   ) {
     this.localInfo = addresses?.local;
     this.remoteInfo = addresses?.remote;
@@ -77,6 +85,7 @@ export class NodeTcpConnection implements TcpConnection {
     socket.on("data", this.onSocketData);
     socket.on("end", this.onSocketEnd);
     socket.on("drain", this.onSocketDrain);
+    lower?.on("drain", this.onLowerDrain);
     socket.on("error", this.onSocketError);
     socket.on("close", this.onSocketClose);
   }
@@ -94,6 +103,13 @@ export class NodeTcpConnection implements TcpConnection {
   };
 
   private readonly onSocketDrain = (): void => {
+    if (this.lower?.writableNeedDrain) return;
+    if (this.handlers) this.handlers.onDrain();
+    else this.early?.push({ kind: "drain" });
+  };
+
+  private readonly onLowerDrain = (): void => {
+    if (this.socket.writableNeedDrain) return;
     if (this.handlers) this.handlers.onDrain();
     else this.early?.push({ kind: "drain" });
   };
@@ -151,8 +167,8 @@ export class NodeTcpConnection implements TcpConnection {
 
   write(chunk: Uint8Array): boolean {
     if (this.socket.destroyed) return true;
-    if (chunk === lastDelivered) return this.socket.write(chunk);
-    return this.socket.write(Buffer.from(chunk));
+    const accepted = this.socket.write(chunk === lastDelivered ? chunk : Buffer.from(chunk));
+    return accepted && this.lower?.writableNeedDrain !== true;
   }
 
   end(): void {
@@ -183,7 +199,7 @@ export class NodeTcpConnection implements TcpConnection {
   }
 
   get bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + (this.lower?.writableLength ?? 0);
   }
 }
 

@@ -249,7 +249,8 @@ export async function startServerTls(connection: TcpConnection, options: TlsServ
     return problem === undefined ? undefined : handshakeError(problem, "ETLS", "client_certificate");
   });
   const serverName = (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined;
-  return new NodeTcpConnection(socket, addresses, sessionInfo(socket, serverName));
+  const lower = stream instanceof ConnectionStream ? stream : undefined;
+  return new NodeTcpConnection(socket, addresses, sessionInfo(socket, serverName), lower);
 }
 
 export async function startClientTls(
@@ -271,5 +272,6 @@ export async function startClientTls(
     allowHalfOpen: true,
   } as tls.ConnectionOptions);
   await handshake(socket, timeoutMs, "secureConnect", () => undefined);
-  return new NodeTcpConnection(socket, addresses, sessionInfo(socket, options.servername));
+  const lower = stream instanceof ConnectionStream ? stream : undefined;
+  return new NodeTcpConnection(socket, addresses, sessionInfo(socket, options.servername), lower);
 }
