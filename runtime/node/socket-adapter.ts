@@ -38,6 +38,17 @@ type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "d
  */
 let lastDelivered: Uint8Array | undefined;
 
+/**
+ * For an adapter whose reads also give a fresh buffer each time that is never reused (Bun's `Bun.listen`
+ * sockets), so that writing the chunk into a `node:net` socket skips the copy as well. bun-native reads
+ * with `Bun.listen` and writes upstream through `node:net`: iperf3 through a minimal proxy took 0.66–0.71
+ * ns of CPU a byte with the copy, 0.46–0.52 without, the bare `Bun.listen`/`Bun.connect` floor 0.45–0.53
+ * (docs/performance.md).
+ */
+export function deliveringFreshChunk(chunk: Uint8Array): void {
+  lastDelivered = chunk;
+}
+
 function addressOf(address: string | undefined, port: number | undefined): AddressInfo {
   const a = normaliseAddress(address ?? "");
   return { address: a, port: port ?? 0, family: addressFamily(a) };
