@@ -6,6 +6,7 @@
 import dgram from "node:dgram";
 import dns from "node:dns";
 import net from "node:net";
+import type { Writable } from "node:stream";
 import {
   type AddressInfo,
   addressFamily,
@@ -36,6 +37,17 @@ type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "d
  * a reference to bytes it could not send at once, so those are copied first.
  */
 let lastDelivered: Uint8Array | undefined;
+
+/**
+ * For an adapter whose reads also give a fresh buffer each time that is never reused (Bun's `Bun.listen`
+ * sockets), so that writing the chunk into a `node:net` socket skips the copy as well. bun-native reads
+ * with `Bun.listen` and writes upstream through `node:net`: iperf3 through a minimal proxy took 0.66–0.71
+ * ns of CPU a byte with the copy, 0.46–0.52 without, the bare `Bun.listen`/`Bun.connect` floor 0.45–0.53
+ * (docs/performance.md).
+ */
+export function deliveringFreshChunk(chunk: Uint8Array): void {
+  lastDelivered = chunk;
+}
 
 function addressOf(address: string | undefined, port: number | undefined): AddressInfo {
   const a = normaliseAddress(address ?? "");
@@ -70,6 +82,13 @@ export class NodeTcpConnection implements TcpConnection {
     private readonly socket: net.Socket,
     addresses?: { local: AddressInfo; remote: AddressInfo },
     readonly tls?: TlsSessionInfo,
+    /**
+     * The stream a TLS socket writes its records into, when that is not a kernel socket. Bun's
+     * `TLSSocket` over a stream ignores that stream's backpressure and reports itself drained while the
+     * records pile up underneath (gigabytes behind a slow reader), so this connection says stop, and
+     * drains, by both.
+     */
+    private readonly lower?: Writable,
   ) {
     this.localInfo = addresses?.local;
     this.remoteInfo = addresses?.remote;
@@ -77,6 +96,7 @@ export class NodeTcpConnection implements TcpConnection {
     socket.on("data", this.onSocketData);
     socket.on("end", this.onSocketEnd);
     socket.on("drain", this.onSocketDrain);
+    lower?.on("drain", this.onLowerDrain);
     socket.on("error", this.onSocketError);
     socket.on("close", this.onSocketClose);
   }
@@ -94,6 +114,13 @@ export class NodeTcpConnection implements TcpConnection {
   };
 
   private readonly onSocketDrain = (): void => {
+    if (this.lower?.writableNeedDrain) return;
+    if (this.handlers) this.handlers.onDrain();
+    else this.early?.push({ kind: "drain" });
+  };
+
+  private readonly onLowerDrain = (): void => {
+    if (this.socket.writableNeedDrain) return;
     if (this.handlers) this.handlers.onDrain();
     else this.early?.push({ kind: "drain" });
   };
@@ -151,8 +178,8 @@ export class NodeTcpConnection implements TcpConnection {
 
   write(chunk: Uint8Array): boolean {
     if (this.socket.destroyed) return true;
-    if (chunk === lastDelivered) return this.socket.write(chunk);
-    return this.socket.write(Buffer.from(chunk));
+    const accepted = this.socket.write(chunk === lastDelivered ? chunk : Buffer.from(chunk));
+    return accepted && this.lower?.writableNeedDrain !== true;
   }
 
   end(): void {
@@ -183,7 +210,7 @@ export class NodeTcpConnection implements TcpConnection {
   }
 
   get bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + (this.lower?.writableLength ?? 0);
   }
 }
 

@@ -240,11 +240,19 @@ async function tlsPair(
  * `scribble`, the writer overwrites its chunk right after each `write`, as a pipeline reusing a read
  * buffer would: the adapter must have copied whatever it kept.
  */
-async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, scribble: boolean): Promise<void> {
+async function slowReader(
+  adapter: SocketAdapter,
+  scope: Scope,
+  total: number,
+  scribble: boolean,
+  pair: () => Promise<{ client: TcpConnection; server: TcpConnection }> = async () => {
+    const { listener, next } = await acceptor(adapter, scope);
+    const client = await connectTo(adapter, scope, listener.address);
+    return { client, server: await next() };
+  },
+): Promise<void> {
   const chunkSize = 64 * 1024;
-  const { listener, next } = await acceptor(adapter, scope);
-  const client = await connectTo(adapter, scope, listener.address);
-  const server = await next();
+  const { client, server } = await pair();
   // The reader checks the byte pattern as it goes (byte i is i % 251) and reads in short bursts.
   let received = 0;
   let outOfOrder = -1;
@@ -272,6 +280,7 @@ async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, s
   let sent = 0;
   let refusals = 0;
   let maxBuffered = 0;
+  let maxAhead = 0;
   try {
     while (sent < total) {
       for (let i = 0; i < chunkSize; i++) chunk[i] = (sent + i) % 251;
@@ -280,6 +289,7 @@ async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, s
       // Scribble over the chunk: the adapter must have copied what it kept.
       if (scribble) chunk.fill(0);
       maxBuffered = Math.max(maxBuffered, client.bufferedAmount);
+      maxAhead = Math.max(maxAhead, sent - received);
       if (!accepted) {
         refusals++;
         const drained = deferred();
@@ -296,6 +306,9 @@ async function slowReader(adapter: SocketAdapter, scope: Scope, total: number, s
   check(refusals > 0, "write never returned false although the reader was slow");
   check(clientSide.drains >= refusals, `onDrain fired ${clientSide.drains} times for ${refusals} refusals`);
   check(maxBuffered <= 4 * 1024 * 1024, `adapter buffered up to ${maxBuffered} bytes`);
+  // what the writer was let write beyond what the reader got: the adapter's buffer, the runtime's
+  // (TLS records included) and the kernel's (a few MiB on loopback), never the whole transfer
+  check(maxAhead <= 16 * 1024 * 1024, `the writer got ${maxAhead} bytes ahead of the reader`);
 }
 
 /** How many loopback IPv4 sockets on this machine are in SYN-SENT towards `port` (Linux /proc/net/tcp). */
@@ -775,6 +788,17 @@ const checks: [string, Check][] = [
       await within(clientSide.ended.promise, 5000, "end at the TLS client");
       equal(clientSide.text(), "pong", "reply");
     },
+  ],
+  [
+    "TLS backpressure: 32 MiB from the terminating side to a slow reader, bounded buffer (records included), onDrain, all bytes in order",
+    (adapter, _options, scope) =>
+      slowReader(adapter, scope, 32 * 1024 * 1024, false, async () => {
+        const { clientResult, serverResult } = await tlsPair(adapter, scope, SERVER_IDENTITY);
+        if (clientResult.status === "rejected") throw new Failure(`connectTls: ${String(clientResult.reason)}`);
+        if (serverResult.status === "rejected") throw new Failure(`startServerTls: ${String(serverResult.reason)}`);
+        // the terminating side writes, as when a download leaves the gateway
+        return { client: serverResult.value, server: clientResult.value };
+      }),
   ],
   [
     "TLS: with a client CA, a certificate from it passes; none or another CA's fails with code ETLS",
