@@ -119,25 +119,27 @@ async function openPglite(options: PgliteOptions): Promise<Database> {
   const fresh = !existsSync(join(dataDir, "PG_VERSION"));
   await securePglite(dataDir);
   const started = Date.now();
-  // the walk over the data dir's ~1,000 files (file system calls) overlaps loading PGlite (CPU); both finish
-  // before the database opens
-  const [{ PGlite }, { drizzle }] = await Promise.all([
-    import("@electric-sql/pglite"),
-    import("drizzle-orm/pglite"),
-    process.platform === "win32" ? undefined : restrict(dataDir, 0o700),
-  ]);
+  const template = fresh ? (options.template ?? DATA_DIR_TEMPLATE) : false;
+  // unpacking the template (file system calls and gunzip, on the thread pool) overlaps loading PGlite (main
+  // thread)
+  const unpacked = template ? unpackTemplate(dataDir, template) : undefined;
+  const [{ PGlite }, { drizzle }] = await Promise.all([import("@electric-sql/pglite"), import("drizzle-orm/pglite")]);
   // -c on the command line, after PGlite's own start parameters: leaves the data dir's postgresql.conf alone
   const settings = Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
   const open = () => PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...settings] });
   let client: Awaited<ReturnType<typeof open>> | undefined;
-  let initdbReason = "";
-  if (fresh) {
-    const template = options.template ?? DATA_DIR_TEMPLATE;
-    const outcome = template === false ? "not asked for" : await openFromTemplate(dataDir, template, open);
+  let initdbReason = "not asked for";
+  if (unpacked) {
+    const outcome = await unpacked;
     if (typeof outcome === "string") initdbReason = outcome;
     else {
-      client = outcome;
-      options.onFreshDataDir?.({ from: "template", ms: Date.now() - started });
+      try {
+        client = await open();
+        options.onFreshDataDir?.({ from: "template", ms: Date.now() - started });
+      } catch (error) {
+        await outcome.undo();
+        initdbReason = `PGlite could not open the data dir template (${(error as Error).message})`;
+      }
     }
   }
   if (!client) {
@@ -149,11 +151,12 @@ async function openPglite(options: PgliteOptions): Promise<Database> {
       collectGarbage();
       client = await open();
       collectGarbage();
-      // initdb writes the files with modes of its own (0666 whatever the umask): tighten them
-      if (process.platform !== "win32") await restrict(dataDir, 0o700);
       options.onFreshDataDir?.({ from: "initdb", ms: Date.now() - started, reason: initdbReason });
     }
   }
+  // once opened: initdb writes its files with modes of its own (0666 whatever the umask), PGlite writes some
+  // at every open (pg_internal.init at 0644), and older versions left theirs as the umask made them
+  if (process.platform !== "win32") await restrict(dataDir, 0o700);
   const opened = client;
   const db = drizzle({ client: opened }) as unknown as Db;
   return {
@@ -168,20 +171,23 @@ async function openPglite(options: PgliteOptions): Promise<Database> {
 }
 
 /**
- * Unpacks the template into the fresh data dir and opens it; on any failure (no template, a corrupt one, one
- * PGlite cannot open) removes what it unpacked and says why, so that the caller runs initdb instead.
+ * Unpacks the template into the fresh data dir; on failure (no template, a corrupt one) removes what it
+ * unpacked and says why, so that the caller runs initdb instead. `undo` does the same after an open that failed.
  */
-async function openFromTemplate<T>(dataDir: string, template: URL, open: () => Promise<T>): Promise<T | string> {
+async function unpackTemplate(dataDir: string, template: URL): Promise<{ undo(): Promise<void> } | string> {
   const archive = await readDataDirTemplate(template);
   if (typeof archive === "string") return `no data dir template (${archive})`;
   const before = new Set(await readdir(dataDir));
-  try {
-    await unpackDataDir(archive, dataDir);
-    return await open();
-  } catch (error) {
+  const undo = async () => {
     for (const name of await readdir(dataDir)) {
       if (!before.has(name)) await rm(join(dataDir, name), { recursive: true, force: true });
     }
+  };
+  try {
+    await unpackDataDir(archive, dataDir);
+    return { undo };
+  } catch (error) {
+    await undo();
     return `the data dir template could not be used (${(error as Error).message})`;
   }
 }
