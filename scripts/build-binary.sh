@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bun="node_modules/.bin/bun"
 [ -x "$bun" ] || { echo "bun is missing: run npm install (bun is a devDependency)" >&2; exit 1; }
 mkdir -p dist
+# the binary embeds the fresh data dir template (src/store/data-dir-template.ts)
+node scripts/build-pgdata-template.mjs --if-stale
 exec "$bun" runtime/bun/build-binary.ts "${1:-dist/sluice}"

@@ -35,6 +35,10 @@ const built = new Set<SluiceRuntime>();
 function ensureBuilt(runtime: SluiceRuntime): void {
   if (built.has(runtime)) return;
   built.add(runtime);
+  // every runtime unpacks a fresh data dir from the build's template (what `npm start`'s prestart makes)
+  execFileSync(process.execPath, [join(REPO, "scripts", "build-pgdata-template.mjs"), "--if-stale"], {
+    stdio: "inherit",
+  });
   if (runtime === "node") {
     execFileSync(process.execPath, [join(REPO, "scripts", "build-node.mjs"), "--if-stale"], { stdio: "inherit" });
   } else if (runtime === "binary") {

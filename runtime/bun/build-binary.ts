@@ -5,12 +5,13 @@
  * Code that finds its files through `new URL("./x", import.meta.url)` (PGlite's wasm and data, the store's
  * `drizzle/` migrations, package.json) would look in the wrong place inside a binary, where every module
  * shares the binary's own URL. So this build:
- * - embeds those files with their project-relative paths (`/$bunfs/root/<path>` in the binary), and
+ * - embeds those files (and the fresh data dir template, dist/pgdata-template.tar.gz) with their
+ *   project-relative paths (`/$bunfs/root/<path>` in the binary), and
  * - gives each module an `import.meta.url` of its own project-relative path inside the binary.
  * Relative lookups then resolve exactly as they do on disk, with no change to the code that makes them.
  */
 /// <reference path="./bun-api.d.ts" />
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -28,7 +29,9 @@ function embeddedFiles(): string[] {
       const path = `${dir}/${name}`;
       return statSync(join(root, path)).isDirectory() ? walk(path) : [path];
     });
-  return [...files, ...walk("drizzle")];
+  // made by scripts/build-pgdata-template.mjs (build-binary.sh runs it first); without it the binary runs initdb
+  const template = existsSync(join(root, "dist/pgdata-template.tar.gz")) ? ["dist/pgdata-template.tar.gz"] : [];
+  return [...files, ...walk("drizzle"), ...template];
 }
 
 const embedImports = embeddedFiles()

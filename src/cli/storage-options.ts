@@ -22,7 +22,13 @@ export function storageOptions(
             ),
     };
   }
-  return { dataDir: dataDir ?? env.SLUICE_DATA_DIR ?? "./data" };
+  return {
+    dataDir: dataDir ?? env.SLUICE_DATA_DIR ?? "./data",
+    onFreshDataDir: (e) =>
+      e.from === "template"
+        ? logger?.info({ ms: e.ms }, "new data dir made from the build's template")
+        : logger?.warn({ ms: e.ms, reason: e.reason }, "new data dir made by initdb (slower start)"),
+  };
 }
 
 function positive(text: string | undefined, name: string): number | undefined {

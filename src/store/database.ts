@@ -4,10 +4,11 @@
  * Drizzle schema, so everything above this file is unaware of which one it talks to.
  */
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Sql } from "postgres";
+import { DATA_DIR_TEMPLATE, readDataDirTemplate, unpackDataDir } from "./data-dir-template.ts";
 
 export type Db = PgDatabase<PgQueryResultHKT>;
 
@@ -41,11 +42,21 @@ export interface ConnectAttempt {
   error?: string;
 }
 
-export type StorageOptions = PostgresOptions | { dataDir: string };
+export interface PgliteOptions {
+  dataDir: string;
+  /** the data dir template a fresh data dir is unpacked from (default: the build's); false runs initdb */
+  template?: URL | false;
+  /** told how a fresh data dir was made: from the template, or by initdb and why not from the template */
+  onFreshDataDir?: (event: FreshDataDir) => void;
+}
+
+export type FreshDataDir = { from: "template"; ms: number } | { from: "initdb"; ms: number; reason: string };
+
+export type StorageOptions = PostgresOptions | PgliteOptions;
 
 export async function openDatabase(options: StorageOptions): Promise<Database> {
   if ("databaseUrl" in options) return openPostgres(options);
-  return openPglite(options.dataDir);
+  return openPglite(options);
 }
 
 /**
@@ -91,7 +102,6 @@ async function securePglite(dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const mode = (await stat(dataDir)).mode;
   if (mode & 0o022) throw new DataDirPermissionError(dataDir, mode);
-  await restrict(dataDir, 0o700);
 }
 
 /** older versions left files at 0666 & ~umask: tighten what is there */
@@ -104,35 +114,82 @@ async function restrict(path: string, dirMode: number): Promise<void> {
   }
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(options: PgliteOptions): Promise<Database> {
+  const { dataDir } = options;
   const fresh = !existsSync(join(dataDir, "PG_VERSION"));
   await securePglite(dataDir);
-  const { PGlite } = await import("@electric-sql/pglite");
-  const { drizzle } = await import("drizzle-orm/pglite");
+  const started = Date.now();
+  const template = fresh ? (options.template ?? DATA_DIR_TEMPLATE) : false;
+  // unpacking the template (file system calls and gunzip, on the thread pool) overlaps loading PGlite (main
+  // thread)
+  const unpacked = template ? unpackTemplate(dataDir, template) : undefined;
+  const [{ PGlite }, { drizzle }] = await Promise.all([import("@electric-sql/pglite"), import("drizzle-orm/pglite")]);
   // -c on the command line, after PGlite's own start parameters: leaves the data dir's postgresql.conf alone
   const settings = Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
   const open = () => PGlite.create(dataDir, { startParams: [...PGlite.defaultStartParams, ...settings] });
-  let client = await open();
-  if (fresh) {
-    // initdb ran inside this instance's (never shrinking) WebAssembly memory and a second PGlite of its own:
-    // hundreds of MiB that only a new instance and a collection give back
-    await client.close();
-    collectGarbage();
-    client = await open();
-    collectGarbage();
+  let client: Awaited<ReturnType<typeof open>> | undefined;
+  let initdbReason = "not asked for";
+  if (unpacked) {
+    const outcome = await unpacked;
+    if (typeof outcome === "string") initdbReason = outcome;
+    else {
+      try {
+        client = await open();
+        options.onFreshDataDir?.({ from: "template", ms: Date.now() - started });
+      } catch (error) {
+        await outcome.undo();
+        initdbReason = `PGlite could not open the data dir template (${(error as Error).message})`;
+      }
+    }
   }
-  // initdb writes the files with modes of its own (0666 whatever the umask): tighten them
+  if (!client) {
+    client = await open();
+    if (fresh) {
+      // initdb ran inside this instance's (never shrinking) WebAssembly memory and a second PGlite of its
+      // own: hundreds of MiB that only a new instance and a collection give back
+      await client.close();
+      collectGarbage();
+      client = await open();
+      collectGarbage();
+      options.onFreshDataDir?.({ from: "initdb", ms: Date.now() - started, reason: initdbReason });
+    }
+  }
+  // once opened: initdb writes its files with modes of its own (0666 whatever the umask), PGlite writes some
+  // at every open (pg_internal.init at 0644), and older versions left theirs as the umask made them
   if (process.platform !== "win32") await restrict(dataDir, 0o700);
-  const db = drizzle({ client }) as unknown as Db;
+  const opened = client;
+  const db = drizzle({ client: opened }) as unknown as Db;
   return {
     db,
     kind: "pglite",
     description: `pglite:${dataDir}`,
     ping: async () => {
-      await client.query("select 1");
+      await opened.query("select 1");
     },
-    close: () => client.close(),
+    close: () => opened.close(),
   };
+}
+
+/**
+ * Unpacks the template into the fresh data dir; on failure (no template, a corrupt one) removes what it
+ * unpacked and says why, so that the caller runs initdb instead. `undo` does the same after an open that failed.
+ */
+async function unpackTemplate(dataDir: string, template: URL): Promise<{ undo(): Promise<void> } | string> {
+  const archive = await readDataDirTemplate(template);
+  if (typeof archive === "string") return `no data dir template (${archive})`;
+  const before = new Set(await readdir(dataDir));
+  const undo = async () => {
+    for (const name of await readdir(dataDir)) {
+      if (!before.has(name)) await rm(join(dataDir, name), { recursive: true, force: true });
+    }
+  };
+  try {
+    await unpackDataDir(archive, dataDir);
+    return { undo };
+  } catch (error) {
+    await undo();
+    return `the data dir template could not be used (${(error as Error).message})`;
+  }
 }
 
 /**
