@@ -3,12 +3,15 @@
  * - `--control-plane URL[,URL2] --group NAME --token-file PATH`: streams the group's config from the control
  *   plane(s) (src/sync/), caches the last good one in `<data-dir>/config-cache.json`, heartbeats;
  * - `--config sluice.yaml`: standalone, from a declarative file, reloaded when it changes.
+ *
+ * Each mode's modules are imported when that mode starts: a gateway fed by control planes never loads the
+ * declarative file's parser and checks (yaml, the ADC schemas), a standalone one never loads the sync
+ * client. What a process loads it keeps for its whole life (docs/performance.md, idle RSS).
  */
-import { DeclarativeError } from "../../declarative/file-format.ts";
-import { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
+import type { DeclarativeFileWatcher } from "../../declarative/file-watcher.ts";
 import { createLogger } from "../../observability/logger.ts";
 import { statusHandler } from "../../observability/status-app.ts";
-import { GatewaySync } from "../../sync/gateway-sync.ts";
+import type { GatewaySync } from "../../sync/gateway-sync.ts";
 import { advertisedAddress, hostName, loadInstanceId } from "../../sync/instance-identity.ts";
 import { runtimeWithWorkers } from "../../sync/protocol.ts";
 import { type CliCommand, type CommandContext, parseFlags, UsageError } from "../command.ts";
@@ -128,6 +131,8 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
   });
 
   if (file) {
+    const { DeclarativeFileWatcher } = await import("../../declarative/file-watcher.ts");
+    const { DeclarativeError } = await import("../../declarative/file-format.ts");
     watcher = new DeclarativeFileWatcher(file, logger, async (config) => {
       await gateway.apply(config);
     });
@@ -150,6 +155,7 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     return;
   }
 
+  const { GatewaySync } = await import("../../sync/gateway-sync.ts");
   const id = await loadInstanceId(dataDir);
   sync = new GatewaySync({
     controlPlanes,
