@@ -51,6 +51,7 @@ declare namespace BunApi {
     readonly hostname: string | undefined;
     readonly port: number | undefined;
     stop(closeActiveConnections?: boolean): Promise<void>;
+    requestIP(request: Request): { address: string; port: number } | null;
   }
 
   interface Api {
@@ -83,7 +84,8 @@ declare namespace BunApi {
       port: number;
       /** seconds; 0 turns the idle timeout off */
       idleTimeout?: number;
-      fetch(request: Request): Response | Promise<Response>;
+      /** `server.requestIP(request)` is the client's address of that request */
+      fetch(request: Request, server: Server): Response | Promise<Response>;
       error?(error: Error): Response;
     }): Server;
   }

@@ -16,7 +16,7 @@ export async function serveHttpWithBun(fetch: FetchHandler, host: string, port: 
       // Bun closes a connection idle for 10 s by default: that would cut the control plane's SSE config
       // stream to the gateways between events. 0 turns the idle timeout off.
       idleTimeout: 0,
-      fetch,
+      fetch: (request, server) => fetch(request, { clientAddress: server.requestIP(request)?.address ?? "unknown" }),
       error(error) {
         return Response.json({ error_msg: `internal error: ${error.message}` }, { status: 500 });
       },

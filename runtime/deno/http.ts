@@ -37,7 +37,7 @@ export function serveHttpWithDeno(fetch: FetchHandler, host: string, port: numbe
         },
         onError,
       },
-      fetch,
+      (request, info) => fetch(request, { clientAddress: info.remoteAddr.hostname }),
     );
     current = server;
     server.finished.catch(() => {

@@ -24,9 +24,18 @@ function handleOf(server: Server, info: AddressInfo): HttpServerHandle {
 export async function serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServerHandle> {
   const { serve } = await import("@hono/node-server");
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }, (info: AddressInfo) => {
-      resolve(handleOf(server as Server, info));
-    });
+    const server = serve(
+      {
+        // `@hono/node-server` passes the Node request as `env`; the app gets the client's address only
+        fetch: (request, env: { incoming?: { socket?: { remoteAddress?: string } } }) =>
+          fetch(request, { clientAddress: env.incoming?.socket?.remoteAddress ?? "unknown" }),
+        hostname: host,
+        port,
+      },
+      (info: AddressInfo) => {
+        resolve(handleOf(server as Server, info));
+      },
+    );
     server.once("error", reject);
   });
 }

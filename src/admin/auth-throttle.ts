@@ -57,22 +57,14 @@ export class AuthThrottle {
 }
 
 /**
- * The client's address as the runtime's HTTP server hands it to Hono's `fetch(request, env)`: Node's
- * `@hono/node-server` passes `{ incoming }`, Bun its server (`requestIP`), Deno the connection info
- * (`remoteAddr`). "unknown" when none of them is there (in-process `app.request` in tests).
+ * What the runtime's HTTP server tells the app of the connection a request came on; each runtime's
+ * `serveHttp` (runtime/<name>/http.ts) passes it as Hono's `env`.
  */
+export interface RequestConnection {
+  clientAddress: string;
+}
+
+/** The client's address from the runtime's server; "unknown" in-process (`app.request` without an env). */
 export function clientAddress(c: Context): string {
-  const env = c.env as
-    | {
-        incoming?: { socket?: { remoteAddress?: string } };
-        requestIP?: (request: Request) => { address?: string } | null;
-        remoteAddr?: { hostname?: string };
-      }
-    | undefined;
-  return (
-    env?.incoming?.socket?.remoteAddress ??
-    (typeof env?.requestIP === "function" ? env.requestIP(c.req.raw)?.address : undefined) ??
-    env?.remoteAddr?.hostname ??
-    "unknown"
-  );
+  return (c.env as Partial<RequestConnection> | undefined)?.clientAddress ?? "unknown";
 }

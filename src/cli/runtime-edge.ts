@@ -3,10 +3,12 @@
  * data plane and its HTTP server for the admin API and the status endpoints. This is the whole
  * runtime-specific surface; everything else in `src/` is shared.
  */
+import type { RequestConnection } from "../admin/auth-throttle.ts";
 import type { PlainHandler } from "../observability/status-app.ts";
 import type { SocketAdapter } from "../proxy/adapter.ts";
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** a Hono app's `fetch`; the runtime passes the request's connection (the client's address) as its `env` */
+export type FetchHandler = (request: Request, connection: RequestConnection) => Response | Promise<Response>;
 
 export interface HttpServerHandle {
   /** the bound address, `host:port` (the real port when 0 was asked for) */

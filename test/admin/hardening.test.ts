@@ -55,7 +55,7 @@ async function adminOn(makeBackend: () => Promise<Backend>) {
   ) {
     const init: RequestInit = { method, headers: { "x-api-key": KEY, "content-type": "application/json", ...headers } };
     if (body !== undefined) init.body = typeof body === "string" ? body : JSON.stringify(body);
-    const res = await app.request(path, init, { incoming: { socket: { remoteAddress: client } } });
+    const res = await app.request(path, init, { clientAddress: client });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers } as Answer;
   }

@@ -1,7 +1,7 @@
 /**
  * Storage on Bun and Deno: `sluice start` under each runtime on PGlite (temp data dir) and on a fresh
  * PostgreSQL database through postgres.js (127.0.0.1:5432, user postgres), writing and reading a
- * service through the admin API.
+ * service through the admin API, and a wrong key logged with the client's address the runtime's server gives.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -100,6 +100,10 @@ async function startAndUse(runtime: string, env: Record<string, string>, args: s
     const read = await fetch(`http://${adminAddr}/api/services/${id}`, { headers });
     assert.equal(read.status, 200);
     assert.equal(((await read.json()) as { value: { name: string } }).value.name, `svc-${runtime}`);
+    // the runtime's HTTP server hands the client's address to the admin API (auth throttling keys on it)
+    const refused = await fetch(`http://${adminAddr}/api/services`, { headers: { "x-api-key": "wrong" } });
+    assert.equal(refused.status, 401);
+    assert.match(output, /"client":"127\.0\.0\.1"[^\n]*"msg":"admin authentication failed"/, output);
     return ready.storage;
   } finally {
     child.kill("SIGTERM");
