@@ -5,9 +5,10 @@
  * local PostgreSQL (only for the pgbench workload) and, for the TLS workloads, a bulk source server and a
  * self-signed ECDSA P-256 certificate every TLS-terminating target serves.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedCertificate } from "../../test/fixtures/certificates.ts";
 import { freePort } from "../../test/fixtures/ports.ts";
 import { type BenchProcess, runTool, startProcess, waitForTcp } from "../processes.ts";
 
@@ -54,33 +55,7 @@ export const TLS_NAME = "tls.sluice.test";
 
 /** ECDSA P-256: what a current nginx or Let's Encrypt setup serves by default, and cheap to sign with. */
 async function makeCertificate(dir: string): Promise<BenchCertificate> {
-  const certFile = join(dir, "tls.crt");
-  const keyFile = join(dir, "tls.key");
-  await runTool(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${TLS_NAME}`,
-      "-addext",
-      `subjectAltName=DNS:${TLS_NAME}`,
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-    ],
-    30_000,
-  );
-  const cert = readFileSync(certFile, "utf8");
-  const key = readFileSync(keyFile, "utf8");
+  const { certFile, keyFile, cert, key } = selfSignedCertificate(TLS_NAME, { sans: [TLS_NAME], dir, name: "tls" });
   const pemFile = join(dir, "tls.pem");
   writeFileSync(pemFile, `${cert}${key}`);
   return { certFile, keyFile, pemFile, cert, key, name: TLS_NAME };

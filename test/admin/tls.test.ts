@@ -20,6 +20,7 @@ import type { GatewayConfig } from "../../src/config/types.ts";
 import { DeclarativeError, parseDeclarative } from "../../src/declarative/file-format.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { Keyring } from "../../src/store/keyring.ts";
+import { selfSignedCertificate } from "../fixtures/certificates.ts";
 import { api, defaultGroupId, freshDatabase, sluice, stopAll, waitReady } from "../fixtures/processes.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "./fixtures/backends.ts";
 
@@ -45,29 +46,9 @@ function openssl(args: string[]): string {
 let made = 0;
 /** a self-signed ECDSA certificate for `names` (first one the CN) */
 function certificate(names: string[]): Pair {
-  const n = ++made;
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-days",
-    "30",
-    "-subj",
-    `/CN=${names[0]}`,
-    "-addext",
-    `subjectAltName=${names.map((name) => `DNS:${name}`).join(",")}`,
-    "-keyout",
-    `key${n}.pem`,
-    "-out",
-    `cert${n}.pem`,
-  ]);
-  const cert = readFileSync(join(dir, `cert${n}.pem`), "utf8");
-  files.set(cert, `cert${n}.pem`);
-  return { cert, key: readFileSync(join(dir, `key${n}.pem`), "utf8") };
+  const pair = selfSignedCertificate(names[0]!, { sans: names, days: 30, dir, name: `cert${++made}` });
+  files.set(pair.cert, pair.certFile);
+  return { cert: pair.cert, key: pair.key };
 }
 
 interface Answer {

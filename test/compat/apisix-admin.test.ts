@@ -6,9 +6,8 @@
  * visible (read-only) in Sluice's own API, and its DELETE closes the port.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,6 +20,7 @@ import { createLogger } from "../../src/observability/logger.ts";
 import { type ControlPlaneStore, openStore } from "../../src/store/index.ts";
 import { Keyring } from "../../src/store/keyring.ts";
 import { type Backend, pgliteBackend, postgresBackend } from "../admin/fixtures/backends.ts";
+import { type SelfSignedOptions, selfSignedCertificate } from "../fixtures/certificates.ts";
 import { tcpUp } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
 import { requireCommand, run } from "../fixtures/processes.ts";
@@ -85,37 +85,12 @@ function takePresent(obj: unknown, path: string): void {
   delete at[last];
 }
 
-function pemPair(cn = "apisix-client", extra: string[] = ["-newkey", "rsa:2048"]): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), "sluice-apisix-pem-"));
-  try {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        ...extra,
-        "-nodes",
-        "-subj",
-        `/CN=${cn}`,
-        "-days",
-        "1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    return {
-      cert: readFileSync(join(dir, "cert.pem"), "utf8"),
-      key: readFileSync(join(dir, "key.pem"), "utf8"),
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 type Pem = { cert: string; key: string };
+/** the PEM texts only: a request body takes `cert` and `key`, nothing else */
+function pemPair(cn: string, options: SelfSignedOptions): Pem {
+  const { cert, key } = selfSignedCertificate(cn, { days: 1, ...options });
+  return { cert, key };
+}
 /** generated once, on first use */
 function once(make: () => Pem): () => Pem {
   let made: Pem | undefined;
@@ -124,26 +99,15 @@ function once(make: () => Pem): () => Pem {
     return made;
   };
 }
-const clientPem = once(() => pemPair());
+const clientPem = once(() => pemPair("apisix-client", { keyType: "rsa" }));
 /** the server certificates of the ssl cases (apisix-admin-ssl-cases.ts says why they are generated) */
 const serverPem = once(() =>
-  pemPair("test.com", [
-    "-newkey",
-    "rsa:2048",
-    "-addext",
-    "subjectAltName=DNS:test.com,DNS:foo.com,DNS:*.foo.com,DNS:bar.com",
-  ]),
+  pemPair("test.com", {
+    keyType: "rsa",
+    sans: ["test.com", "foo.com", "*.foo.com", "bar.com"],
+  }),
 );
-const serverEccPem = once(() =>
-  pemPair("test.com", [
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-addext",
-    "subjectAltName=DNS:test.com",
-  ]),
-);
+const serverEccPem = once(() => pemPair("test.com", { sans: ["test.com"] }));
 function withPem(body: unknown): unknown {
   let text = JSON.stringify(body);
   if (!text.includes('"$CLIENT_') && !text.includes('"$SSL_')) return body;
@@ -558,7 +522,7 @@ describe("through a real sluice start", () => {
       const fingerprint = (pemText: string) => new X509Certificate(pemText).fingerprint256;
       await within(1000, "the APISIX certificate served", async () => (await servedCert()) === fingerprint(first.cert));
 
-      const second = pemPair("test.com", ["-newkey", "rsa:2048", "-addext", "subjectAltName=DNS:test.com"]);
+      const second = pemPair("test.com", { keyType: "rsa", sans: ["test.com"] });
       const replaced = await call("PUT", "/apisix/admin/ssls/live", { ...second, sni: "test.com" });
       assert.equal(replaced.status, 200, replaced.text);
       await within(1000, "the replacement served", async () => (await servedCert()) === fingerprint(second.cert));

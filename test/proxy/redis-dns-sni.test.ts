@@ -11,6 +11,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { selfSignedCertificate } from "../fixtures/certificates.ts";
 import { config, service, startGateway, tcpUp, upstream } from "../fixtures/gateway.ts";
 import { freePort } from "../fixtures/ports.ts";
 import { killDaemon, requireCommand, run, spawnDaemon } from "../fixtures/processes.ts";
@@ -257,26 +258,7 @@ describe("tls passthrough by sni", () => {
     requireCommand("openssl", "scripts/deps/proxy.sh");
     dir = mkdtempSync(join(tmpdir(), "sluice-sni-"));
     for (const name of ["alpha", "beta"]) {
-      const key = join(dir, `${name}.key`);
-      const cert = join(dir, `${name}.crt`);
-      const gen = await run("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        `/CN=${name}.sluice.test`,
-      ]);
-      assert.equal(gen.code, 0, gen.stderr);
+      const { certFile: cert, keyFile: key } = selfSignedCertificate(`${name}.sluice.test`, { days: 1, dir, name });
       const port = await freePort();
       ports.push(port);
       servers.push(
