@@ -26,28 +26,14 @@ import {
   type UdpSocket,
 } from "../../src/proxy/adapter.ts";
 import type { FdLimitPause, PausableListener } from "./fd-limit-pause.ts";
+import { isFreshChunk, markFreshChunk } from "./fresh-chunk.ts";
+import { acceptHandles, connectHandle, HandleTcpConnection, tcpHandleBindings } from "./tcp-handle.ts";
 import { startClientTls, startServerTls } from "./tls-layer.ts";
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
 
-/**
- * The chunk most recently handed to an `onData` handler. Node gives each read a fresh Buffer and never
- * reuses it, so writing that chunk needs no copy: the pipeline's hot path (onData → write) stays
- * copy-free. Any other chunk belongs to a caller that may reuse it once `write` returns, and Node keeps
- * a reference to bytes it could not send at once, so those are copied first.
- */
-let lastDelivered: Uint8Array | undefined;
-
-/**
- * For an adapter whose reads also give a fresh buffer each time that is never reused (Bun's `Bun.listen`
- * sockets), so that writing the chunk into a `node:net` socket skips the copy as well. bun-native reads
- * with `Bun.listen` and writes upstream through `node:net`: iperf3 through a minimal proxy took 0.66–0.71
- * ns of CPU a byte with the copy, 0.46–0.52 without, the bare `Bun.listen`/`Bun.connect` floor 0.45–0.53
- * (docs/performance.md).
- */
-export function deliveringFreshChunk(chunk: Uint8Array): void {
-  lastDelivered = chunk;
-}
+/** Bun's native adapter reads fresh chunks too and writes upstream through this adapter. */
+export { markFreshChunk as deliveringFreshChunk } from "./fresh-chunk.ts";
 
 function addressOf(address: string | undefined, port: number | undefined): AddressInfo {
   const a = normaliseAddress(address ?? "");
@@ -103,7 +89,7 @@ export class NodeTcpConnection implements TcpConnection {
 
   private readonly onSocketData = (chunk: Buffer): void => {
     const h = this.handlers;
-    lastDelivered = chunk;
+    markFreshChunk(chunk);
     if (h !== undefined) h.onData(chunk);
     else this.early?.push({ kind: "data", chunk });
   };
@@ -165,7 +151,7 @@ export class NodeTcpConnection implements TcpConnection {
     if (!early) return;
     for (const event of early) {
       if (event.kind === "data") {
-        lastDelivered = event.chunk;
+        markFreshChunk(event.chunk);
         handlers.onData(event.chunk);
       } else if (event.kind === "end") handlers.onEnd();
       else if (event.kind === "drain") handlers.onDrain();
@@ -178,7 +164,7 @@ export class NodeTcpConnection implements TcpConnection {
 
   write(chunk: Uint8Array): boolean {
     if (this.socket.destroyed) return true;
-    const accepted = this.socket.write(chunk === lastDelivered ? chunk : Buffer.from(chunk));
+    const accepted = this.socket.write(isFreshChunk(chunk) ? chunk : Buffer.from(chunk));
     return accepted && this.lower?.writableNeedDrain !== true;
   }
 
@@ -224,6 +210,8 @@ class NodeTcpListener implements TcpListener, PausableListener {
     readonly address: AddressInfo,
     private readonly options: TcpListenOptions,
     fdLimitPause: FdLimitPause | undefined,
+    /** re-installs the handle accept path on the new listening handle of a resumed listener */
+    private readonly onListening: () => void,
   ) {
     this.unwatch = fdLimitPause?.watch(this) ?? (() => {});
   }
@@ -245,6 +233,7 @@ class NodeTcpListener implements TcpListener, PausableListener {
         () => {
           this.server.off("error", failed);
           this.listening = true;
+          this.onListening();
           resolve();
         },
       );
@@ -276,7 +265,7 @@ class NodeUdpSocket implements UdpSocket {
     if (this.closed) return;
     try {
       // dgram may queue the send (and a host name is looked up first), holding the bytes past this call
-      this.socket.send(data === lastDelivered ? data : Buffer.from(data), port, host);
+      this.socket.send(isFreshChunk(data) ? data : Buffer.from(data), port, host);
     } catch (error) {
       // a bad port or address throws at once; like a failed send it loses one datagram, nothing more
       this.onError?.(withCode(error));
@@ -315,15 +304,22 @@ function withCode(error: unknown): Error {
  * limit, listeners pause there and listen again once fds are free (runtime/node/fd-limit-pause.ts). Node's
  * own loop needs nothing: libuv drains the accept queue with a spare fd.
  */
-export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPause } = {}): SocketAdapter {
+export function createNodeSocketAdapter(
+  settings: { pauseAtFdLimit?: FdLimitPause; netSockets?: boolean } = {},
+): SocketAdapter {
   const { pauseAtFdLimit } = settings;
+  // libuv handles where Node has them (runtime/node/tcp-handle.ts); `net.Socket` elsewhere or when asked
+  const handles = settings.netSockets === true ? undefined : tcpHandleBindings();
   const adapter: SocketAdapter = {
-    name: "node",
+    name: handles === undefined && settings.netSockets === true ? "node-net" : "node",
     runtime: `node ${process.versions.node}`,
 
     listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void): Promise<TcpListener> {
       return new Promise((resolve, reject) => {
         const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+        const takeHandles = () => {
+          if (handles !== undefined) acceptHandles(server, handles, onConnection);
+        };
         server.on("connection", (socket: net.Socket) => {
           // A socket reset before we see it has no addresses; there is nothing to proxy.
           if (socket.remoteAddress === undefined) {
@@ -342,13 +338,15 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
           server.off("error", onListenError);
           // accept() errors (EMFILE, ...) must not crash the process; the server keeps accepting.
           server.on("error", () => {});
+          takeHandles();
           const a = server.address() as net.AddressInfo;
-          resolve(new NodeTcpListener(server, addressOf(a.address, a.port), options, pauseAtFdLimit));
+          resolve(new NodeTcpListener(server, addressOf(a.address, a.port), options, pauseAtFdLimit, takeHandles));
         });
       });
     },
 
     connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
+      if (handles !== undefined) return connectHandle(options, handles);
       return new Promise((resolve, reject) => {
         const socket = net.connect({
           host: options.host,
@@ -393,7 +391,7 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
           lookup: literalFirstLookup as dgram.SocketOptions["lookup"],
         } as dgram.SocketOptions);
         socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-          lastDelivered = msg;
+          markFreshChunk(msg);
           // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
           const address = normaliseAddress(rinfo.address);
           if (address !== rinfo.address) onMessage(msg, { address, port: rinfo.port, family: "IPv4" });
@@ -423,4 +421,15 @@ export function createNodeSocketAdapter(settings: { pauseAtFdLimit?: FdLimitPaus
     },
   };
   return adapter;
+}
+
+/**
+ * The kernel socket under a connection of this adapter as a `net.Socket`, taken over from the
+ * connection (see `detachSocket`), or undefined for a connection of another adapter.
+ */
+export function takeKernelSocket(connection: TcpConnection, replay: Uint8Array | undefined): net.Socket | undefined {
+  if (connection instanceof NodeTcpConnection || connection instanceof HandleTcpConnection) {
+    return connection.detachSocket(replay);
+  }
+  return undefined;
 }

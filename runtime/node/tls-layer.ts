@@ -20,7 +20,7 @@ import type {
   TlsServerOptions,
   TlsSessionInfo,
 } from "../../src/proxy/adapter.ts";
-import { NodeTcpConnection } from "./socket-adapter.ts";
+import { NodeTcpConnection, takeKernelSocket } from "./socket-adapter.ts";
 
 /** A `TcpConnection` as a Node stream, with backpressure both ways. */
 class ConnectionStream extends Duplex implements TcpHandlers {
@@ -230,9 +230,8 @@ export async function startServerTls(connection: TcpConnection, options: TlsServ
   const { identity } = options;
   const addresses = { local: connection.local, remote: connection.remote };
   const stream =
-    NATIVE_TLS_WRAP && connection instanceof NodeTcpConnection
-      ? connection.detachSocket(options.replay)
-      : new ConnectionStream(connection, options.replay);
+    (NATIVE_TLS_WRAP ? takeKernelSocket(connection, options.replay) : undefined) ??
+    new ConnectionStream(connection, options.replay);
   let socket: tls.TLSSocket;
   try {
     socket = new tls.TLSSocket(stream as unknown as import("node:net").Socket, {
@@ -261,9 +260,9 @@ export async function startClientTls(
   timeoutMs: number,
 ): Promise<TcpConnection> {
   const addresses = { local: connection.local, remote: connection.remote };
-  const raw =
-    NATIVE_TLS_WRAP && connection instanceof NodeTcpConnection ? connection.detachSocket(undefined) : undefined;
-  const stream = raw ?? new ConnectionStream(connection, undefined);
+  const stream =
+    (NATIVE_TLS_WRAP ? takeKernelSocket(connection, undefined) : undefined) ??
+    new ConnectionStream(connection, undefined);
   const socket = tls.connect({
     socket: stream as unknown as import("node:net").Socket,
     servername: options.servername,

@@ -6,8 +6,10 @@ import type { SocketAdapter } from "../../src/proxy/adapter.ts";
  * of `test/` does not follow them into `runtime/bun` and `runtime/deno`, which are typed against their
  * own runtime's globals (checked by `deno check` and `runtime/bun/tsconfig.json`).
  */
-const adapterModules: Record<string, [path: string, factory: string]> = {
+const adapterModules: Record<string, [path: string, factory: string, settings?: object]> = {
   node: ["../../runtime/node/socket-adapter.ts", "createNodeSocketAdapter"],
+  // Node's `net.Socket` path, which the node adapter falls back to where libuv handles are not available
+  "node-net": ["../../runtime/node/socket-adapter.ts", "createNodeSocketAdapter", { netSockets: true }],
   "bun-native": ["../../runtime/bun/socket-adapter.ts", "createBunSocketAdapter"],
   "bun-node-compat": ["../../runtime/bun/node-compat-adapter.ts", "createBunNodeCompatAdapter"],
   "deno-native": ["../../runtime/deno/socket-adapter.ts", "createDenoSocketAdapter"],
@@ -17,7 +19,7 @@ const adapterModules: Record<string, [path: string, factory: string]> = {
 export async function adapterNamed(name: string): Promise<SocketAdapter> {
   const entry = adapterModules[name];
   if (entry === undefined) throw new Error(`unknown adapter ${name}; one of ${Object.keys(adapterModules).join(", ")}`);
-  const [path, factory] = entry;
-  const module = (await import(path)) as Record<string, () => SocketAdapter | Promise<SocketAdapter>>;
-  return await module[factory]!();
+  const [path, factory, settings] = entry;
+  const module = (await import(path)) as Record<string, (settings?: object) => SocketAdapter | Promise<SocketAdapter>>;
+  return await module[factory]!(settings);
 }

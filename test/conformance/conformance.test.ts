@@ -1,6 +1,6 @@
 /**
  * The adapter conformance suite (`suite.ts`) under each runtime and adapter, each in its own process:
- * the Node adapter under node; Bun's native and node-compat adapters under bun; Deno's native and
+ * the Node adapter under node (on libuv handles, and on `net.Socket` as it falls back to); Bun's native and node-compat adapters under bun; Deno's native and
  * node-compat adapters under deno. A behaviour difference between runtimes is a bug.
  */
 import assert from "node:assert/strict";
@@ -18,6 +18,7 @@ const RUN_TIMEOUT_MS = 120_000;
 
 const cases: { adapter: string; command: string[] }[] = [
   { adapter: "node", command: [process.execPath, "--import", "tsx", runner, "node"] },
+  { adapter: "node-net", command: [process.execPath, "--import", "tsx", runner, "node-net"] },
   { adapter: "bun-native", command: [bun, runner, "bun-native"] },
   { adapter: "bun-node-compat", command: [bun, runner, "bun-node-compat"] },
   {

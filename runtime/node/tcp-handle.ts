@@ -1,0 +1,437 @@
+/**
+ * TCP on Node's libuv handles (`TCP`, `WriteWrap`, `ShutdownWrap` of `process.binding("tcp_wrap")` and
+ * `"stream_wrap"`) instead of `net.Socket`. A `net.Socket` is a full `stream.Duplex` (two stream states,
+ * an EventEmitter, its listeners, a timer slot) built for every accepted and every upstream connection;
+ * the gateway needs none of it, only read → write with backpressure. On the bench's new-connection
+ * workload a bare `net` + `pipe()` proxy made 7.1–7.8k connections/s and the same proxy on these handles
+ * 14.2–15.5k (docs/performance.md, "Node on libuv handles").
+ *
+ * These bindings are Node's internals: `process.binding` is deprecated (DEP0111, documentation only) and
+ * the handles' shape is not a public contract. So `tcpHandleBindings()` probes every function used here
+ * at start and answers undefined when one is missing (a future Node, or Bun and Deno, whose node-compat
+ * layers also load this adapter); the adapter then uses `net.Socket` as before. `SLUICE_NODE_SOCKETS=net`
+ * forces that path. The conformance suite runs both (`node` and `node-net`).
+ *
+ * Reads are Node's own: each read gives a fresh ArrayBuffer that is never reused, so a chunk can be
+ * written to the other side without a copy, as on `net.Socket`. Reading starts when the pipeline installs
+ * its handlers, so nothing needs queueing before that.
+ */
+import dns from "node:dns";
+import net from "node:net";
+import { getSystemErrorName } from "node:util";
+import {
+  type AddressInfo,
+  addressFamily,
+  normaliseAddress,
+  peerResetError,
+  type TcpConnection,
+  type TcpConnectOptions,
+  type TcpHandlers,
+} from "../../src/proxy/adapter.ts";
+import { isFreshChunk, markFreshChunk } from "./fresh-chunk.ts";
+
+/** The part of a libuv stream handle this file uses (src/stream_base.cc, src/tcp_wrap.cc). */
+interface TcpHandle {
+  onread: (this: TcpHandle, buffer: ArrayBuffer | undefined) => void;
+  readonly writeQueueSize: number;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteRequest, data: Uint8Array): number;
+  shutdown(req: ShutdownRequest): number;
+  close(callback?: () => void): void;
+  reset(callback?: () => void): number;
+  setNoDelay(enable: boolean): number;
+  getpeername(out: Partial<AddressInfo>): number;
+  getsockname(out: Partial<AddressInfo>): number;
+  connect(req: ConnectRequest, address: string, port: number): number;
+  connect6(req: ConnectRequest, address: string, port: number): number;
+  [OWNER]?: HandleTcpConnection;
+}
+
+interface WriteRequest {
+  handle: TcpHandle;
+  oncomplete: (this: WriteRequest, status: number) => void;
+  async: boolean;
+  /** keeps the bytes alive while libuv still points at them */
+  buffer: Uint8Array | null;
+  [OWNER]?: HandleTcpConnection;
+}
+
+interface ShutdownRequest {
+  handle: TcpHandle;
+  oncomplete: (this: ShutdownRequest, status: number) => void;
+  [OWNER]?: HandleTcpConnection;
+}
+
+interface ConnectRequest {
+  oncomplete: (status: number) => void;
+  address: string;
+  port: number;
+}
+
+export interface TcpHandleBindings {
+  readonly TCP: new (type: number) => TcpHandle;
+  readonly TCPConnectWrap: new () => ConnectRequest;
+  readonly WriteWrap: new () => WriteRequest;
+  readonly ShutdownWrap: new () => ShutdownRequest;
+  readonly SOCKET: number;
+  /** `streamBaseState`: what the last read or write left, indexed by the three below */
+  readonly state: Int32Array;
+  readonly kReadBytesOrError: number;
+  readonly kArrayBufferOffset: number;
+  readonly kLastWriteWasAsync: number;
+}
+
+const OWNER = Symbol("sluice.connection");
+/** libuv's UV_EOF, the same number on every platform */
+const UV_EOF = -4095;
+/**
+ * Bytes queued in libuv above which `write` says stop: one full read (64 KiB), so a single large chunk
+ * the kernel could not take at once does not pause the source by itself.
+ */
+const HIGH_WATER = 64 * 1024;
+
+let probed: TcpHandleBindings | undefined | null = null;
+
+/** Node's libuv TCP bindings, or undefined where they are missing or differ from what is used here. */
+export function tcpHandleBindings(): TcpHandleBindings | undefined {
+  if (probed !== null) return probed;
+  probed = undefined;
+  if (process.versions.bun !== undefined || process.versions.deno !== undefined) return undefined;
+  if (process.env.SLUICE_NODE_SOCKETS === "net") return undefined;
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding;
+    const tcp = binding("tcp_wrap") as { TCP?: unknown; TCPConnectWrap?: unknown; constants?: { SOCKET?: unknown } };
+    const stream = binding("stream_wrap") as Record<string, unknown>;
+    const TCP = tcp.TCP as (new (type: number) => TcpHandle) | undefined;
+    const methods = ["readStart", "readStop", "writeBuffer", "shutdown", "close", "reset", "setNoDelay"];
+    const more = ["getpeername", "getsockname", "connect", "connect6"];
+    if (typeof TCP !== "function" || typeof tcp.TCPConnectWrap !== "function") return undefined;
+    if (![...methods, ...more].every((m) => typeof (TCP.prototype as Record<string, unknown>)[m] === "function")) {
+      return undefined;
+    }
+    const state = stream.streamBaseState;
+    const indexes = [stream.kReadBytesOrError, stream.kArrayBufferOffset, stream.kLastWriteWasAsync];
+    if (!(state instanceof Int32Array) || !indexes.every((i) => typeof i === "number")) return undefined;
+    if (typeof stream.WriteWrap !== "function" || typeof stream.ShutdownWrap !== "function") return undefined;
+    if (typeof tcp.constants?.SOCKET !== "number") return undefined;
+    probed = {
+      TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap as new () => ConnectRequest,
+      WriteWrap: stream.WriteWrap as new () => WriteRequest,
+      ShutdownWrap: stream.ShutdownWrap as new () => ShutdownRequest,
+      SOCKET: tcp.constants.SOCKET,
+      state,
+      kReadBytesOrError: stream.kReadBytesOrError as number,
+      kArrayBufferOffset: stream.kArrayBufferOffset as number,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync as number,
+    };
+  } catch {
+    probed = undefined;
+  }
+  return probed;
+}
+
+function uvError(status: number, syscall: string): Error & { code: string } {
+  let code = "EUNKNOWN";
+  try {
+    code = getSystemErrorName(status);
+  } catch {
+    // not a libuv error number: keep EUNKNOWN
+  }
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
+}
+
+function addressOfHandle(handle: TcpHandle, which: "getpeername" | "getsockname"): AddressInfo | undefined {
+  const out: Partial<AddressInfo> = {};
+  if (handle[which](out) !== 0 || out.address === undefined) return undefined;
+  const address = normaliseAddress(out.address);
+  return { address, port: out.port ?? 0, family: addressFamily(address) };
+}
+
+const NO_ADDRESS: AddressInfo = { address: "", port: 0, family: "IPv4" };
+
+/** `onread` of every handle: `this` is the handle, the figures are in `streamBaseState`. */
+function onHandleRead(this: TcpHandle, buffer: ArrayBuffer | undefined): void {
+  const connection = this[OWNER];
+  if (connection === undefined) return;
+  const b = connection.bindings;
+  const nread = b.state[b.kReadBytesOrError] as number;
+  if (nread > 0 && buffer !== undefined) {
+    const chunk = Buffer.from(buffer, b.state[b.kArrayBufferOffset] as number, nread);
+    markFreshChunk(chunk);
+    connection.handlers?.onData(chunk);
+  } else if (nread === UV_EOF) connection.readEnded();
+  else if (nread < 0) connection.fail(uvError(nread, "read"));
+}
+
+function onWriteComplete(this: WriteRequest, status: number): void {
+  const connection = this[OWNER];
+  this.buffer = null;
+  if (connection === undefined) return;
+  if (status < 0) connection.fail(peerResetError(uvError(status, "write")));
+  else connection.writeCompleted();
+}
+
+function onShutdownComplete(this: ShutdownRequest, status: number): void {
+  const connection = this[OWNER];
+  if (connection === undefined) return;
+  if (status < 0 && status !== -107 /* ENOTCONN: the peer is gone already */) {
+    connection.fail(peerResetError(uvError(status, "shutdown")));
+  } else connection.writeEnded();
+}
+
+export class HandleTcpConnection implements TcpConnection {
+  handlers: TcpHandlers | undefined;
+  private localInfo: AddressInfo | undefined;
+  private paused = false;
+  private reading = false;
+  private readDone = false;
+  private shutdownSent = false;
+  private writeDone = false;
+  private needDrain = false;
+  /** set once the handle is closing: nothing more is read, written or reported but `onClose` */
+  private closing = false;
+  private closeReported = false;
+  private closedBeforeHandlers = false;
+  private error: Error | undefined;
+
+  constructor(
+    private readonly handle: TcpHandle,
+    readonly bindings: TcpHandleBindings,
+    readonly remote: AddressInfo,
+  ) {
+    handle[OWNER] = this;
+    handle.onread = onHandleRead;
+    handle.setNoDelay(true);
+  }
+
+  // read on first use: a getsockname syscall that most connections never need
+  get local(): AddressInfo {
+    this.localInfo ??= addressOfHandle(this.handle, "getsockname") ?? NO_ADDRESS;
+    return this.localInfo;
+  }
+
+  setHandlers(handlers: TcpHandlers): void {
+    this.handlers = handlers;
+    if (this.closedBeforeHandlers) {
+      this.reportClose();
+      return;
+    }
+    this.updateReading();
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.closing || this.shutdownSent) return true;
+    const b = this.bindings;
+    // a chunk this adapter read is never reused; any other may be once we return (the contract)
+    const data = isFreshChunk(chunk) ? chunk : Buffer.from(chunk);
+    const req = new b.WriteWrap();
+    req.handle = this.handle;
+    req.oncomplete = onWriteComplete;
+    req.async = false;
+    req.buffer = null;
+    const status = this.handle.writeBuffer(req, data);
+    if (status !== 0) {
+      this.fail(peerResetError(uvError(status, "write")));
+      return true;
+    }
+    if (b.state[b.kLastWriteWasAsync] !== 0) {
+      req.buffer = data;
+      req[OWNER] = this;
+      if (this.handle.writeQueueSize >= HIGH_WATER) {
+        this.needDrain = true;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** an async write finished; the queue may have gone below the mark */
+  writeCompleted(): void {
+    if (this.closing || !this.needDrain || this.handle.writeQueueSize >= HIGH_WATER) return;
+    this.needDrain = false;
+    this.handlers?.onDrain();
+  }
+
+  end(): void {
+    if (this.closing || this.shutdownSent) return;
+    this.shutdownSent = true;
+    const req = new this.bindings.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = onShutdownComplete;
+    req[OWNER] = this;
+    // libuv sends the FIN once the queued writes are out
+    const status = this.handle.shutdown(req);
+    if (status !== 0) this.writeEnded();
+  }
+
+  /** the FIN went out (or could not: the peer is gone) */
+  writeEnded(): void {
+    this.writeDone = true;
+    if (this.readDone) this.closeHandle(false);
+  }
+
+  /** the peer's FIN */
+  readEnded(): void {
+    if (this.closing) return;
+    this.readDone = true;
+    this.reading = false;
+    this.handlers?.onEnd();
+    if (this.writeDone) this.closeHandle(false);
+  }
+
+  fail(error: Error): void {
+    if (this.closing) return;
+    this.error ??= error;
+    this.closeHandle(true);
+  }
+
+  destroy(): void {
+    if (this.closing) return;
+    this.closeHandle(true);
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.updateReading();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.updateReading();
+  }
+
+  get bufferedAmount(): number {
+    return this.closing ? 0 : this.handle.writeQueueSize;
+  }
+
+  private updateReading(): void {
+    const want = this.handlers !== undefined && !this.paused && !this.readDone && !this.closing;
+    if (want === this.reading) return;
+    this.reading = want;
+    if (want) this.handle.readStart();
+    else this.handle.readStop();
+  }
+
+  /** `reset`: RST, the peer sees an abort (and unsent bytes are dropped); otherwise a clean close */
+  private closeHandle(reset: boolean): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.reading = false;
+    const done = () => this.reportClose();
+    if (!reset || this.handle.reset(done) !== 0) this.handle.close(done);
+  }
+
+  private reportClose(): void {
+    this.handle[OWNER] = undefined;
+    const handlers = this.handlers;
+    if (handlers === undefined) {
+      this.closedBeforeHandlers = true;
+      return;
+    }
+    if (this.closeReported) return;
+    this.closeReported = true;
+    handlers.onClose(this.error);
+  }
+
+  /**
+   * Hands the kernel socket to a layer that wants a `net.Socket` (a `TLSSocket` runs TLS in C++ on its
+   * handle): stops reading, forgets the handle, and puts `replay` (what was read so far) in front.
+   */
+  detachSocket(replay: Uint8Array | undefined): net.Socket {
+    this.closing = true;
+    this.closeReported = true;
+    if (this.reading) this.handle.readStop();
+    this.reading = false;
+    // net.Socket installs its own `onread` on the handle
+    this.handle[OWNER] = undefined;
+    const socket = new net.Socket({
+      handle: this.handle,
+      allowHalfOpen: true,
+      pauseOnCreate: true,
+      readable: true,
+      writable: true,
+    } as net.SocketConstructorOpts);
+    if (replay !== undefined && replay.byteLength > 0) socket.unshift(Buffer.from(replay));
+    return socket;
+  }
+}
+
+/** A connection for a handle the listener accepted; undefined (and the handle closed) when it is gone already. */
+export function acceptedConnection(handle: TcpHandle, bindings: TcpHandleBindings): HandleTcpConnection | undefined {
+  const remote = addressOfHandle(handle, "getpeername");
+  if (remote === undefined) {
+    handle.close();
+    return undefined;
+  }
+  return new HandleTcpConnection(handle, bindings, remote);
+}
+
+/**
+ * Makes `server` hand accepted connections to `onConnection` as handle connections. Set after every
+ * listen: `net.Server` (or, in a cluster worker, the primary's round-robin handle) calls the listening
+ * handle's `onconnection` with each accepted handle, and this takes it before a `net.Socket` is built.
+ */
+export function acceptHandles(
+  server: net.Server,
+  bindings: TcpHandleBindings,
+  onConnection: (connection: TcpConnection) => void,
+): void {
+  const listening = (server as unknown as { _handle?: { onconnection?: unknown } })._handle;
+  if (listening === undefined) throw new Error("the listener has no handle to take connections from");
+  listening.onconnection = (status: number, handle: TcpHandle | undefined) => {
+    // accept() errors (EMFILE, …) lose one connection, never the listener
+    if (status !== 0 || handle === undefined) return;
+    const connection = acceptedConnection(handle, bindings);
+    if (connection !== undefined) onConnection(connection);
+  };
+}
+
+/** Connects to an IP literal, or to the first address a host name resolves to. */
+export function connectHandle(options: TcpConnectOptions, bindings: TcpHandleBindings): Promise<TcpConnection> {
+  return new Promise((resolve, reject) => {
+    const handle = new bindings.TCP(bindings.SOCKET);
+    let settled = false;
+    const settle = (error: Error | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error !== undefined) {
+        handle.close();
+        reject(error);
+        return;
+      }
+      const remote = addressOfHandle(handle, "getpeername");
+      if (remote === undefined) {
+        handle.close();
+        reject(uvError(-104, "connect"));
+      } else resolve(new HandleTcpConnection(handle, bindings, remote));
+    };
+    const timer = setTimeout(
+      () =>
+        settle(
+          Object.assign(new Error(`connect to ${options.host}:${options.port} timed out`), { code: "ETIMEDOUT" }),
+        ),
+      options.timeoutMs,
+    );
+    const connectTo = (address: string, family: number) => {
+      if (settled) return;
+      const req = new bindings.TCPConnectWrap();
+      req.oncomplete = (status: number) => settle(status === 0 ? undefined : uvError(status, "connect"));
+      req.address = address;
+      req.port = options.port;
+      const status =
+        family === 6 ? handle.connect6(req, address, options.port) : handle.connect(req, address, options.port);
+      if (status !== 0) settle(uvError(status, "connect"));
+    };
+    const family = net.isIP(options.host);
+    if (family !== 0) connectTo(options.host, family);
+    else {
+      dns.lookup(options.host, (error, address, resolvedFamily) => {
+        if (error) settle(Object.assign(error, { code: error.code ?? "ENOTFOUND" }));
+        else connectTo(address, resolvedFamily);
+      });
+    }
+  });
+}
