@@ -489,6 +489,36 @@ const checks: [string, Check][] = [
     (adapter, _options, scope) => slowReader(adapter, scope, 8 * 1024 * 1024, true),
   ],
   [
+    // the pipeline's hot path: a chunk from one connection's onData written straight into another one of
+    // the same adapter, which may keep it without a copy (Node's fresh reads, Deno's lent read buffers)
+    "relay: chunks read from one connection and written to another arrive intact behind a slow reader",
+    (adapter, _options, scope) =>
+      slowReader(adapter, scope, 16 * 1024 * 1024, true, async () => {
+        const front = await acceptor(adapter, scope);
+        const back = await acceptor(adapter, scope);
+        const sender = await connectTo(adapter, scope, front.listener.address);
+        const inbound = await front.next();
+        const outbound = await connectTo(adapter, scope, back.listener.address);
+        inbound.setHandlers({
+          onData(chunk) {
+            if (!outbound.write(chunk)) inbound.pause();
+          },
+          onEnd() {},
+          onDrain() {},
+          onClose() {},
+        });
+        outbound.setHandlers({
+          onData() {},
+          onEnd() {},
+          onDrain() {
+            inbound.resume();
+          },
+          onClose() {},
+        });
+        return { client: sender, server: await back.next() };
+      }),
+  ],
+  [
     "destroy: the peer sees the connection go away",
     async (adapter, _options, scope) => {
       const { client, server, clientSide, serverSide } = await connectedPair(adapter, scope);
