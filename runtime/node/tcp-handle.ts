@@ -410,9 +410,7 @@ export function connectHandle(options: TcpConnectOptions, bindings: TcpHandleBin
     };
     const timer = setTimeout(
       () =>
-        settle(
-          Object.assign(new Error(`connect to ${options.host}:${options.port} timed out`), { code: "ETIMEDOUT" }),
-        ),
+        settle(Object.assign(new Error(`connect to ${options.host}:${options.port} timed out`), { code: "ETIMEDOUT" })),
       options.timeoutMs,
     );
     const connectTo = (address: string, family: number) => {
