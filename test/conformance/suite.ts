@@ -828,6 +828,36 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "UDP: binding a taken port fails with EADDRINUSE, and the bound socket keeps working",
+    async (adapter, _options, scope) => {
+      const got = deferred<string>();
+      const first = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => got.resolve(new TextDecoder().decode(data))),
+      );
+      const error = await adapter
+        .bindUdp({ host: "127.0.0.1", port: first.address.port }, () => {})
+        .then(
+          (second) => {
+            second.close();
+            return undefined;
+          },
+          (error: unknown) => error as { code?: string },
+        );
+      check(error !== undefined, "second bind on the same UDP port succeeded");
+      equal(error.code, "EADDRINUSE", "error code");
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(encode("after"), first.address.port, "127.0.0.1");
+        const data = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (data !== undefined) {
+          equal(data, "after", "datagram on the first socket");
+          return;
+        }
+      }
+      throw new Failure("the first socket received nothing after the failed bind");
+    },
+  ],
+  [
     "UDP: a 60,000-byte datagram arrives whole",
     async (adapter, _options, scope) => {
       const got = deferred<Uint8Array>();
