@@ -858,6 +858,30 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "UDP: a sent datagram keeps its bytes when the caller reuses its buffer right after send",
+    async (adapter, _options, scope) => {
+      const received: string[] = [];
+      const all = deferred<void>();
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => {
+          received.push(new TextDecoder().decode(data));
+          if (received.length === 20) all.resolve();
+        }),
+      );
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      // one buffer for every datagram, overwritten as soon as `send` returns (a receive buffer does that)
+      const buffer = new Uint8Array(8);
+      for (let i = 0; i < 20; i++) {
+        buffer.set(encode(`dgram-${String(i).padStart(2, "0")}`));
+        client.send(buffer, server.address.port, "127.0.0.1");
+        buffer.fill(0x78);
+      }
+      await within(all.promise, 3000, "20 datagrams on loopback");
+      const expected = Array.from({ length: 20 }, (_, i) => `dgram-${String(i).padStart(2, "0")}`);
+      equal(received.sort().join(","), expected.join(","), "datagrams as sent");
+    },
+  ],
+  [
     "UDP: a 60,000-byte datagram arrives whole",
     async (adapter, _options, scope) => {
       const got = deferred<Uint8Array>();
