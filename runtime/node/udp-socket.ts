@@ -74,9 +74,6 @@ const udpWrap: UdpWrapBinding | undefined = (() => {
   }
 })();
 
-/** whether sockets are Node's own UDP handles (false: `node:dgram`) */
-export const rawUdpHandles = udpWrap !== undefined;
-
 function errnoError(errno: number, syscall: string): Error & { code: string } {
   let code: string;
   try {
