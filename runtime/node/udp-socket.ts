@@ -93,8 +93,9 @@ class RawUdpSocket implements UdpSocket {
    * datagram) leaves it unused, so it is reused; one that had to queue is owned by libuv until done.
    */
   private request: object;
-  /** the last host sent to, and whether it is an IP literal: skips the check while it does not change */
+  /** the last IP literal sent to, and the address the handle takes for it: checked once, not per send */
   private literalHost = "";
+  private literalIp = "";
 
   constructor(
     private readonly handle: RawUdpHandle,
@@ -109,13 +110,15 @@ class RawUdpSocket implements UdpSocket {
   send(data: Uint8Array, port: number, host: string): void {
     if (this.closed) return;
     if (host !== this.literalHost) {
-      if (net.isIP(host) === 0) {
+      const kind = net.isIP(host);
+      if (kind === 0) {
         this.sendToName(data, port, host);
         return;
       }
       this.literalHost = host;
+      this.literalIp = this.ipv6 && kind === 4 ? `::ffff:${host}` : host;
     }
-    this.sendTo(data === lastDelivered ? data : Buffer.from(data), port, host);
+    this.sendTo(data === lastDelivered ? data : Buffer.from(data), port, this.literalIp);
   }
 
   /** `datagram` is owned by this send: a queued send keeps it until libuv is done with it */
@@ -141,7 +144,8 @@ class RawUdpSocket implements UdpSocket {
   /** a node named by a host name: looked up first (rare; the datagram is copied for the wait) */
   private sendToName(data: Uint8Array, port: number, host: string): void {
     const datagram = Buffer.from(data);
-    dns.lookup(host, this.ipv6 ? 6 : 4, (error, ip) => {
+    // an IPv6 socket reaches IPv4 hosts through IPv4-mapped addresses (a dual-stack socket bound to ::)
+    dns.lookup(host, this.ipv6 ? { family: 6, hints: dns.V4MAPPED } : { family: 4 }, (error, ip) => {
       if (this.closed) return;
       if (error) this.onError?.(error);
       else this.sendTo(datagram, port, ip);
@@ -237,8 +241,14 @@ function literalFirstLookup(
   callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ): void {
   const kind = net.isIP(hostname);
-  if (kind !== 0) callback(null, hostname, kind);
-  else dns.lookup(hostname, family, callback);
+  // an IPv6 socket (dgram asks for family 6) reaches an IPv4 client through its IPv4-mapped address: a
+  // client of a dual-stack listener bound to :: is handed on as plain IPv4 (`normaliseAddress`)
+  if (kind === 4 && family === 6) callback(null, `::ffff:${hostname}`, 6);
+  else if (kind !== 0) callback(null, hostname, kind);
+  else
+    dns.lookup(hostname, family === 6 ? { family: 6, hints: dns.V4MAPPED } : { family }, (error, address, found) =>
+      callback(error, address, found),
+    );
 }
 
 function withCode(error: unknown): Error {

@@ -903,6 +903,26 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "UDP: a socket bound to :: answers IPv4 and IPv6 senders at the address it reported",
+    async (adapter, _options, scope) => {
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "::", port: 0 }, (data, from) => server.send(data, from.port, from.address)),
+      );
+      for (const host of ["127.0.0.1", "::1"]) {
+        const got = deferred<string>();
+        const client = scope.udpSocket(
+          await adapter.bindUdp({ host, port: 0 }, (data) => got.resolve(new TextDecoder().decode(data))),
+        );
+        let reply: string | undefined;
+        for (let attempt = 0; attempt < 5 && reply === undefined; attempt++) {
+          client.send(encode(`from ${host}`), server.address.port, host);
+          reply = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        }
+        equal(reply, `from ${host}`, `reply to a ${host} sender`);
+      }
+    },
+  ],
+  [
     "UDP on IPv6 ::1",
     async (adapter, _options, scope) => {
       const got = deferred<AddressInfo>();
