@@ -336,13 +336,20 @@ export function createBunSocketAdapter(): SocketAdapter {
       // Bun.udpSocket has no SO_REUSEPORT option; Bun's node:dgram has one, so a listener that shares its
       // port with other workers (`--workers`) is bound through it.
       if (options.reusePort === true) return outbound.bindUdp(options, onMessage, onError);
+      // the last sender, reused while datagrams come from the same peer (a session's node, a client)
+      let senderAddress = "";
+      let sender = addressInfo("0.0.0.0", 0);
       try {
         const socket = await Bun.udpSocket({
           hostname: options.host,
           port: options.port,
           socket: {
             data(_socket, data, port, address) {
-              onMessage(data, addressInfo(address, port));
+              if (port !== sender.port || address !== senderAddress) {
+                senderAddress = address;
+                sender = addressInfo(address, port);
+              }
+              onMessage(data, sender);
             },
             // Bun reads ICMP errors (IP_RECVERR): a send to a closed port comes back as ECONNREFUSED on
             // `recv`. Without this handler Bun throws it as an uncaught error and the process exits.

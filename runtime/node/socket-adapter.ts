@@ -1,10 +1,8 @@
 /**
- * Node.js socket adapter (`node:net`, `node:dgram`): the `SocketAdapter` contract of
+ * Node.js socket adapter (`node:net`; UDP in `udp-socket.ts`): the `SocketAdapter` contract of
  * `src/proxy/adapter.ts` on Node's sockets. Node's own Buffers are handed straight through (no copy, no
  * wrapper per chunk); events that arrive before `setHandlers` are queued and replayed in order.
  */
-import dgram from "node:dgram";
-import dns from "node:dns";
 import net from "node:net";
 import type { Writable } from "node:stream";
 import {
@@ -20,15 +18,12 @@ import {
   type TcpListenOptions,
   type TlsClientOptions,
   type TlsSessionInfo,
-  type UdpBindOptions,
-  type UdpErrorHandler,
-  type UdpMessageHandler,
-  type UdpSocket,
 } from "../../src/proxy/adapter.ts";
 import type { FdLimitPause, PausableListener } from "./fd-limit-pause.ts";
 import { isFreshChunk, markFreshChunk } from "./fresh-chunk.ts";
 import { acceptHandles, connectHandle, HandleTcpConnection, tcpHandleBindings } from "./tcp-handle.ts";
 import { startClientTls, startServerTls } from "./tls-layer.ts";
+import { bindNodeUdp } from "./udp-socket.ts";
 
 type EarlyEvent = { kind: "data"; chunk: Buffer } | { kind: "end" } | { kind: "drain" } | { kind: "close" };
 
@@ -253,47 +248,6 @@ class NodeTcpListener implements TcpListener, PausableListener {
   }
 }
 
-class NodeUdpSocket implements UdpSocket {
-  private closed = false;
-  constructor(
-    private readonly socket: dgram.Socket,
-    readonly address: AddressInfo,
-    private readonly onError: UdpErrorHandler | undefined,
-  ) {}
-
-  send(data: Uint8Array, port: number, host: string): void {
-    if (this.closed) return;
-    try {
-      // dgram may queue the send (and a host name is looked up first), holding the bytes past this call
-      this.socket.send(isFreshChunk(data) ? data : Buffer.from(data), port, host);
-    } catch (error) {
-      // a bad port or address throws at once; like a failed send it loses one datagram, nothing more
-      this.onError?.(withCode(error));
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket.close();
-  }
-}
-
-/**
- * dgram's address lookup, run for every `send` with an address: an IP literal (a node's address, the
- * client's) answers at once, where Node's default `dns.lookup` defers even a literal to the next tick; a
- * host name goes to `dns.lookup` as before. Saves a tick and a callback per proxied datagram.
- */
-function literalFirstLookup(
-  hostname: string,
-  family: number,
-  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const kind = net.isIP(hostname);
-  if (kind !== 0) callback(null, hostname, kind);
-  else dns.lookup(hostname, family, callback);
-}
-
 function withCode(error: unknown): Error {
   if (error instanceof Error) return error;
   return Object.assign(new Error(String(error)), { code: "EUNKNOWN" });
@@ -379,40 +333,7 @@ export function createNodeSocketAdapter(
       });
     },
 
-    bindUdp(options: UdpBindOptions, onMessage: UdpMessageHandler, onError?: UdpErrorHandler): Promise<UdpSocket> {
-      return new Promise((resolve, reject) => {
-        const type = addressFamily(options.host) === "IPv6" ? "udp6" : "udp4";
-        const reusePort = options.reusePort === true;
-        // `reusePort` is SO_REUSEPORT on Node >= 22.12 and on Bun; Node 20 ignores it
-        const socket = dgram.createSocket({
-          type,
-          reuseAddr: reusePort,
-          reusePort,
-          lookup: literalFirstLookup as dgram.SocketOptions["lookup"],
-        } as dgram.SocketOptions);
-        socket.on("message", (msg: Buffer, rinfo: dgram.RemoteInfo) => {
-          markFreshChunk(msg);
-          // rinfo already has the AddressInfo shape; only IPv4-mapped senders need a new object.
-          const address = normaliseAddress(rinfo.address);
-          if (address !== rinfo.address) onMessage(msg, { address, port: rinfo.port, family: "IPv4" });
-          else onMessage(msg, rinfo as AddressInfo);
-        });
-        const onBindError = (error: Error) => {
-          socket.close();
-          reject(withCode(error));
-        };
-        socket.once("error", onBindError);
-        // An ephemeral upstream socket is always the worker's own; a listener in a cluster worker without
-        // SO_REUSEPORT is the primary's shared handle, as for TCP.
-        socket.bind({ port: options.port, address: options.host, exclusive: options.port === 0 || reusePort }, () => {
-          socket.off("error", onBindError);
-          // send errors (EHOSTUNREACH, ECONNREFUSED from ICMP) drop the datagram, as UDP does.
-          socket.on("error", (error: Error) => onError?.(withCode(error)));
-          const a = socket.address();
-          resolve(new NodeUdpSocket(socket, addressOf(a.address, a.port), onError));
-        });
-      });
-    },
+    bindUdp: bindNodeUdp,
 
     startServerTls,
 

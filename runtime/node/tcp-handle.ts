@@ -18,7 +18,6 @@
  */
 import dns from "node:dns";
 import net from "node:net";
-import { getSystemErrorName } from "node:util";
 import {
   type AddressInfo,
   addressFamily,
@@ -29,6 +28,7 @@ import {
   type TcpHandlers,
 } from "../../src/proxy/adapter.ts";
 import { isFreshChunk, markFreshChunk } from "./fresh-chunk.ts";
+import { uvError } from "./uv-error.ts";
 
 /** The part of a libuv stream handle this file uses (src/stream_base.cc, src/tcp_wrap.cc). */
 interface TcpHandle {
@@ -130,16 +130,6 @@ export function tcpHandleBindings(): TcpHandleBindings | undefined {
     probed = undefined;
   }
   return probed;
-}
-
-function uvError(status: number, syscall: string): Error & { code: string } {
-  let code = "EUNKNOWN";
-  try {
-    code = getSystemErrorName(status);
-  } catch {
-    // not a libuv error number: keep EUNKNOWN
-  }
-  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
 }
 
 function addressOfHandle(handle: TcpHandle, which: "getpeername" | "getsockname"): AddressInfo | undefined {

@@ -206,6 +206,11 @@ export class Gateway implements UdpListenerGateway {
     this.metrics.unmatched.inc({ listen_addr: listenAddrLabel(local.address, local.port) });
   }
 
+  /** the applied config; replaced (a new object) by every apply */
+  get currentGeneration(): ConfigGeneration | undefined {
+    return this.generation;
+  }
+
   routesOn(protocol: "tcp" | "udp", port: number): { generation: ConfigGeneration; table: PortRoutes } | undefined {
     const generation = this.generation;
     const table = generation?.routesOn(protocol, port);

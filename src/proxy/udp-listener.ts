@@ -32,6 +32,8 @@ const MAX_PENDING_DATAGRAMS = 64;
 export interface UdpListenerGateway extends SessionGateway {
   /** the generation that routes new sessions and its route table for this port; undefined when none routes */
   routesOn(protocol: "tcp" | "udp", port: number): { generation: ConfigGeneration; table: PortRoutes } | undefined;
+  /** the applied config; a new object after every apply */
+  readonly currentGeneration: ConfigGeneration | undefined;
   /** sessions per listener */
   readonly udpMaxSessions: number;
   /** bumped by every sweep: the coarse clock of session recency */
@@ -54,13 +56,26 @@ export class UdpListener {
     readonly port: number,
   ) {}
 
+  /** the generation whose PROXY setting for this port `proxyProtocol` holds */
+  private proxyProtocolOf: ConfigGeneration | undefined;
+  /** whether datagrams on this port carry a PROXY header, in `proxyProtocolOf` */
+  private proxyProtocol = false;
+
   /** the datagram handler to bind the socket with */
   readonly onMessage = (data: Uint8Array, from: AddressInfo): void => {
-    // one map lookup per datagram: a port's PROXY setting can change with any applied config
-    const routing = this.gateway.routesOn("udp", this.port);
-    if (routing?.table.proxyProtocol) {
-      this.fromProxy(data, from, routing.generation);
-      return;
+    // A port's PROXY setting can change with any applied config: it is read again once per generation,
+    // not looked up (a key string and a result object) per datagram.
+    const generation = this.gateway.currentGeneration;
+    if (generation !== this.proxyProtocolOf) {
+      this.proxyProtocolOf = generation;
+      this.proxyProtocol = generation?.routesOn("udp", this.port)?.proxyProtocol === true;
+    }
+    if (this.proxyProtocol) {
+      const routing = this.gateway.routesOn("udp", this.port);
+      if (routing !== undefined) {
+        this.fromProxy(data, from, routing.generation);
+        return;
+      }
     }
     const session = this.byPeer.get(from.address)?.get(from.port);
     if (session !== undefined) {

@@ -858,6 +858,60 @@ const checks: [string, Check][] = [
     },
   ],
   [
+    "UDP: binding a taken port fails with EADDRINUSE, and the bound socket keeps working",
+    async (adapter, _options, scope) => {
+      const got = deferred<string>();
+      const first = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => got.resolve(new TextDecoder().decode(data))),
+      );
+      const error = await adapter
+        .bindUdp({ host: "127.0.0.1", port: first.address.port }, () => {})
+        .then(
+          (second) => {
+            second.close();
+            return undefined;
+          },
+          (error: unknown) => error as { code?: string },
+        );
+      check(error !== undefined, "second bind on the same UDP port succeeded");
+      equal(error.code, "EADDRINUSE", "error code");
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      for (let attempt = 0; attempt < 5; attempt++) {
+        client.send(encode("after"), first.address.port, "127.0.0.1");
+        const data = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        if (data !== undefined) {
+          equal(data, "after", "datagram on the first socket");
+          return;
+        }
+      }
+      throw new Failure("the first socket received nothing after the failed bind");
+    },
+  ],
+  [
+    "UDP: a sent datagram keeps its bytes when the caller reuses its buffer right after send",
+    async (adapter, _options, scope) => {
+      const received: string[] = [];
+      const all = deferred<void>();
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, (data) => {
+          received.push(new TextDecoder().decode(data));
+          if (received.length === 20) all.resolve();
+        }),
+      );
+      const client = scope.udpSocket(await adapter.bindUdp({ host: "127.0.0.1", port: 0 }, () => {}));
+      // one buffer for every datagram, overwritten as soon as `send` returns (a receive buffer does that)
+      const buffer = new Uint8Array(8);
+      for (let i = 0; i < 20; i++) {
+        buffer.set(encode(`dgram-${String(i).padStart(2, "0")}`));
+        client.send(buffer, server.address.port, "127.0.0.1");
+        buffer.fill(0x78);
+      }
+      await within(all.promise, 3000, "20 datagrams on loopback");
+      const expected = Array.from({ length: 20 }, (_, i) => `dgram-${String(i).padStart(2, "0")}`);
+      equal(received.sort().join(","), expected.join(","), "datagrams as sent");
+    },
+  ],
+  [
     "UDP: a 60,000-byte datagram arrives whole",
     async (adapter, _options, scope) => {
       const got = deferred<Uint8Array>();
@@ -876,6 +930,26 @@ const checks: [string, Check][] = [
         return;
       }
       throw new Failure("no 60,000-byte datagram arrived");
+    },
+  ],
+  [
+    "UDP: a socket bound to :: answers IPv4 and IPv6 senders at the address it reported",
+    async (adapter, _options, scope) => {
+      const server = scope.udpSocket(
+        await adapter.bindUdp({ host: "::", port: 0 }, (data, from) => server.send(data, from.port, from.address)),
+      );
+      for (const host of ["127.0.0.1", "::1"]) {
+        const got = deferred<string>();
+        const client = scope.udpSocket(
+          await adapter.bindUdp({ host, port: 0 }, (data) => got.resolve(new TextDecoder().decode(data))),
+        );
+        let reply: string | undefined;
+        for (let attempt = 0; attempt < 5 && reply === undefined; attempt++) {
+          client.send(encode(`from ${host}`), server.address.port, host);
+          reply = await Promise.race([got.promise, sleep(200).then(() => undefined)]);
+        }
+        equal(reply, `from ${host}`, `reply to a ${host} sender`);
+      }
     },
   ],
   [
