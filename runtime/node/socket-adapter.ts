@@ -1,7 +1,9 @@
 /**
- * Node.js socket adapter (`node:net`; UDP in `udp-socket.ts`): the `SocketAdapter` contract of
- * `src/proxy/adapter.ts` on Node's sockets. Node's own Buffers are handed straight through (no copy, no
- * wrapper per chunk); events that arrive before `setHandlers` are queued and replayed in order.
+ * Node.js socket adapter: the `SocketAdapter` contract of `src/proxy/adapter.ts` on Node's sockets. TCP
+ * connections are libuv handles (`tcp-handle.ts`) where Node has them, else `net.Socket`s (this file,
+ * also what Bun's and Deno's node-compat adapters run); UDP is in `udp-socket.ts`. Node's own Buffers are
+ * handed straight through (no copy, no wrapper per chunk); on the `net.Socket` path events that arrive
+ * before `setHandlers` are queued and replayed in order.
  */
 import net from "node:net";
 import type { Writable } from "node:stream";
