@@ -8,6 +8,7 @@
  * kernel, so a slow reader pushes back on the sender through TCP instead of growing a buffer here.
  */
 /// <reference path="./bun-api.d.ts" />
+import { isIP } from "node:net";
 import {
   type AddressInfo,
   addressFamily,
@@ -77,12 +78,28 @@ class BunTcpConnection implements TcpConnection {
   private closed = false;
   private destroyed = false;
   private userPaused = false;
+  /** whether Bun's socket is paused: each pause or resume is an epoll_ctl, so repeats are skipped */
+  private socketPaused = false;
 
-  constructor(private readonly socket: BunSocket) {
-    this.local = addressInfo(socket.localAddress, socket.localPort);
+  /** `local`: the listener's own address when it is bound to one (not a wildcard), saving two getsockname */
+  constructor(
+    private readonly socket: BunSocket,
+    local?: AddressInfo,
+  ) {
+    this.local = local ?? addressInfo(socket.localAddress, socket.localPort);
     this.remote = addressInfo(socket.remoteAddress, socket.remotePort);
-    // Nothing may be delivered before setHandlers: stop reading until then.
-    socket.pause();
+  }
+
+  private pauseSocket(): void {
+    if (this.socketPaused) return;
+    this.socketPaused = true;
+    this.socket.pause();
+  }
+
+  private resumeSocket(): void {
+    if (!this.socketPaused) return;
+    this.socketPaused = false;
+    this.socket.resume();
   }
 
   get bufferedAmount(): number {
@@ -100,7 +117,7 @@ class BunTcpConnection implements TcpConnection {
         else handlers.onClose(event.error);
       }
     }
-    if (!this.closed && !this.userPaused) this.socket.resume();
+    if (!this.closed && !this.userPaused) this.resumeSocket();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -137,12 +154,12 @@ class BunTcpConnection implements TcpConnection {
 
   pause(): void {
     this.userPaused = true;
-    if (this.handlers !== undefined) this.socket.pause();
+    this.pauseSocket();
   }
 
   resume(): void {
     this.userPaused = false;
-    if (this.handlers !== undefined && !this.closed) this.socket.resume();
+    if (this.handlers !== undefined && !this.closed) this.resumeSocket();
   }
 
   /** Bun `data` */
@@ -152,7 +169,13 @@ class BunTcpConnection implements TcpConnection {
       // unchanged over 64 MiB), so a node:net upstream may keep it without a copy
       deliveringFreshChunk(chunk);
       this.handlers.onData(chunk);
-    } else this.early?.push({ kind: "data", chunk: chunk.slice() });
+    } else {
+      // Handlers come late (the caller waits for something first): keep this chunk and stop reading
+      // until setHandlers, so at most one read is held. Not paused from the start: a caller that sets
+      // its handlers at once (the gateway) would pay a pause and a resume per connection for nothing.
+      this.early?.push({ kind: "data", chunk: chunk.slice() });
+      this.pauseSocket();
+    }
   }
 
   /** Bun `end`: the peer sent FIN */
@@ -228,13 +251,23 @@ const tcpHandlers: BunApi.SocketHandler<BunTcpConnection | undefined> = {
   },
 };
 
+/**
+ * Whether a listener on `host` accepts on that one address, so it is every accepted connection's local
+ * address: an IP literal that is not a wildcard (a name may resolve to several; a scoped IPv6 address
+ * is left to getsockname).
+ */
+function boundToOneAddress(host: string): boolean {
+  return isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::" && !host.includes("%");
+}
+
 function listenHandlers(
   onConnection: (connection: TcpConnection) => void,
+  local: (() => AddressInfo | undefined) | undefined,
 ): BunApi.SocketHandler<BunTcpConnection | undefined> {
   return {
     ...tcpHandlers,
     open(socket) {
-      const connection = new BunTcpConnection(socket);
+      const connection = new BunTcpConnection(socket, local?.());
       socket.data = connection;
       onConnection(connection);
     },
@@ -307,7 +340,8 @@ export function createBunSocketAdapter(): SocketAdapter {
     runtime: `bun ${Bun.version}`,
 
     async listenTcp(options: TcpListenOptions, onConnection: (connection: TcpConnection) => void) {
-      const handlers = listenHandlers(onConnection);
+      let bound: AddressInfo | undefined;
+      const handlers = listenHandlers(onConnection, boundToOneAddress(options.host) ? () => bound : undefined);
       const open = (port: number) =>
         Bun.listen<BunTcpConnection | undefined>({
           hostname: options.host,
@@ -317,7 +351,9 @@ export function createBunSocketAdapter(): SocketAdapter {
           socket: handlers,
         });
       try {
-        return new BunTcpListener(open(options.port), open);
+        const listener = new BunTcpListener(open(options.port), open);
+        bound = listener.address;
+        return listener;
       } catch (error) {
         throw withCode(error, "EADDRNOTAVAIL");
       }

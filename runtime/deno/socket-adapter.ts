@@ -195,6 +195,8 @@ class DenoTcpConnection implements TcpConnection {
   private closeError: Error | undefined;
   private paused = false;
   private wake: (() => void) | undefined;
+  /** the read loop has started (it starts once, at the first moment the connection is not paused) */
+  private reading = false;
 
   constructor(private readonly conn: Deno.TcpConn) {
     this.local = addressInfo(conn.localAddr);
@@ -211,8 +213,17 @@ class DenoTcpConnection implements TcpConnection {
     this.handlers = handlers;
     // A connection destroyed before it had handlers still owes its one onClose.
     if (this.closed) handlers.onClose(this.closeError);
-    // Reading starts only now, so nothing can be delivered before the handlers exist.
-    else if (first) void this.readLoop();
+    // Reading starts only now, so nothing can be delivered before the handlers exist; and one microtask
+    // later, so that a caller that pauses at once (the gateway, until its upstream is connected) issues
+    // no read yet. A read issued before the client's bytes arrive waits in Deno's reactor, and cost
+    // ~14 µs of CPU per connection against a first read that finds them already there.
+    else if (first) queueMicrotask(() => this.startReading());
+  }
+
+  private startReading(): void {
+    if (this.reading || this.paused || this.closed) return;
+    this.reading = true;
+    void this.readLoop();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -248,7 +259,8 @@ class DenoTcpConnection implements TcpConnection {
     this.paused = false;
     const wake = this.wake;
     this.wake = undefined;
-    wake?.();
+    if (wake !== undefined) wake();
+    else if (this.handlers !== undefined) this.startReading();
   }
 
   private async readLoop(): Promise<void> {

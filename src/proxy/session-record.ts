@@ -43,8 +43,12 @@ function hostPort(a: AddressInfo): string {
   return formatHostPort(a.address, a.port);
 }
 
-/** One line per closed connection or UDP session. */
+/**
+ * One line per closed connection or UDP session. Below `info` (`--log-level warn`) nothing is built: the
+ * record's fields and address strings were made for every connection only to be dropped by the logger.
+ */
 export function writeAccessLog(logger: Logger, r: SessionRecord): void {
+  if (!logger.isLevelEnabled("info")) return;
   logger.info(
     {
       access: r.protocol,

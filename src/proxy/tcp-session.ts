@@ -39,6 +39,9 @@ const DISCARD: TcpHandlers = {
   onClose() {},
 };
 
+/** a route without plugins: no preread ran, nothing rejected (shared, never written) */
+const NO_PREREAD: Readonly<PrereadProgress> = { ran: 0 };
+
 const FIRST_BYTES_TIMEOUT: FirstBytesOutcome<object> = { kind: "timeout" };
 const FIRST_BYTES_CLOSED: FirstBytesOutcome<object> = { kind: "closed" };
 
@@ -160,7 +163,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
       if (rest !== undefined && rest.byteLength > 0) this.peek(rest);
       return;
     }
-    client.pause();
+    // routeWithSni pauses the client; pausing here too was a second call per connection
     if (rest !== undefined && rest.byteLength > 0) this.pending = [copyOf(rest)];
     this.routeWithSni(undefined);
   }
@@ -441,7 +444,12 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
   }
 
   private runPrereadPhase(): void {
-    const progress = runPrereads(this.route!.plugins, this.record!, () => this.isAbandoned());
+    const plugins = this.route!.plugins;
+    if (plugins.length === 0) {
+      this.afterPreread(NO_PREREAD);
+      return;
+    }
+    const progress = runPrereads(plugins, this.record!, () => this.isAbandoned());
     if (progress instanceof Promise) progress.then((p) => this.afterPreread(p));
     else this.afterPreread(progress);
   }
@@ -494,13 +502,13 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
       sni: this.record!.sni,
       vars: this.record!.vars,
     };
-    const tried = new Set<UpstreamNode>();
+    // nodes a retry must not pick again; made at the first failure, as most connections need no retry
+    let tried: Set<UpstreamNode> | undefined;
     const started = Date.now();
     const deadline = pool.retryTimeoutMs > 0 ? started + pool.retryTimeoutMs : Number.POSITIVE_INFINITY;
     for (let attempt = 0; attempt <= pool.retries; attempt++) {
-      const node = attempt === 0 ? pool.pick(context, undefined) : pool.pick(context, tried);
+      const node = pool.pick(context, tried);
       if (!node) break;
-      tried.add(node);
       const timeoutMs = timerDelay(Math.min(pool.connectTimeoutMs, deadline - Date.now()));
       if (timeoutMs <= 0) {
         pool.release(node);
@@ -515,6 +523,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
           ? await this.gateway.adapter.connectTls(target, upstreamTlsOptions(tls, node.host, this.record!.sni))
           : await this.gateway.adapter.connectTcp(target);
       } catch (error) {
+        tried ??= new Set();
+        tried.add(node);
         const code = errorCode(error as Error);
         pool.failed(node, code === "ETIMEDOUT");
         pool.release(node);
@@ -582,9 +592,11 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
     record.endedAt = Date.now();
     record.closeReason = this.forcedReason ?? this.endReason ?? "closed";
     if (this.node) route.pool.release(this.node);
-    runLogs(route.plugins, record, this.prereadRan, (plugin, error) =>
-      this.gateway.logger.error({ plugin, reason: error.message }, "plugin log failed"),
-    );
+    if (route.plugins.length > 0) {
+      runLogs(route.plugins, record, this.prereadRan, (plugin, error) =>
+        this.gateway.logger.error({ plugin, reason: error.message }, "plugin log failed"),
+      );
+    }
     route.metrics.sessionEnded(record);
     writeAccessLog(this.gateway.logger, record);
     this.release();
