@@ -5,6 +5,7 @@
  */
 import type { Context, Hono } from "hono";
 import { z } from "zod";
+import { pluginSchema } from "../config/plugin-config.ts";
 import { streamPlugins } from "../proxy/plugins/index.ts";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
@@ -61,7 +62,7 @@ function methodsByPath(routes: readonly ApiRoute[]): Map<string, string[]> {
 /** each plugin this build knows, with its own schema, where a `plugins` map appears */
 function pluginsDocument(): z.ZodType {
   const shape: Record<string, z.ZodType> = {};
-  for (const [name, plugin] of streamPlugins) shape[name] = plugin.schema.optional();
+  for (const [name, plugin] of streamPlugins) shape[name] = pluginSchema(plugin).optional();
   return z.strictObject(shape);
 }
 

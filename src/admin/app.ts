@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
+import { pluginSchema } from "../config/plugin-config.ts";
 import { createDashboard } from "../dashboard/index.ts";
 import type { TrafficSource } from "../dashboard/traffic.ts";
 import type { ControlPlaneStore } from "../store/index.ts";
@@ -67,7 +68,11 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     );
   });
 
-  const dashboard = createDashboard({ verifyKey: (key) => store.adminKeys.verify(key), traffic: options.traffic });
+  const dashboard = createDashboard({
+    verifyKey: (key) => store.adminKeys.verify(key),
+    traffic: options.traffic,
+    pluginSchema,
+  });
   app.route("/", dashboard.app);
 
   const throttle = new AuthThrottle(options.authThrottle);

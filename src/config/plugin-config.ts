@@ -6,13 +6,53 @@
  */
 import { z } from "zod";
 import { type Problem, problemsOf } from "./issues.ts";
-import type { PluginMap } from "./schema.ts";
+import { ipOrCidr, type PluginMap, port } from "./schema.ts";
+
+/**
+ * What a plugin builds its schemas from. A plugin declares its schema as a function of this kit, with
+ * zod imported for its types only, so that loading a plugin does not load zod: a gateway fed by its
+ * control plane runs configs checked at publish and never builds a schema (docs/performance.md).
+ */
+export interface PluginSchemaKit {
+  z: typeof z;
+  ipOrCidr: typeof ipOrCidr;
+  port: typeof port;
+}
+
+const kit: PluginSchemaKit = { z, ipOrCidr, port };
 
 /**
  * what validation needs of a plugin: its schema, and the schema of its `plugin_metadata` if it reads any
  * (`streamPlugins` from src/proxy/plugins/ fits)
  */
-export type PluginSchemas = ReadonlyMap<string, { readonly schema: z.ZodType; readonly metadataSchema?: z.ZodType }>;
+export interface PluginSchemaSource {
+  readonly schema: (kit: PluginSchemaKit) => z.ZodType;
+  readonly metadataSchema?: (kit: PluginSchemaKit) => z.ZodType;
+}
+export type PluginSchemas = ReadonlyMap<string, PluginSchemaSource>;
+
+const builtSchemas = new WeakMap<PluginSchemaSource, { schema: z.ZodType; metadataSchema?: z.ZodType }>();
+
+function built(plugin: PluginSchemaSource): { schema: z.ZodType; metadataSchema?: z.ZodType } {
+  let schemas = builtSchemas.get(plugin);
+  if (!schemas) {
+    schemas = { schema: plugin.schema(kit), metadataSchema: plugin.metadataSchema?.(kit) };
+    builtSchemas.set(plugin, schemas);
+  }
+  return schemas;
+}
+
+/** a plugin's config schema, built on first use and kept */
+export function pluginSchema<Conf>(plugin: {
+  readonly schema: (kit: PluginSchemaKit) => z.ZodType<Conf>;
+}): z.ZodType<Conf> {
+  return built(plugin).schema as z.ZodType<Conf>;
+}
+
+/** the schema of a plugin's `plugin_metadata`, if it reads any, built on first use and kept */
+export function pluginMetadataSchema(plugin: PluginSchemaSource): z.ZodType | undefined {
+  return built(plugin).metadataSchema;
+}
 
 export type PluginCheck = { ok: true; value: PluginMap } | { ok: false; problems: Problem[] };
 
@@ -50,11 +90,12 @@ export function checkPluginMetadata(
       problems.push({ kind: "unknown-plugin", path: [...at, name], name });
       continue;
     }
-    if (!plugin.metadataSchema) {
+    const metadataSchema = pluginMetadataSchema(plugin);
+    if (!metadataSchema) {
       problems.push({ kind: "refused", path: [...at, name], reason: `plugin ${name} reads no plugin_metadata` });
       continue;
     }
-    const parsed = plugin.metadataSchema.safeParse(conf);
+    const parsed = metadataSchema.safeParse(conf);
     if (parsed.success) value[name] = parsed.data as Record<string, unknown>;
     else problems.push(...problemsOf(parsed.error, [...at, name]));
   }
@@ -72,7 +113,7 @@ export function checkPluginConfig(
   const { _meta: rawMeta, ...own } = isRecord(conf) ? conf : { _meta: undefined };
   const meta = rawMeta === undefined ? undefined : pluginMeta.safeParse(rawMeta);
   if (meta && !meta.success) return { ok: false, problems: problemsOf(meta.error, [...at, name, "_meta"]) };
-  const parsed = plugin.schema.safeParse(isRecord(conf) ? own : conf);
+  const parsed = pluginSchema(plugin).safeParse(isRecord(conf) ? own : conf);
   if (!parsed.success) return { ok: false, problems: problemsOf(parsed.error, [...at, name]) };
   const value = parsed.data as Record<string, unknown>;
   return { ok: true, value: meta ? { ...value, _meta: meta.data } : value };
@@ -84,17 +125,6 @@ export function checkPluginConfig(
  * plugin has no use for, so they are refused by name rather than ignored.
  */
 export const pluginMeta = z.strictObject({ disable: z.boolean().optional() });
-
-/** is this (checked) plugin config turned off with `_meta.disable`? */
-export function pluginDisabled(conf: Record<string, unknown>): boolean {
-  return isRecord(conf._meta) && conf._meta.disable === true;
-}
-
-/** the plugin's own fields, as its `create` takes them */
-export function withoutMeta(conf: Record<string, unknown>): Record<string, unknown> {
-  const { _meta: _, ...own } = conf;
-  return own;
-}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);

@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
 import { streamPlugins } from "../proxy/plugins/index.ts";
+import type { StreamPlugin } from "../proxy/plugins/types.ts";
 import { CLIENT_CSS, CLIENT_JS, CLIENT_VERSION } from "./client-bundle.generated.ts";
 import { CSRF_HEADER, DashboardSessions, SESSION_COOKIE } from "./sessions.ts";
 import { TrafficHistory, type TrafficSource } from "./traffic.ts";
@@ -18,6 +19,11 @@ export interface DashboardOptions {
   verifyKey(key: string | undefined): boolean;
   /** the in-process gateway's metrics (`sluice start`); without one the charts stay empty */
   traffic?: TrafficSource;
+  /**
+   * a plugin's config schema, for its form (`pluginSchema` of src/config/plugin-config.ts, which builds
+   * each one on first use; the dashboard does not reach src/config itself)
+   */
+  pluginSchema(plugin: StreamPlugin): z.ZodType;
 }
 
 export interface Dashboard {
@@ -111,7 +117,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       list: [...streamPlugins.values()].map((p) => ({
         name: p.name,
         priority: p.priority,
-        schema: z.toJSONSchema(p.schema, { io: "input", unrepresentable: "any" }),
+        schema: z.toJSONSchema(options.pluginSchema(p), { io: "input", unrepresentable: "any" }),
       })),
     }),
   );

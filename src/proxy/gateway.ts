@@ -15,7 +15,13 @@ import type { GatewayConfig } from "../config/types.ts";
 import { formatHostPort } from "../net/addresses.ts";
 import { GatewayMetrics, listenAddrLabel, type MetricsOptions } from "../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter, TcpListener } from "./adapter.ts";
-import { type ConfigGeneration, compileGeneration, type ListenerSpec, listenerKey } from "./config-generation.ts";
+import {
+  type ConfigGeneration,
+  compileGeneration,
+  type ListenerSpec,
+  listenerKey,
+  type PluginChecks,
+} from "./config-generation.ts";
 import { HealthChecks } from "./health/health-checks.ts";
 import type { NodeHealth } from "./health/types.ts";
 import { LatestWinsQueue } from "./latest-wins-queue.ts";
@@ -65,6 +71,13 @@ export interface GatewayOptions {
   runHealthChecks?: boolean;
   /** counts shared by the workers of a process (limit-conn), held by the primary */
   processCounts?: ProcessCounts;
+  /**
+   * check every plugin config and `plugin_metadata` of a config against its plugin's schema on apply
+   * (default true). A gateway fed by its control plane runs configs the control plane checked, and
+   * filled with defaults, when they were written and published; it passes false and then never builds a
+   * schema nor loads zod (3 MiB of heap on Node, docs/performance.md). Unknown plugins fail either way.
+   */
+  checkPluginConfigs?: boolean;
 }
 
 export type ListenerState = "listening" | "error" | "refused";
@@ -143,6 +156,8 @@ export class Gateway implements UdpListenerGateway {
   private readonly gatewayGroup: string;
   private readonly runHealthChecks: boolean;
   private readonly processCounts: ProcessCounts | undefined;
+  private readonly checkPluginConfigs: boolean;
+  private pluginChecks: PluginChecks | undefined;
 
   private generation: ConfigGeneration | undefined;
   private appliedAt: Date | undefined;
@@ -168,6 +183,7 @@ export class Gateway implements UdpListenerGateway {
     this.metrics = new GatewayMetrics(options.metrics);
     this.runHealthChecks = options.runHealthChecks ?? true;
     this.processCounts = options.processCounts;
+    this.checkPluginConfigs = options.checkPluginConfigs ?? true;
     if (this.runHealthChecks) this.metrics.setHealthSource(() => this.health.snapshot({ includeUnchecked: true }));
     this.reusePort = options.reusePort ?? false;
     this.plugins = options.plugins ?? streamPlugins;
@@ -228,6 +244,8 @@ export class Gateway implements UdpListenerGateway {
   }
 
   private async applyNow(config: GatewayConfig): Promise<ApplyReport> {
+    // the checks (and zod with them) load with the first config that needs them, not with the gateway
+    if (this.checkPluginConfigs) this.pluginChecks ??= await import("../config/plugin-config.ts");
     if (this.stopping) throw new Error("the gateway is stopping");
     const previous = this.generation;
     const next = compileGeneration(
@@ -242,6 +260,7 @@ export class Gateway implements UdpListenerGateway {
         sharedState: this.sharedState,
         listenAddr: this.listenAddr,
         processCounts: this.processCounts,
+        pluginChecks: this.pluginChecks,
       },
       previous,
     );

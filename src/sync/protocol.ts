@@ -2,9 +2,9 @@
  * The wire contract between a gateway (`sluice gateway`) and the control plane, used by both sides:
  * paths, headers and the heartbeat body. Config delivery is Server-Sent Events: one long-lived HTTP
  * response per gateway, one event per config version (`id: <version>`, `data: <GatewayConfig JSON>`).
+ * The schemas of what a gateway sends are in heartbeat-schema.ts: only the control plane parses them, and a
+ * gateway that imports this file does not load zod.
  */
-import { z } from "zod";
-
 export const CONFIG_STREAM_PATH = "/api/gateway/config/stream";
 export const HEARTBEAT_PATH = "/api/gateway/heartbeat";
 
@@ -31,49 +31,8 @@ export const LOST_CONNECTION_AFTER_MS = 30_000;
 export const OFFLINE_AFTER_MS = 2 * 3600_000;
 export const REMOVE_AFTER_MS = 7 * 24 * 3600_000;
 
-/** the `integer` columns of `gateway_instances` hold 32 bits */
-const int32 = z
-  .number()
-  .int()
-  .min(-(2 ** 31))
-  .max(2 ** 31 - 1);
-
-export const listenerReport = z.object({
-  protocol: z.string().max(16),
-  addr: z.string().max(300),
-  state: z.string().max(32),
-  error: z.string().max(1000).optional(),
-});
-
-export const heartbeatBody = z.object({
-  id: z.string().min(1).max(128),
-  hostname: z.string().max(256).default(""),
-  address: z.string().max(300).default(""),
-  runtime: z.string().max(128).default(""),
-  sluice_version: z.string().max(64).default(""),
-  /** the config version the gateway serves; -1 when it serves none yet */
-  config_version: int32.min(-1).default(-1),
-  /** the last config that failed to apply (the previous one keeps serving) */
-  config_error: z
-    .object({ version: int32, message: z.string().max(2000) })
-    .nullable()
-    .default(null),
-  listeners: z.array(listenerReport).max(10_000).default([]),
-  /** upstream node health as this gateway sees it: `{ serviceId: { "host:port": "healthy" | "unhealthy" } }` */
-  health: z.record(z.string(), z.record(z.string(), z.string())).default({}),
-  active_connections: int32.min(0).default(0),
-});
-export type HeartbeatBody = z.output<typeof heartbeatBody>;
-
-/** the identity a gateway sends in headers when it opens its config stream */
-export const instanceHello = z.object({
-  id: z.string().min(1).max(128),
-  hostname: z.string().max(256).default(""),
-  runtime: z.string().max(128).default(""),
-  sluice_version: z.string().max(64).default(""),
-  address: z.string().max(300).default(""),
-});
-export type InstanceHello = z.output<typeof instanceHello>;
+/** what a heartbeat carries and what a gateway says of itself when its stream opens (checked by the control plane) */
+export type { HeartbeatBody, InstanceHello } from "./heartbeat-schema.ts";
 
 export type InstanceStatus = "healthy" | "lost_connection" | "offline";
 

@@ -15,15 +15,14 @@ import { describeIssue } from "../config/issues.ts";
 import { unstorableTextError, unstorableTextPath } from "../config/storable-text.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import type { ConfigHub, ConfigReader } from "./config-hub.ts";
+import { heartbeatBody, instanceHello } from "./heartbeat-schema.ts";
 import type { InstanceRegistry } from "./instances.ts";
 import {
   CONFIG_STREAM_PATH,
   GROUP_HEADER,
   HEARTBEAT_PATH,
-  heartbeatBody,
   INSTANCE_HEADER,
   type InstanceHello,
-  instanceHello,
   STREAM_KEEPALIVE_MS,
   STREAM_SEND_TIMEOUT_MS,
   TOKEN_HEADER,

@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { applyCommand } from "../../src/cli/commands/apply.ts";
 import { dumpCommand } from "../../src/cli/commands/dump.ts";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import type { GatewayConfig } from "../../src/config/types.ts";
 import { compileDeclarative as compileStandalone } from "../../src/declarative/compile.ts";
 import { DeclarativeError, parseDeclarative } from "../../src/declarative/file-format.ts";
@@ -46,7 +47,7 @@ function expected(fixture: AdcFixture): SluiceOutcome {
   if (!need) return fixture.sluice;
   const plugin = streamPlugins.get(need.plugin);
   if (!plugin) return { kind: "refused", mentions: [`unknown plugin [${need.plugin}]`] };
-  if (need.field && !plugin.schema.safeParse(need.field.config).success) {
+  if (need.field && !pluginSchema(plugin).safeParse(need.field.config).success) {
     return { kind: "refused", mentions: [`unknown field "${need.field.name}"`] };
   }
   return fixture.sluice;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import { streamPlugins } from "../../src/proxy/plugins/index.ts";
 import { ipRestriction } from "../../src/proxy/plugins/ip-restriction.ts";
 import { apisixStreamPlugins } from "../compat/fixtures/apisix-stream-plugin-schemas.ts";
@@ -8,7 +9,7 @@ import { pluginEnv, session } from "./fixtures/session.ts";
 const scope = { routeId: "r1", serviceId: "s1" };
 
 function verdictFor(conf: Record<string, unknown>, clientAddress: string) {
-  const instance = ipRestriction.create(ipRestriction.schema.parse(conf), pluginEnv(), scope);
+  const instance = ipRestriction.create(pluginSchema(ipRestriction).parse(conf), pluginEnv(), scope);
   return instance.preread?.(session({ clientAddress }));
 }
 
@@ -19,24 +20,24 @@ describe("ip-restriction schema", () => {
 
   test("needs exactly one of whitelist / blacklist, with a clear message", () => {
     for (const conf of [{}, { whitelist: ["10.0.0.1"], blacklist: ["10.0.0.2"] }]) {
-      const result = ipRestriction.schema.safeParse(conf);
+      const result = pluginSchema(ipRestriction).safeParse(conf);
       assert.equal(result.success, false);
       assert.match(result.error!.issues[0]!.message, /exactly one of 'whitelist' or 'blacklist'/);
     }
   });
 
   test("rejects entries that are not IPv4/IPv6 addresses or CIDRs, naming the entry", () => {
-    const result = ipRestriction.schema.safeParse({ whitelist: ["10.0.0.0/8", "10.0.0.300", "fe80::/129"] });
+    const result = pluginSchema(ipRestriction).safeParse({ whitelist: ["10.0.0.0/8", "10.0.0.300", "fe80::/129"] });
     assert.equal(result.success, false);
     assert.deepEqual(
       result.error!.issues.map((i) => i.path.join(".")),
       ["whitelist.1", "whitelist.2"],
     );
-    assert.equal(ipRestriction.schema.safeParse({ whitelist: [] }).success, false, "an empty list is refused");
+    assert.equal(pluginSchema(ipRestriction).safeParse({ whitelist: [] }).success, false, "an empty list is refused");
   });
 
   test("fills APISIX's default message", () => {
-    assert.equal(ipRestriction.schema.parse({ blacklist: ["::1"] }).message, "Your IP address is not allowed");
+    assert.equal(pluginSchema(ipRestriction).parse({ blacklist: ["::1"] }).message, "Your IP address is not allowed");
   });
 
   test("message and response_code: accepted and refused where APISIX's schema accepts and refuses them, with its defaults", () => {
@@ -48,7 +49,7 @@ describe("ip-restriction schema", () => {
     const code = props.response_code!;
     const message = props.message!;
     const accepts = (extra: Record<string, unknown>) =>
-      ipRestriction.schema.safeParse({ blacklist: ["10.0.0.1"], ...extra }).success;
+      pluginSchema(ipRestriction).safeParse({ blacklist: ["10.0.0.1"], ...extra }).success;
     const apisixAcceptsCode = (v: unknown) =>
       typeof v === "number" && Number.isInteger(v) && v >= code.minimum! && v <= code.maximum!;
     for (const v of [code.minimum! - 1, code.minimum, code.maximum, code.maximum! + 1, 403.5, "403", null]) {
@@ -59,10 +60,11 @@ describe("ip-restriction schema", () => {
     for (const v of ["", "x", "x".repeat(message.maxLength!), "x".repeat(message.maxLength! + 1), 42]) {
       assert.equal(accepts({ message: v }), apisixAcceptsMessage(v), `message of ${String(v).length}`);
     }
-    const parsed = ipRestriction.schema.parse({ blacklist: ["10.0.0.1"] });
+    const parsed = pluginSchema(ipRestriction).parse({ blacklist: ["10.0.0.1"] });
     assert.equal(parsed.response_code, code.default);
     assert.equal(parsed.message, message.default);
-    const issue = ipRestriction.schema.safeParse({ blacklist: ["10.0.0.1"], response_code: 500 }).error!.issues[0]!;
+    const issue = pluginSchema(ipRestriction).safeParse({ blacklist: ["10.0.0.1"], response_code: 500 }).error!
+      .issues[0]!;
     assert.deepEqual(issue.path, ["response_code"], "the 400 names the field");
   });
 

@@ -14,6 +14,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import type { Gateway } from "../../src/proxy/gateway.ts";
 import { limitConn } from "../../src/proxy/plugins/limit-conn.ts";
 import { keySlot } from "../../src/proxy/plugins/redis-cluster-client.ts";
@@ -215,7 +216,7 @@ describe("limit-conn, policy redis-cluster (a real three-node Redis Cluster)", (
     const holders = new Set<number>();
     for (let i = 0; i < 12; i++) {
       const routeId = `spread-${i}-${randomUUID()}`;
-      const plugin = limitConn.create(limitConn.schema.parse(clusterConf()), env, { routeId, serviceId: "s" });
+      const plugin = limitConn.create(pluginSchema(limitConn).parse(clusterConf()), env, { routeId, serviceId: "s" });
       assert.equal(await plugin.preread!(session()), undefined);
       const key = `sluice:limit-conn:${routeId}:127.0.0.2`;
       const holder = await holderOf(key);
@@ -233,7 +234,7 @@ describe("limit-conn, policy redis-cluster (a real three-node Redis Cluster)", (
       for (const [id, v] of env.shared) if (id.startsWith("redis-cluster:")) (v as RedisConnCounter).close();
     });
     const make = (routeId: string) =>
-      limitConn.create(limitConn.schema.parse(clusterConf()), env, { routeId, serviceId: "s" });
+      limitConn.create(pluginSchema(limitConn).parse(clusterConf()), env, { routeId, serviceId: "s" });
     // the client reads the slot map now
     assert.equal(await make(`warm-${randomUUID()}`).preread!(session()), undefined);
 

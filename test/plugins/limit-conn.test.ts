@@ -6,13 +6,14 @@ import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { Redis } from "ioredis";
 import pino from "pino";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import { limitConn } from "../../src/proxy/plugins/limit-conn.ts";
 import type { RedisConnCounter } from "../../src/proxy/plugins/redis-conn-counter.ts";
 import type { PluginEnv, StreamSession } from "../../src/proxy/plugins/types.ts";
 import { pluginEnv, session } from "./fixtures/session.ts";
 
 function instance(conf: Record<string, unknown>, env: PluginEnv = pluginEnv(), routeId = "r1") {
-  return { env, plugin: limitConn.create(limitConn.schema.parse(conf), env, { routeId, serviceId: "s1" }) };
+  return { env, plugin: limitConn.create(pluginSchema(limitConn).parse(conf), env, { routeId, serviceId: "s1" }) };
 }
 
 function ended(s: StreamSession, reason: string): StreamSession {
@@ -23,7 +24,7 @@ function ended(s: StreamSession, reason: string): StreamSession {
 
 describe("limit-conn schema", () => {
   test("fills APISIX defaults", () => {
-    const conf = limitConn.schema.parse({ conn: 1, burst: 0, default_conn_delay: 0.1 });
+    const conf = pluginSchema(limitConn).parse({ conn: 1, burst: 0, default_conn_delay: 0.1 });
     assert.equal(conf.key, "remote_addr");
     assert.equal(conf.key_type, "var");
     assert.equal(conf.rejected_code, 503);
@@ -35,7 +36,9 @@ describe("limit-conn schema", () => {
 
   test("rejects bad values with messages naming the field", () => {
     const issues = (conf: Record<string, unknown>) =>
-      limitConn.schema.safeParse(conf).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+      pluginSchema(limitConn)
+        .safeParse(conf)
+        .error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
     assert.match(issues({ conn: 0, burst: 0, default_conn_delay: 1 }).join(), /^conn: /);
     assert.match(issues({ conn: 1, burst: -1, default_conn_delay: 1 }).join(), /^burst: /);
     assert.match(issues({ conn: 1, burst: 0, default_conn_delay: 0 }).join(), /^default_conn_delay: /);
@@ -53,11 +56,13 @@ describe("limit-conn schema", () => {
 
 describe("limit-conn schema, policy redis-cluster", () => {
   const issues = (conf: Record<string, unknown>) =>
-    limitConn.schema.safeParse(conf).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+    pluginSchema(limitConn)
+      .safeParse(conf)
+      .error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
   const base = { conn: 1, burst: 0, default_conn_delay: 1, policy: "redis-cluster" };
 
   test("takes APISIX's fields: nodes, name, password, timeout", () => {
-    const conf = limitConn.schema.parse({
+    const conf = pluginSchema(limitConn).parse({
       ...base,
       redis_cluster_nodes: ["127.0.0.1:7001", "[::1]:7002", "redis-a.internal:7003"],
       redis_cluster_name: "prod",

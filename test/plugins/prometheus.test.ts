@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import pino from "pino";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import { GatewayMetrics, type MetricsOptions, RouteMetrics } from "../../src/observability/metrics.ts";
 import { HealthChecks } from "../../src/proxy/health/health-checks.ts";
 import { prometheus } from "../../src/proxy/plugins/prometheus.ts";
@@ -41,7 +42,7 @@ function proxied(route: RouteMetrics, s: ReturnType<typeof session>) {
 describe("prometheus plugin and metrics", () => {
   test("records connections, status, bandwidth, connect time; active connections go up and down", async () => {
     const { route, env, metricsText } = routeMetrics({ version: "9.9.9" });
-    prometheus.create(prometheus.schema.parse({}), env, scope);
+    prometheus.create(pluginSchema(prometheus).parse({}), env, scope);
     const a = session({ node: "127.0.0.1:9001" });
     const b = session({ node: "127.0.0.1:9001" });
     const endA = proxied(route, a);
@@ -79,10 +80,10 @@ describe("prometheus plugin and metrics", () => {
 
   test("prefer_name labels routes by name", async () => {
     const { route, env, metricsText } = routeMetrics();
-    prometheus.create(prometheus.schema.parse({ prefer_name: true }), env, scope);
+    prometheus.create(pluginSchema(prometheus).parse({ prefer_name: true }), env, scope);
     proxied(route, session())();
     assert.equal(sample(await metricsText(), "sluice_stream_connection_total", 'route="route-one"'), 1);
-    assert.equal(prometheus.schema.safeParse({ prefer_name: "yes" }).success, false);
+    assert.equal(pluginSchema(prometheus).safeParse({ prefer_name: "yes" }).success, false);
   });
 
   test("upstream_status and config_version; the exposition passes promtool check metrics, with either prefix", async () => {

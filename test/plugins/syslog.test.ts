@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { after, before, describe, test } from "node:test";
+import { pluginSchema } from "../../src/config/plugin-config.ts";
 import { LogFormatError } from "../../src/proxy/plugins/log-format.ts";
 import { compileLogFormat, syslog } from "../../src/proxy/plugins/syslog.ts";
 import type { SyslogSender } from "../../src/proxy/plugins/syslog-sender.ts";
@@ -26,7 +27,7 @@ function endedSession(i: number) {
 
 describe("syslog schema", () => {
   test("APISIX defaults; sock_type defaults to tcp as in APISIX", () => {
-    const conf = syslog.schema.parse({ host: "127.0.0.1", port: 514 });
+    const conf = pluginSchema(syslog).parse({ host: "127.0.0.1", port: 514 });
     assert.equal(conf.sock_type, "tcp");
     assert.equal(conf.timeout, 3000);
     assert.equal(conf.batch_max_size, 1000);
@@ -38,24 +39,28 @@ describe("syslog schema", () => {
   });
 
   test("tls: true is refused with a clear message; unknown variables in log_format are named", () => {
-    const tls = syslog.schema.safeParse({ host: "h", port: 514, tls: true });
+    const tls = pluginSchema(syslog).safeParse({ host: "h", port: 514, tls: true });
     assert.match(tls.error!.issues[0]!.message, /TLS to the syslog server is not supported/);
-    const format = syslog.schema.safeParse({ host: "h", port: 514, log_format: { who: "$remote_addr", x: "$nope" } });
+    const format = pluginSchema(syslog).safeParse({
+      host: "h",
+      port: 514,
+      log_format: { who: "$remote_addr", x: "$nope" },
+    });
     assert.deepEqual(
       format.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
       ["log_format.x: unknown variable '$nope'"],
     );
-    assert.equal(syslog.schema.safeParse({ port: 514 }).success, false, "host is required");
+    assert.equal(pluginSchema(syslog).safeParse({ port: 514 }).success, false, "host is required");
   });
 
   test("log_format takes APISIX's shape: nested objects, arrays and literals; an unknown variable anywhere is named with its path", () => {
-    const ok = syslog.schema.safeParse({
+    const ok = pluginSchema(syslog).safeParse({
       host: "h",
       port: 514,
       log_format: { client: { ip: "$remote_addr", ports: ["$remote_port", "$server_port"] }, n: 1, on: true },
     });
     assert.equal(ok.success, true, JSON.stringify(ok.error?.issues));
-    const bad = syslog.schema.safeParse({
+    const bad = pluginSchema(syslog).safeParse({
       host: "h",
       port: 514,
       log_format: { client: { ip: "$remote_adr" }, list: ["$status", "x $upstrem_addr"] },
@@ -64,7 +69,7 @@ describe("syslog schema", () => {
       bad.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`),
       ["log_format.client.ip: unknown variable '$remote_adr'", "log_format.list.1: unknown variable '$upstrem_addr'"],
     );
-    const deep = syslog.schema.safeParse({
+    const deep = pluginSchema(syslog).safeParse({
       host: "h",
       port: 514,
       log_format: { a: { b: { c: { d: { e: { f: "x" } } } } } },
@@ -98,7 +103,7 @@ describe("syslog against a real rsyslog", () => {
       const env = pluginEnv();
       try {
         const port = sockType === "udp" ? server.udpPort : server.tcpPort;
-        const conf = syslog.schema.parse({
+        const conf = pluginSchema(syslog).parse({
           host: "127.0.0.1",
           port,
           sock_type: sockType,
@@ -146,7 +151,7 @@ describe("syslog against a real rsyslog", () => {
   test("a custom log_format: $variables, templates and literals", async () => {
     const env = pluginEnv();
     try {
-      const conf = syslog.schema.parse({
+      const conf = pluginSchema(syslog).parse({
         host: "127.0.0.1",
         port: server.tcpPort,
         batch_max_size: 1,
@@ -279,7 +284,7 @@ describe("syslog log_format with nginx's stream variables, against a real rsyslo
       try {
         const logFormat: Record<string, unknown> = Object.fromEntries(nginxVariables.map((v) => [v, `$${v}`]));
         logFormat.nested = { client: "$remote_addr:$remote_port", list: ["$status", "fixed"] };
-        const conf = syslog.schema.parse({
+        const conf = pluginSchema(syslog).parse({
           host: "127.0.0.1",
           port: sockType === "udp" ? server.udpPort : server.tcpPort,
           sock_type: sockType,
@@ -330,7 +335,7 @@ describe("syslog log_format with nginx's stream variables, against a real rsyslo
   test("a session that reached no upstream leaves the upstream fields out, as nginx's empty variables", async () => {
     const env = pluginEnv();
     try {
-      const conf = syslog.schema.parse({
+      const conf = pluginSchema(syslog).parse({
         host: "127.0.0.1",
         port: server.udpPort,
         sock_type: "udp",
@@ -357,7 +362,7 @@ describe("syslog with the server down", () => {
     const port = server.tcpPort;
     await server.stop(); // nothing listens on the port now
     try {
-      const conf = syslog.schema.parse({
+      const conf = pluginSchema(syslog).parse({
         host: "127.0.0.1",
         port,
         batch_max_size: 2,

@@ -420,7 +420,7 @@ describe("tcp proxy", () => {
     const denyList: StreamPlugin<{ deny: string[] }> = {
       name: "deny-list",
       priority: 3000,
-      schema: z.object({ deny: z.array(z.string()).default([]) }),
+      schema: () => z.object({ deny: z.array(z.string()).default([]) }),
       create: (conf) => ({
         preread: (s) => {
           calls.push("deny-list");
@@ -437,7 +437,7 @@ describe("tcp proxy", () => {
     const slow: StreamPlugin<{ ms: number }> = {
       name: "slow",
       priority: 1000,
-      schema: z.object({ ms: z.number() }),
+      schema: () => z.object({ ms: z.number() }),
       create: (conf) => ({
         preread: async () => {
           calls.push("slow");
@@ -448,7 +448,7 @@ describe("tcp proxy", () => {
     const counter: StreamPlugin<Record<string, never>> = {
       name: "counter",
       priority: 500,
-      schema: z.object({}),
+      schema: () => z.object({}),
       create: (_conf, env) => ({
         log: () => {
           env.shared.set("n", ((env.shared.get("n") as number | undefined) ?? 0) + 1);

@@ -7,6 +7,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import { pluginSchema } from "../../config/plugin-config.ts";
 import { streamPlugins } from "../../proxy/plugins/index.ts";
 import { type ApisixKind, type ApisixRecord, type ApisixValue, apisixKey } from "../../store/apisix-objects.ts";
 import { notFound } from "../../store/errors.ts";
@@ -197,7 +198,10 @@ export function apisixRoutes(store: ControlPlaneStore, group: string): ApiRoute[
         streamSubsystem(c);
         const plugin = streamPlugins.get(c.req.param("name")!);
         if (!plugin) return c.json({ error_msg: "plugin not found in subsystem stream" }, 404);
-        const { $schema: _dialect, ...schema } = z.toJSONSchema(plugin.schema, { io: "input", unrepresentable: "any" });
+        const { $schema: _dialect, ...schema } = z.toJSONSchema(pluginSchema(plugin), {
+          io: "input",
+          unrepresentable: "any",
+        });
         return c.json(schema);
       },
     },

@@ -5,31 +5,30 @@
  * IPv6 addresses, in the lists or as the client, are compared as IPv4.
  */
 import ipaddr from "ipaddr.js";
-import { z } from "zod";
-import { ipOrCidr } from "../../config/schema.ts";
+import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import { parseCidr } from "../../net/addresses.ts";
 import type { StreamPlugin } from "./types.ts";
 
-const ipList = z.array(ipOrCidr).min(1);
-
-export const ipRestrictionSchema = z
-  .strictObject({
-    whitelist: ipList.optional(),
-    blacklist: ipList.optional(),
-    /** APISIX's HTTP response body; a stream connection is closed without a reply, so it has no effect */
-    message: z.string().min(1).max(1024).default("Your IP address is not allowed"),
-    /**
-     * APISIX's HTTP status (403 or 404). A stream connection gets no reply; as in APISIX's stream plugin
-     * it is the code the denied session is recorded with (logs, metrics)
-     */
-    response_code: z.number().int().min(403).max(404).default(403),
-  })
-  .superRefine((conf, ctx) => {
-    if ((conf.whitelist === undefined) === (conf.blacklist === undefined)) {
-      ctx.addIssue({ code: "custom", message: "exactly one of 'whitelist' or 'blacklist' is required" });
-    }
-  });
-export type IpRestrictionConf = z.output<typeof ipRestrictionSchema>;
+export const ipRestrictionSchema = ({ z, ipOrCidr }: PluginSchemaKit) =>
+  z
+    .strictObject({
+      whitelist: z.array(ipOrCidr).min(1).optional(),
+      blacklist: z.array(ipOrCidr).min(1).optional(),
+      /** APISIX's HTTP response body; a stream connection is closed without a reply, so it has no effect */
+      message: z.string().min(1).max(1024).default("Your IP address is not allowed"),
+      /**
+       * APISIX's HTTP status (403 or 404). A stream connection gets no reply; as in APISIX's stream plugin
+       * it is the code the denied session is recorded with (logs, metrics)
+       */
+      response_code: z.number().int().min(403).max(404).default(403),
+    })
+    .superRefine((conf, ctx) => {
+      if ((conf.whitelist === undefined) === (conf.blacklist === undefined)) {
+        ctx.addIssue({ code: "custom", message: "exactly one of 'whitelist' or 'blacklist' is required" });
+      }
+    });
+export type IpRestrictionConf = z.output<ReturnType<typeof ipRestrictionSchema>>;
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 

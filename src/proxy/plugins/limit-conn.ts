@@ -11,8 +11,8 @@
  * Redis, with `policy: "redis-cluster"` through a Redis Cluster, and counted locally while Redis (or the
  * cluster) is unreachable.
  */
-import { z } from "zod";
-import { port } from "../../config/schema.ts";
+import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import { formatHostPort, parseHostPort } from "../../net/addresses.ts";
 import { RedisClusterClient } from "./redis-cluster-client.ts";
 import { type CountStore, RedisConnCounter } from "./redis-conn-counter.ts";
@@ -20,71 +20,72 @@ import { RespClient } from "./resp-client.ts";
 import { expandTemplate, isSessionVariable, sessionVariable, templateVariables } from "./session-variables.ts";
 import type { PluginEnv, StreamPlugin, StreamSession } from "./types.ts";
 
-export const limitConnSchema = z
-  .strictObject({
-    conn: z.number().int().positive(),
-    burst: z.number().int().min(0),
-    default_conn_delay: z.number().positive(),
-    only_use_default_delay: z.boolean().default(false),
-    key_type: z.enum(["var", "var_combination"]).default("var"),
-    key: z.string().min(1).default("remote_addr"),
-    rejected_code: z.number().int().min(200).max(599).default(503),
-    /** APISIX's HTTP body for rejects; a stream connection is just closed, so it is only accepted */
-    rejected_msg: z.string().min(1).optional(),
-    /** accepted for APISIX compatibility: Sluice always degrades to local counting when Redis fails */
-    allow_degradation: z.boolean().default(false),
-    policy: z.enum(["local", "redis", "redis-cluster"]).default("local"),
-    redis_host: z.string().min(1).optional(),
-    redis_port: port.default(6379),
-    redis_username: z.string().min(1).optional(),
-    redis_password: z.string().optional(),
-    redis_database: z.number().int().min(0).default(0),
-    /** milliseconds */
-    redis_timeout: z.number().int().min(1).default(1000),
-    /** `host:port` of cluster nodes the slot map is first read from (`policy: "redis-cluster"`) */
-    redis_cluster_nodes: z
-      .array(
-        z
-          .string()
-          .min(2)
-          .max(100)
-          .refine((text) => {
-            const node = parseHostPort(text);
-            return node !== undefined && node.port >= 1 && node.port <= 65535;
-          }, "must be 'host:port' (IPv6 as '[::1]:port') with port 1-65535"),
-      )
-      .min(1)
-      .optional(),
-    /** names the cluster in log lines; gateways' counters for one name and node list are shared */
-    redis_cluster_name: z.string().min(1).optional(),
-    /** seconds a Redis count lives without being refreshed (refreshed while connections are open) */
-    key_ttl: z.number().int().min(2).default(60),
-  })
-  .superRefine((conf, ctx) => {
-    if (conf.policy === "redis" && !conf.redis_host) {
-      ctx.addIssue({ code: "custom", path: ["redis_host"], message: "is required when policy is 'redis'" });
-    }
-    if (conf.policy === "redis-cluster") {
-      for (const field of ["redis_cluster_nodes", "redis_cluster_name"] as const) {
-        if (conf[field] === undefined)
-          ctx.addIssue({ code: "custom", path: [field], message: "is required when policy is 'redis-cluster'" });
+export const limitConnSchema = ({ z, port }: PluginSchemaKit) =>
+  z
+    .strictObject({
+      conn: z.number().int().positive(),
+      burst: z.number().int().min(0),
+      default_conn_delay: z.number().positive(),
+      only_use_default_delay: z.boolean().default(false),
+      key_type: z.enum(["var", "var_combination"]).default("var"),
+      key: z.string().min(1).default("remote_addr"),
+      rejected_code: z.number().int().min(200).max(599).default(503),
+      /** APISIX's HTTP body for rejects; a stream connection is just closed, so it is only accepted */
+      rejected_msg: z.string().min(1).optional(),
+      /** accepted for APISIX compatibility: Sluice always degrades to local counting when Redis fails */
+      allow_degradation: z.boolean().default(false),
+      policy: z.enum(["local", "redis", "redis-cluster"]).default("local"),
+      redis_host: z.string().min(1).optional(),
+      redis_port: port.default(6379),
+      redis_username: z.string().min(1).optional(),
+      redis_password: z.string().optional(),
+      redis_database: z.number().int().min(0).default(0),
+      /** milliseconds */
+      redis_timeout: z.number().int().min(1).default(1000),
+      /** `host:port` of cluster nodes the slot map is first read from (`policy: "redis-cluster"`) */
+      redis_cluster_nodes: z
+        .array(
+          z
+            .string()
+            .min(2)
+            .max(100)
+            .refine((text) => {
+              const node = parseHostPort(text);
+              return node !== undefined && node.port >= 1 && node.port <= 65535;
+            }, "must be 'host:port' (IPv6 as '[::1]:port') with port 1-65535"),
+        )
+        .min(1)
+        .optional(),
+      /** names the cluster in log lines; gateways' counters for one name and node list are shared */
+      redis_cluster_name: z.string().min(1).optional(),
+      /** seconds a Redis count lives without being refreshed (refreshed while connections are open) */
+      key_ttl: z.number().int().min(2).default(60),
+    })
+    .superRefine((conf, ctx) => {
+      if (conf.policy === "redis" && !conf.redis_host) {
+        ctx.addIssue({ code: "custom", path: ["redis_host"], message: "is required when policy is 'redis'" });
       }
-    }
-    if (conf.key_type === "var" && !isSessionVariable(conf.key)) {
-      ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '${conf.key}'` });
-    }
-    if (conf.key_type === "var_combination") {
-      const names = templateVariables(conf.key);
-      if (names.length === 0) {
-        ctx.addIssue({ code: "custom", path: ["key"], message: "must reference variables as '$name'" });
+      if (conf.policy === "redis-cluster") {
+        for (const field of ["redis_cluster_nodes", "redis_cluster_name"] as const) {
+          if (conf[field] === undefined)
+            ctx.addIssue({ code: "custom", path: [field], message: "is required when policy is 'redis-cluster'" });
+        }
       }
-      for (const name of names) {
-        if (!isSessionVariable(name))
-          ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '$${name}'` });
+      if (conf.key_type === "var" && !isSessionVariable(conf.key)) {
+        ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '${conf.key}'` });
       }
-    }
-  });
-export type LimitConnConf = z.output<typeof limitConnSchema>;
+      if (conf.key_type === "var_combination") {
+        const names = templateVariables(conf.key);
+        if (names.length === 0) {
+          ctx.addIssue({ code: "custom", path: ["key"], message: "must reference variables as '$name'" });
+        }
+        for (const name of names) {
+          if (!isSessionVariable(name))
+            ctx.addIssue({ code: "custom", path: ["key"], message: `unknown variable '$${name}'` });
+        }
+      }
+    });
+export type LimitConnConf = z.output<ReturnType<typeof limitConnSchema>>;
 
 /** What a counted connection holds until `log` gives it back. */
 interface Held {

@@ -11,35 +11,37 @@
  * Every refusal is counted in `mqtt_connect_refused_total{reason}` and ends with `close_reason`
  * `mqtt_<reason>` in the access log.
  */
-import { z } from "zod";
+import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import { MqttConnectReader } from "./mqtt-connect.ts";
 import type { PrereadVerdict, StreamPlugin, StreamSession } from "./types.ts";
 
 /** the protocol names the CONNECT reader knows, with the levels each goes with */
 const LEVELS_BY_NAME: Readonly<Record<string, readonly number[]>> = { MQTT: [4, 5], MQIsdp: [3] };
 
-export const mqttProxySchema = z
-  .strictObject({
-    protocol_name: z.string().min(1).default("MQTT"),
-    protocol_level: z.number().int(),
-  })
-  .superRefine((conf, ctx) => {
-    const levels = LEVELS_BY_NAME[conf.protocol_name];
-    if (!levels) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["protocol_name"],
-        message: `must be "MQTT" (MQTT 3.1.1 and 5.0) or "MQIsdp" (MQTT 3.1), got "${conf.protocol_name}"`,
-      });
-    } else if (!levels.includes(conf.protocol_level)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["protocol_level"],
-        message: `must be ${levels.join(" or ")} with protocol_name "${conf.protocol_name}", got ${conf.protocol_level}`,
-      });
-    }
-  });
-export type MqttProxyConf = z.output<typeof mqttProxySchema>;
+export const mqttProxySchema = ({ z }: PluginSchemaKit) =>
+  z
+    .strictObject({
+      protocol_name: z.string().min(1).default("MQTT"),
+      protocol_level: z.number().int(),
+    })
+    .superRefine((conf, ctx) => {
+      const levels = LEVELS_BY_NAME[conf.protocol_name];
+      if (!levels) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["protocol_name"],
+          message: `must be "MQTT" (MQTT 3.1.1 and 5.0) or "MQIsdp" (MQTT 3.1), got "${conf.protocol_name}"`,
+        });
+      } else if (!levels.includes(conf.protocol_level)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["protocol_level"],
+          message: `must be ${levels.join(" or ")} with protocol_name "${conf.protocol_name}", got ${conf.protocol_level}`,
+        });
+      }
+    });
+export type MqttProxyConf = z.output<ReturnType<typeof mqttProxySchema>>;
 
 /** APISIX's code for a connection mqtt-proxy refuses */
 const REFUSED = 503;

@@ -5,14 +5,16 @@
  * Metrics that are not per session (upstream health, config version, unmatched connections, build info)
  * are always exported.
  */
-import { z } from "zod";
+import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import type { StreamPlugin } from "./types.ts";
 
-export const prometheusSchema = z.strictObject({
-  /** label routes by name instead of id */
-  prefer_name: z.boolean().default(false),
-});
-export type PrometheusConf = z.output<typeof prometheusSchema>;
+export const prometheusSchema = ({ z }: PluginSchemaKit) =>
+  z.strictObject({
+    /** label routes by name instead of id */
+    prefer_name: z.boolean().default(false),
+  });
+export type PrometheusConf = z.output<ReturnType<typeof prometheusSchema>>;
 
 export const prometheus: StreamPlugin<PrometheusConf> = {
   name: "prometheus",

@@ -7,7 +7,8 @@
  * info (6); no MSGID, no structured data; the message is the JSON built from `log_format`.
  */
 import { hostname } from "node:os";
-import { z } from "zod";
+import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import { type CompiledLogFormat, compileLogFormat, logFormatProblems, renderLogEntry } from "./log-format.ts";
 import { type BatchSettings, SyslogSender } from "./syslog-sender.ts";
 import type { PluginEnv, StreamPlugin } from "./types.ts";
@@ -34,47 +35,49 @@ export const defaultLogFormat: Readonly<Record<string, string>> = {
   status: "$status",
 };
 
-const logFormatField = z.record(z.string().min(1), z.unknown()).superRefine((format, ctx) => {
-  for (const problem of logFormatProblems(format)) {
-    ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
-  }
-});
+const logFormatField = (z: PluginSchemaKit["z"]) =>
+  z.record(z.string().min(1), z.unknown()).superRefine((format, ctx) => {
+    for (const problem of logFormatProblems(format)) {
+      ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
+    }
+  });
 
 /** the group's `plugin_metadata.syslog`: a `log_format` for every syslog instance that sets none (APISIX) */
-const syslogMetadataSchema = z.strictObject({ log_format: logFormatField.optional() });
+const syslogMetadataSchema = ({ z }: PluginSchemaKit) => z.strictObject({ log_format: logFormatField(z).optional() });
 
-export const syslogSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
-  name: z.string().default("stream sys logger"),
-  sock_type: z.enum(["tcp", "udp"]).default("tcp"),
-  /** milliseconds, for connecting and writing */
-  timeout: z.number().int().min(1).default(3000),
-  tls: z
-    .boolean()
-    .default(false)
-    .refine((tls) => !tls, {
-      message: "TLS to the syslog server is not supported for stream routes; use tcp or udp",
-    }),
-  /**
-   * field → `"$variable"`, a text with `$variables`, a literal, or a nested object / array of those
-   * (APISIX's `log_format`); checked here, compiled once per config in `create`
-   */
-  log_format: logFormatField.optional(),
-  batch_max_size: z.number().int().min(1).default(1000),
-  /** seconds */
-  inactive_timeout: z.number().int().min(1).default(5),
-  /** seconds */
-  buffer_duration: z.number().int().min(1).default(60),
-  max_retry_count: z.number().int().min(0).default(0),
-  /** seconds */
-  retry_delay: z.number().int().min(0).default(1),
-  /** accepted for APISIX compatibility; batching replaces them */
-  flush_limit: z.number().int().min(1).default(4096),
-  drop_limit: z.number().int().default(1048576),
-  pool_size: z.number().int().min(5).default(5),
-});
-export type SyslogConf = z.output<typeof syslogSchema>;
+export const syslogSchema = ({ z }: PluginSchemaKit) =>
+  z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    name: z.string().default("stream sys logger"),
+    sock_type: z.enum(["tcp", "udp"]).default("tcp"),
+    /** milliseconds, for connecting and writing */
+    timeout: z.number().int().min(1).default(3000),
+    tls: z
+      .boolean()
+      .default(false)
+      .refine((tls) => !tls, {
+        message: "TLS to the syslog server is not supported for stream routes; use tcp or udp",
+      }),
+    /**
+     * field → `"$variable"`, a text with `$variables`, a literal, or a nested object / array of those
+     * (APISIX's `log_format`); checked here, compiled once per config in `create`
+     */
+    log_format: logFormatField(z).optional(),
+    batch_max_size: z.number().int().min(1).default(1000),
+    /** seconds */
+    inactive_timeout: z.number().int().min(1).default(5),
+    /** seconds */
+    buffer_duration: z.number().int().min(1).default(60),
+    max_retry_count: z.number().int().min(0).default(0),
+    /** seconds */
+    retry_delay: z.number().int().min(0).default(1),
+    /** accepted for APISIX compatibility; batching replaces them */
+    flush_limit: z.number().int().min(1).default(4096),
+    drop_limit: z.number().int().default(1048576),
+    pool_size: z.number().int().min(5).default(5),
+  });
+export type SyslogConf = z.output<ReturnType<typeof syslogSchema>>;
 
 const host = hostname().replace(/\s/g, "") || "-";
 

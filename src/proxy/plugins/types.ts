@@ -7,6 +7,7 @@
 
 import type { Logger } from "pino";
 import type { z } from "zod";
+import type { PluginSchemaKit } from "../../config/plugin-config.ts";
 import type { RouteMetrics } from "../../observability/metrics.ts";
 import type { AddressInfo, SocketAdapter } from "../adapter.ts";
 import type { FirstBytesResult } from "../first-bytes.ts";
@@ -121,9 +122,13 @@ export interface PluginScope {
 export interface StreamPlugin<Conf = Record<string, unknown>> {
   readonly name: string;
   readonly priority: number;
-  /** validates and fills defaults; the admin API reports its issues as 400s */
-  readonly schema: z.ZodType<Conf>;
-  /** the plugin's `plugin_metadata` (group-wide settings, APISIX's `metadata_schema`), if it reads any */
-  readonly metadataSchema?: z.ZodType;
+  /**
+   * builds the schema that validates and fills defaults (the admin API reports its issues as 400s); built
+   * on first use by src/config/plugin-config.ts (`pluginSchema`), never at import, so that a gateway
+   * that does not check configs does not load zod
+   */
+  readonly schema: (kit: PluginSchemaKit) => z.ZodType<Conf>;
+  /** builds the schema of the plugin's `plugin_metadata` (group-wide settings, APISIX's `metadata_schema`), if it reads any */
+  readonly metadataSchema?: (kit: PluginSchemaKit) => z.ZodType;
   create(conf: Conf, env: PluginEnv, scope: PluginScope): PluginInstance;
 }
