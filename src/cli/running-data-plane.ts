@@ -38,8 +38,6 @@ export interface DataPlaneOptions {
   metrics: MetricsOptions;
   /** `sluice gateway --reuse-port`: share the ports with other processes */
   reusePort?: boolean;
-  /** false for a gateway fed by its control plane, which checked the configs (see `GatewayOptions`) */
-  checkPluginConfigs?: boolean;
 }
 
 export async function openDataPlane(options: DataPlaneOptions): Promise<RunningDataPlane> {
@@ -66,7 +64,6 @@ export async function openDataPlane(options: DataPlaneOptions): Promise<RunningD
         maxConnections: settings.maxConnections,
         metrics: options.metrics,
         reusePort: processes.reusePort,
-        checkPluginConfigs: options.checkPluginConfigs ?? true,
       },
     });
     await pool.start();
@@ -92,7 +89,6 @@ export async function openDataPlane(options: DataPlaneOptions): Promise<RunningD
     listenAddr: settings.listenAddr,
     reusePort: options.reusePort,
     metrics: options.metrics,
-    checkPluginConfigs: options.checkPluginConfigs,
   });
   return {
     adapterName: adapter.name,

@@ -1,7 +1,6 @@
 /**
  * APISIX's `_meta` beside a plugin's own fields, as the data plane reads it from a checked config. Kept
- * apart from the checks (src/config/plugin-config.ts) so that a gateway running configs its control plane
- * checked reads `_meta` without loading zod.
+ * apart from the checks (src/config/plugin-config.ts), which a gateway loads only with its first config.
  */
 
 /** is this (checked) plugin config turned off with `_meta.disable`? */

@@ -5,7 +5,7 @@
  * started with. A replaced generation disposes its plugin instances when its last session ends.
  */
 import type { Logger } from "pino";
-import { apiMessage, type Problem } from "../config/issues.ts";
+import { apiMessage } from "../config/issues.ts";
 import type { checkPluginConfig, checkPluginMetadata } from "../config/plugin-config.ts";
 import { pluginDisabled, withoutMeta } from "../config/plugin-meta.ts";
 import type { PluginMap } from "../config/schema.ts";
@@ -48,11 +48,11 @@ export interface GenerationDeps {
   /** the process's shared counts when this gateway is one of several workers */
   processCounts?: ProcessCounts;
   /**
-   * the schema checks plugin configs go through (src/config/plugin-config.ts); without them plugin
-   * configs are taken as they are, already checked and filled with defaults where they came from (a
-   * control plane checks them when they are written and published)
+   * the schema checks every plugin config and `plugin_metadata` goes through on apply
+   * (src/config/plugin-config.ts), which also fill the defaults of this build's plugins: a config
+   * published by another Sluice version, or holding rows written by one, runs as this build expects
    */
-  pluginChecks?: PluginChecks;
+  pluginChecks: PluginChecks;
 }
 
 /** src/config/plugin-config.ts's checks, loaded by whoever needs them, so that this file does not load zod */
@@ -155,9 +155,7 @@ export function compileGeneration(
   previous: ConfigGeneration | undefined,
 ): ConfigGeneration {
   const created: { name: string; instance: PluginInstance }[] = [];
-  const metadata = deps.pluginChecks
-    ? deps.pluginChecks.checkPluginMetadata(config.plugin_metadata ?? {}, deps.plugins)
-    : uncheckedMetadata(config.plugin_metadata ?? {}, deps.plugins);
+  const metadata = deps.pluginChecks.checkPluginMetadata(config.plugin_metadata ?? {}, deps.plugins);
   if (!metadata.ok) throw new Error(apiMessage(metadata.problems[0]!));
   try {
     const pools = new Map<string, { fingerprint: string; pool: UpstreamPool }>();
@@ -253,40 +251,6 @@ export function compileGeneration(
   }
 }
 
-/**
- * `plugin_metadata` taken as published: the names are still checked (a plugin this build lacks, or one
- * that reads no metadata, fails the apply as it would with the schemas), the settings are not
- */
-function uncheckedMetadata(
-  metadata: Record<string, unknown>,
-  registry: GenerationDeps["plugins"],
-): { ok: true; value: Record<string, Record<string, unknown>> } | { ok: false; problems: Problem[] } {
-  const value: Record<string, Record<string, unknown>> = {};
-  for (const [name, conf] of Object.entries(metadata)) {
-    const plugin = registry.get(name);
-    if (!plugin) return { ok: false, problems: [{ kind: "unknown-plugin", path: ["plugin_metadata", name], name }] };
-    if (!plugin.metadataSchema || !isRecord(conf)) {
-      const reason = plugin.metadataSchema ? "is not an object" : `plugin ${name} reads no plugin_metadata`;
-      return { ok: false, problems: [{ kind: "refused", path: ["plugin_metadata", name], reason }] };
-    }
-    value[name] = conf;
-  }
-  return { ok: true, value };
-}
-
-/** a plugin config taken as published (the caller has found the plugin) */
-function uncheckedPluginConfig(
-  name: string,
-  conf: unknown,
-): { ok: true; value: Record<string, unknown> } | { ok: false; problems: Problem[] } {
-  if (isRecord(conf)) return { ok: true, value: conf };
-  return { ok: false, problems: [{ kind: "refused", path: ["plugins", name], reason: "is not an object" }] };
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function buildPlugins(
   globalRules: PluginMap,
   metadata: Record<string, Record<string, unknown>>,
@@ -303,9 +267,7 @@ function buildPlugins(
   for (const [name, rawConf] of Object.entries(merged)) {
     const plugin = deps.plugins.get(name);
     if (!plugin) throw new Error(`route ${scope.routeId}: unknown stream plugin '${name}'`);
-    const checked = deps.pluginChecks
-      ? deps.pluginChecks.checkPluginConfig(name, rawConf, deps.plugins)
-      : uncheckedPluginConfig(name, rawConf);
+    const checked = deps.pluginChecks.checkPluginConfig(name, rawConf, deps.plugins);
     if (!checked.ok) throw new Error(`route ${scope.routeId}: ${apiMessage(checked.problems[0]!)}`);
     if (pluginDisabled(checked.value)) continue;
     const instance = plugin.create(withoutMeta(checked.value), pluginEnv(deps, name, metrics, metadata[name]), scope);

@@ -71,13 +71,6 @@ export interface GatewayOptions {
   runHealthChecks?: boolean;
   /** counts shared by the workers of a process (limit-conn), held by the primary */
   processCounts?: ProcessCounts;
-  /**
-   * check every plugin config and `plugin_metadata` of a config against its plugin's schema on apply
-   * (default true). A gateway fed by its control plane runs configs the control plane checked, and
-   * filled with defaults, when they were written and published; it passes false and then never builds a
-   * schema nor loads zod (3 MiB of heap on Node, docs/performance.md). Unknown plugins fail either way.
-   */
-  checkPluginConfigs?: boolean;
 }
 
 export type ListenerState = "listening" | "error" | "refused";
@@ -156,7 +149,6 @@ export class Gateway implements UdpListenerGateway {
   private readonly gatewayGroup: string;
   private readonly runHealthChecks: boolean;
   private readonly processCounts: ProcessCounts | undefined;
-  private readonly checkPluginConfigs: boolean;
   private pluginChecks: PluginChecks | undefined;
 
   private generation: ConfigGeneration | undefined;
@@ -183,7 +175,6 @@ export class Gateway implements UdpListenerGateway {
     this.metrics = new GatewayMetrics(options.metrics);
     this.runHealthChecks = options.runHealthChecks ?? true;
     this.processCounts = options.processCounts;
-    this.checkPluginConfigs = options.checkPluginConfigs ?? true;
     if (this.runHealthChecks) this.metrics.setHealthSource(() => this.health.snapshot({ includeUnchecked: true }));
     this.reusePort = options.reusePort ?? false;
     this.plugins = options.plugins ?? streamPlugins;
@@ -244,8 +235,9 @@ export class Gateway implements UdpListenerGateway {
   }
 
   private async applyNow(config: GatewayConfig): Promise<ApplyReport> {
-    // the checks (and zod with them) load with the first config that needs them, not with the gateway
-    if (this.checkPluginConfigs) this.pluginChecks ??= await import("../config/plugin-config.ts");
+    // the checks (and zod with them) load with the first config, not with the gateway's start
+    this.pluginChecks ??= await import("../config/plugin-config.ts");
+    const pluginChecks = this.pluginChecks;
     if (this.stopping) throw new Error("the gateway is stopping");
     const previous = this.generation;
     const next = compileGeneration(
@@ -260,7 +252,7 @@ export class Gateway implements UdpListenerGateway {
         sharedState: this.sharedState,
         listenAddr: this.listenAddr,
         processCounts: this.processCounts,
-        pluginChecks: this.pluginChecks,
+        pluginChecks,
       },
       previous,
     );

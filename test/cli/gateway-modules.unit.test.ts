@@ -1,8 +1,9 @@
 /**
  * What each `sluice gateway` mode loads at start, read from the Node build's module graph (the one
  * scripts/build-node.mjs makes): a module a process loads it keeps for its whole life, so these decide
- * the gateway's idle footprint (docs/performance.md). A gateway fed by its control plane runs configs the
- * control plane checked and does not load zod nor any schema; a standalone one does not load the sync client.
+ * the gateway's idle footprint (docs/performance.md). A gateway fed by its control plane loads neither the
+ * file's parser nor the admin API's packages nor the heartbeat schemas, and the plugin checks (zod with them)
+ * only with its first config; a standalone one does not load the sync client.
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";

@@ -84,9 +84,6 @@ async function runGateway(argv: string[], context: CommandContext): Promise<void
     gatewayGroup: file ? "standalone" : group,
     reusePort: values["reuse-port"] ?? env.SLUICE_REUSE_PORT === "true",
     metrics: gatewayMetricsOptions(context, env, settings.metricsCompat),
-    // a config from a control plane was checked there when it was written and published: re-checking it
-    // would load zod and every plugin's schema into each gateway for nothing (docs/performance.md)
-    checkPluginConfigs: Boolean(file),
   });
 
   let sync: GatewaySync | undefined;

@@ -21,8 +21,6 @@ export interface WorkerSettings {
   metrics: MetricsOptions;
   /** bind each listener with SO_REUSEPORT (else the runtime shares the primary's handle) */
   reusePort: boolean;
-  /** check plugin configs on apply (false for a gateway fed by its control plane, see `GatewayOptions`) */
-  checkPluginConfigs: boolean;
 }
 
 /** node health as the primary's checks see it: the nodes out of the balancers, and where to report connects */

@@ -56,7 +56,6 @@ export async function runWorkerDataPlane(link: PrimaryLink, edge: RuntimeEdge): 
       nodeHealth: health,
       runHealthChecks: false,
       processCounts,
-      checkPluginConfigs: settings.checkPluginConfigs,
     });
     stateTimer = setInterval(sendState, STATE_INTERVAL_MS);
     logger.info({ pid: process.pid, adapter: gateway.adapter.name }, "worker started");
