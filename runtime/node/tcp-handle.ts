@@ -18,6 +18,7 @@
  */
 import dns from "node:dns";
 import net from "node:net";
+import { constants } from "node:os";
 import {
   type AddressInfo,
   addressFamily,
@@ -83,6 +84,9 @@ export interface TcpHandleBindings {
 }
 
 const OWNER = Symbol("sluice.connection");
+/** libuv reports errors as negative errno values of the platform */
+const UV_ENOTCONN = -constants.errno.ENOTCONN;
+const UV_ECONNRESET = -constants.errno.ECONNRESET;
 /** libuv's UV_EOF, the same number on every platform */
 const UV_EOF = -4095;
 /**
@@ -166,7 +170,7 @@ function onWriteComplete(this: WriteRequest, status: number): void {
 function onShutdownComplete(this: ShutdownRequest, status: number): void {
   const connection = this[OWNER];
   if (connection === undefined) return;
-  if (status < 0 && status !== -107 /* ENOTCONN: the peer is gone already */) {
+  if (status < 0 && status !== UV_ENOTCONN /* the peer is gone already */) {
     connection.fail(peerResetError(uvError(status, "shutdown")));
   } else connection.writeEnded();
 }
@@ -349,7 +353,7 @@ export class HandleTcpConnection implements TcpConnection {
 }
 
 /** A connection for a handle the listener accepted; undefined (and the handle closed) when it is gone already. */
-export function acceptedConnection(handle: TcpHandle, bindings: TcpHandleBindings): HandleTcpConnection | undefined {
+function acceptedConnection(handle: TcpHandle, bindings: TcpHandleBindings): HandleTcpConnection | undefined {
   const remote = addressOfHandle(handle, "getpeername");
   if (remote === undefined) {
     handle.close();
@@ -395,7 +399,7 @@ export function connectHandle(options: TcpConnectOptions, bindings: TcpHandleBin
       const remote = addressOfHandle(handle, "getpeername");
       if (remote === undefined) {
         handle.close();
-        reject(uvError(-104, "connect"));
+        reject(uvError(UV_ECONNRESET, "connect"));
       } else resolve(new HandleTcpConnection(handle, bindings, remote));
     };
     const timer = setTimeout(
