@@ -17,6 +17,7 @@ import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { nodeBuildOptions } from "./node-build-options.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outdir = join(root, "dist/node");
@@ -28,7 +29,8 @@ function upToDate() {
   try {
     const built = statSync(outfile).mtimeMs;
     const meta = JSON.parse(readFileSync(metafile, "utf8"));
-    const inputs = [...Object.keys(meta.inputs).map((p) => join(root, p)), fileURLToPath(import.meta.url)];
+    const options = fileURLToPath(new URL("./node-build-options.mjs", import.meta.url));
+    const inputs = [...Object.keys(meta.inputs).map((p) => join(root, p)), fileURLToPath(import.meta.url), options];
     return inputs.every((path) => statSync(path).mtimeMs <= built);
   } catch {
     return false;
@@ -40,21 +42,7 @@ if (process.argv.includes("--if-stale") && upToDate()) process.exit(0);
 const started = Date.now();
 // chunk names carry a content hash: clear the last build's so none is left behind
 rmSync(outdir, { recursive: true, force: true });
-const result = await build({
-  entryPoints: { main: join(root, "runtime/node/main.ts") },
-  outdir,
-  chunkNames: "[name]-[hash]",
-  splitting: true,
-  absWorkingDir: root,
-  bundle: true,
-  packages: "external",
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  sourcemap: "linked",
-  metafile: true,
-  logLevel: "warning",
-});
+const result = await build({ ...nodeBuildOptions(root, outdir), sourcemap: "linked", logLevel: "warning" });
 writeFileSync(metafile, JSON.stringify(result.metafile));
 const files = Object.keys(result.metafile.inputs).length;
 const chunks = Object.keys(result.metafile.outputs).filter((path) => path.endsWith(".js")).length - 1;

@@ -66,11 +66,7 @@ export const newConnectionsWorkload: Workload = {
     // A warm-up round first, not counted: at ~10k connections/s a counted round of 10,000 lasted about a
     // second, so a JIT runtime's first compilations of the connect path were a visible share of it.
     await redisBenchmark(ctx.target.ports.redis, [...args, "-n", "2000"], 60_000);
-    const rows = await redisBenchmark(
-      ctx.target.ports.redis,
-      [...args, "-n", ctx.quick ? "5000" : "20000"],
-      120_000,
-    );
+    const rows = await redisBenchmark(ctx.target.ports.redis, [...args, "-n", ctx.quick ? "5000" : "20000"], 120_000);
     return { ping_newconn_rps: row(rows, "PING_MBULK").rps };
   },
 };

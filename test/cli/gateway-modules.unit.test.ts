@@ -10,21 +10,13 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { build, type Metafile } from "esbuild";
+import { nodeBuildOptions } from "../../scripts/node-build-options.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 async function nodeBuildGraph(): Promise<Metafile> {
   const result = await build({
-    entryPoints: { main: join(root, "runtime/node/main.ts") },
-    outdir: join(root, "dist/graph-test"),
-    splitting: true,
-    absWorkingDir: root,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    metafile: true,
+    ...nodeBuildOptions(root, join(root, "dist/graph-test")),
     write: false,
     logLevel: "silent",
   });
