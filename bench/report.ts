@@ -1,10 +1,12 @@
 /** Medians, ratios to nginx (16k and 256k) and to direct, the terminal tables and the JSON result. */
+
+import type { Target } from "./targets/target.ts";
 import type { FigureSpec } from "./workloads/workload.ts";
 import { median } from "./workloads/workload.ts";
 
 export interface TargetOutcome {
   name: string;
-  kind: "direct" | "peer" | "sluice";
+  kind: Target["kind"];
   /** Set when the target could not be started or configured: an error row, not a crash. */
   error?: string;
   runs: Record<string, number[]>;

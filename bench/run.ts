@@ -13,6 +13,7 @@ import { type Backends, startBackends } from "./backends/index.ts";
 import { machineInfo, toolVersions } from "./machine.ts";
 import { hardFileLimit, stopEveryProcess, tail } from "./processes.ts";
 import { renderTables, summarise, type TargetOutcome } from "./report.ts";
+import { adapterFloorTarget } from "./targets/adapter-floor.ts";
 import { directTarget } from "./targets/direct.ts";
 import { haproxyTarget } from "./targets/haproxy.ts";
 import { nginxTarget } from "./targets/nginx.ts";
@@ -57,6 +58,10 @@ const EXTRA_TARGETS: Target[] = [
   sluiceGatewayTarget("sluice-deno-native-gateway", "deno", "native"),
   sluiceGatewayTarget("sluice-deno-node-compat-gateway", "deno", "node-compat"),
   sluiceTarget("sluice-binary", "binary"),
+  // the runtime's floor: its socket adapter bridging sockets with no pipeline (no TLS, no control plane)
+  adapterFloorTarget("floor-node", "node"),
+  adapterFloorTarget("floor-bun-native", "bun-native"),
+  adapterFloorTarget("floor-deno-native", "deno-native"),
 ];
 const QUICK_TARGETS = ["direct", "nginx-16k", "sluice-node"];
 

@@ -48,7 +48,8 @@ export interface SluiceLaunch {
 
 export interface Target {
   readonly name: string;
-  readonly kind: "direct" | "peer" | "sluice";
+  /** `floor`: a runtime's socket adapter with no pipeline (bench/targets/adapter-floor.ts) */
+  readonly kind: "direct" | "peer" | "floor" | "sluice";
   /** set on Sluice targets */
   readonly sluice?: SluiceLaunch;
   start(backends: Backends, options: StartOptions): Promise<RunningTarget>;
