@@ -413,11 +413,12 @@ export class HandleTcpConnection implements TcpConnection {
   /**
    * Hands the kernel socket to a layer that wants a `net.Socket` (a `TLSSocket` runs TLS in C++ on its
    * handle): stops reading, forgets the handle, and puts `replay` (what was read so far) in front.
+   * Undefined for a connection that reads into its own buffer (`net.Socket` expects Node's reads; the
+   * caller then layers over the connection instead): only one that relayed full reads has one, and TLS
+   * takes its connections before any relaying.
    */
-  detachSocket(replay: Uint8Array | undefined): net.Socket {
-    // Only a connection that relayed full reads has its own read buffer, and the layers that detach
-    // (TLS) do so before any relaying: `net.Socket` expects Node's reads, not a user buffer.
-    if (this.readBuffer !== undefined) throw new Error("a connection reading into its own buffer cannot be detached");
+  detachSocket(replay: Uint8Array | undefined): net.Socket | undefined {
+    if (this.readBuffer !== undefined) return undefined;
     this.closing = true;
     this.closeReported = true;
     if (this.reading) this.handle.readStop();
