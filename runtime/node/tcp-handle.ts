@@ -265,9 +265,12 @@ export class HandleTcpConnection implements TcpConnection {
     } else return undefined;
     deliveringChunk = chunk;
     deliveringFrom = this;
-    this.handlers?.onData(chunk);
-    deliveringChunk = undefined;
-    deliveringFrom = undefined;
+    try {
+      this.handlers?.onData(chunk);
+    } finally {
+      deliveringChunk = undefined;
+      deliveringFrom = undefined;
+    }
     if (this.readBufferKept) {
       this.readBufferKept = false;
       this.readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
