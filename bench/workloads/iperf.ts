@@ -15,13 +15,18 @@ export function iperfWorkload(streams: 1 | 8): Workload {
       // The harness's readiness probe (a connect and close through the proxy) reaches the iperf3 server
       // as a control connection without a cookie; for a moment after it the server resets the next client
       // ("unable to receive control message: Connection reset by peer"; 1 in 5 runs through Sluice on
-      // either Node socket path right after such a probe). That is the server, not the proxy: try again
-      // after a pause.
+      // either Node socket path right after such a probe), or it closes it ("control socket has closed
+      // unexpectedly": 2 of 5 nginx-16k runs on 2026-11-30 12:18). That is the server, not the proxy: try
+      // again after a pause.
       for (let attempt = 1; ; attempt++) {
         try {
           return await runIperf(ctx.target.ports.iperf, seconds, streams, id);
         } catch (error) {
-          if (attempt >= 3 || !/reset by peer|control message/i.test((error as Error).message)) throw error;
+          if (
+            attempt >= 3 ||
+            !/reset by peer|control message|control socket has closed/i.test((error as Error).message)
+          )
+            throw error;
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
       }
