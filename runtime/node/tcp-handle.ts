@@ -452,8 +452,9 @@ function acceptedConnection(handle: TcpHandle, bindings: TcpHandleBindings): Han
 
 /**
  * Makes `server` hand accepted connections to `onConnection` as handle connections. Set after every
- * listen: `net.Server` (or, in a cluster worker, the primary's round-robin handle) calls the listening
- * handle's `onconnection` with each accepted handle, and this takes it before a `net.Socket` is built.
+ * listen: `net.Server` calls the listening handle's `onconnection` with each accepted handle (in a cluster
+ * worker the shared socket's handle, or under `NODE_CLUSTER_SCHED_POLICY=rr` the stand-in handle the
+ * primary's connections arrive on), and this takes it before a `net.Socket` is built.
  */
 export function acceptHandles(
   server: net.Server,
