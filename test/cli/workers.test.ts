@@ -14,6 +14,7 @@ import { createServer, type Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { nodeHasReusePort } from "../../runtime/node/worker-processes.ts";
 import { freePort } from "../fixtures/ports.ts";
 import {
   api,
@@ -250,6 +251,11 @@ for (const runtime of runtimes) {
           .map((l) => l.worker),
       );
       assert.deepEqual([...workers].sort(), [1, 2], "both workers took connections");
+      if (runtime === "node" && !nodeHasReusePort(process.versions.node) && !process.env.NODE_CLUSTER_SCHED_POLICY) {
+        // on a shared handle the spread above is the workers' own accepts, not the primary's round-robin
+        const started = logLines(proc).find((l) => l.msg === "workers started") as { ports?: string } | undefined;
+        assert.match(started?.ports ?? "", /each worker accepts/);
+      }
       const body = (await (await fetch(`http://${status}/status`)).json()) as {
         data_plane: { workers: number; gateway: { workers: { pid: number }[] } };
       };
