@@ -45,8 +45,8 @@ interface TcpHandle {
   useUserBuffer(buffer: Uint8Array): void;
   writeBuffer(req: WriteRequest, data: Uint8Array): number;
   shutdown(req: ShutdownRequest): number;
-  close(callback?: () => void): void;
-  reset(callback?: () => void): number;
+  close(callback?: (this: TcpHandle) => void): void;
+  reset(callback?: (this: TcpHandle) => void): number;
   setNoDelay(enable: boolean): number;
   getpeername(out: Partial<AddressInfo>): number;
   getsockname(out: Partial<AddressInfo>): number;
@@ -71,9 +71,10 @@ interface ShutdownRequest {
 }
 
 interface ConnectRequest {
-  oncomplete: (status: number) => void;
+  oncomplete: (this: ConnectRequest, status: number) => void;
   address: string;
   port: number;
+  [OWNER]?: HandleConnect;
 }
 
 export interface TcpHandleBindings {
@@ -198,6 +199,11 @@ function onShutdownComplete(this: ShutdownRequest, status: number): void {
   if (status < 0 && status !== UV_ENOTCONN /* the peer is gone already */) {
     connection.fail(peerResetError(uvError(status, "shutdown")));
   } else connection.writeEnded();
+}
+
+/** the close callback of every handle: Node calls it with the handle as `this` */
+function onHandleClosed(this: TcpHandle): void {
+  this[OWNER]?.reportClose();
 }
 
 export class HandleTcpConnection implements TcpConnection {
@@ -397,11 +403,11 @@ export class HandleTcpConnection implements TcpConnection {
     if (this.closing) return;
     this.closing = true;
     this.reading = false;
-    const done = () => this.reportClose();
-    if (!reset || this.handle.reset(done) !== 0) this.handle.close(done);
+    if (!reset || this.handle.reset(onHandleClosed) !== 0) this.handle.close(onHandleClosed);
   }
 
-  private reportClose(): void {
+  /** the handle is closed (its close callback): `onClose` once handlers are there */
+  reportClose(): void {
     this.handle[OWNER] = undefined;
     const handlers = this.handlers;
     if (handlers === undefined) {
@@ -471,47 +477,94 @@ export function acceptHandles(
   };
 }
 
+/** `net.isIP` of recent hosts: a regular expression per connect otherwise, for the same few node addresses */
+const familyOfHost = new Map<string, number>();
+const FAMILY_CACHE_LIMIT = 1024;
+
+function ipFamily(host: string): number {
+  let family = familyOfHost.get(host);
+  if (family === undefined) {
+    family = net.isIP(host);
+    if (familyOfHost.size >= FAMILY_CACHE_LIMIT) familyOfHost.clear();
+    familyOfHost.set(host, family);
+  }
+  return family;
+}
+
+/**
+ * One outgoing connect: its request's completion and its timer find it through the request (`OWNER`)
+ * and the timer's argument, so a connect builds no closures of its own.
+ */
+class HandleConnect {
+  readonly handle: TcpHandle;
+  private settled = false;
+  private readonly timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly options: TcpConnectOptions,
+    private readonly bindings: TcpHandleBindings,
+    private readonly resolve: (connection: TcpConnection) => void,
+    private readonly reject: (error: Error) => void,
+  ) {
+    this.handle = new bindings.TCP(bindings.SOCKET);
+    this.timer = setTimeout(onConnectTimeout, options.timeoutMs, this);
+  }
+
+  connectTo(address: string, family: number): void {
+    if (this.settled) return;
+    const port = this.options.port;
+    const req = new this.bindings.TCPConnectWrap();
+    req.oncomplete = onConnectComplete;
+    req.address = address;
+    req.port = port;
+    req[OWNER] = this;
+    const status = family === 6 ? this.handle.connect6(req, address, port) : this.handle.connect(req, address, port);
+    if (status !== 0) this.settle(uvError(status, "connect"));
+  }
+
+  timedOut(): void {
+    const { host, port } = this.options;
+    this.settle(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: "ETIMEDOUT" }));
+  }
+
+  settle(error: Error | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const handle = this.handle;
+    if (error !== undefined) {
+      handle.close();
+      this.reject(error);
+      return;
+    }
+    const remote = addressOfHandle(handle, "getpeername");
+    if (remote === undefined) {
+      handle.close();
+      this.reject(uvError(UV_ECONNRESET, "connect"));
+    } else this.resolve(new HandleTcpConnection(handle, this.bindings, remote));
+  }
+}
+
+function onConnectTimeout(attempt: HandleConnect): void {
+  attempt.timedOut();
+}
+
+function onConnectComplete(this: ConnectRequest, status: number): void {
+  const attempt = this[OWNER];
+  this[OWNER] = undefined;
+  attempt?.settle(status === 0 ? undefined : uvError(status, "connect"));
+}
+
 /** Connects to an IP literal, or to the first address a host name resolves to. */
 export function connectHandle(options: TcpConnectOptions, bindings: TcpHandleBindings): Promise<TcpConnection> {
   return new Promise((resolve, reject) => {
-    const handle = new bindings.TCP(bindings.SOCKET);
-    let settled = false;
-    const settle = (error: Error | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (error !== undefined) {
-        handle.close();
-        reject(error);
-        return;
-      }
-      const remote = addressOfHandle(handle, "getpeername");
-      if (remote === undefined) {
-        handle.close();
-        reject(uvError(UV_ECONNRESET, "connect"));
-      } else resolve(new HandleTcpConnection(handle, bindings, remote));
-    };
-    const timer = setTimeout(
-      () =>
-        settle(Object.assign(new Error(`connect to ${options.host}:${options.port} timed out`), { code: "ETIMEDOUT" })),
-      options.timeoutMs,
-    );
-    const connectTo = (address: string, family: number) => {
-      if (settled) return;
-      const req = new bindings.TCPConnectWrap();
-      req.oncomplete = (status: number) => settle(status === 0 ? undefined : uvError(status, "connect"));
-      req.address = address;
-      req.port = options.port;
-      const status =
-        family === 6 ? handle.connect6(req, address, options.port) : handle.connect(req, address, options.port);
-      if (status !== 0) settle(uvError(status, "connect"));
-    };
-    const family = net.isIP(options.host);
-    if (family !== 0) connectTo(options.host, family);
+    const attempt = new HandleConnect(options, bindings, resolve, reject);
+    const family = ipFamily(options.host);
+    if (family !== 0) attempt.connectTo(options.host, family);
     else {
       dns.lookup(options.host, (error, address, resolvedFamily) => {
-        if (error) settle(Object.assign(error, { code: error.code ?? "ENOTFOUND" }));
-        else connectTo(address, resolvedFamily);
+        if (error) attempt.settle(Object.assign(error, { code: error.code ?? "ENOTFOUND" }));
+        else attempt.connectTo(address, resolvedFamily);
       });
     }
   });

@@ -186,6 +186,7 @@ export function compileGeneration(
         const entry: RouteEntry = {
           id: route.id,
           name: route.name,
+          ref: { id: route.id, name: route.name },
           service: { id: service.id, name: service.name },
           protocol: service.upstream.scheme,
           port: route.server_port,

@@ -322,6 +322,9 @@ export class Gateway implements UdpListenerGateway {
   private async openListener(spec: ListenerSpec): Promise<OpenListener> {
     try {
       if (spec.protocol === "tcp") {
+        // the port's route table, looked up once per applied generation rather than once per connection
+        let tableOf: ConfigGeneration | undefined;
+        let table: PortRoutes | undefined;
         const tcp = await this.adapter.listenTcp(
           { host: spec.host, port: spec.port, reusePort: this.reusePort },
           (connection) => {
@@ -330,13 +333,17 @@ export class Gateway implements UdpListenerGateway {
               connection.destroy();
               return;
             }
-            const routing = this.routesOn("tcp", spec.port);
-            if (!routing) {
+            const generation = this.generation;
+            if (generation !== tableOf) {
+              tableOf = generation;
+              table = generation?.routesOn("tcp", spec.port);
+            }
+            if (!generation || !table || this.stopping) {
               this.noRoute("tcp", connection.local);
               connection.destroy();
               return;
             }
-            acceptTcp(this, routing.generation, routing.table, connection);
+            acceptTcp(this, generation, table, connection);
           },
         );
         this.logger.info(

@@ -21,6 +21,8 @@ export interface PluginSlot {
 export interface RouteEntry {
   readonly id: string;
   readonly name: string;
+  /** `{ id, name }`, the `route` every session of this route shows its plugins (one object, not one a session) */
+  readonly ref: { readonly id: string; readonly name: string };
   readonly service: { readonly id: string; readonly name: string };
   readonly protocol: "tcp" | "udp";
   readonly port: number;

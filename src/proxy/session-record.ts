@@ -5,8 +5,13 @@ import type { AddressInfo, TlsSessionInfo } from "./adapter.ts";
 import type { ClientBytes, StreamSession } from "./plugins/types.ts";
 import type { RouteEntry } from "./router.ts";
 
+/** what a TCP session reads its local address from, on first use */
+interface LocalAddressSource {
+  readonly local: AddressInfo;
+}
+
 export class SessionRecord implements StreamSession {
-  readonly route: { id: string; name: string };
+  readonly route: { readonly id: string; readonly name: string };
   readonly service: { id: string; name: string };
   readonly startedAt: number;
   node?: string;
@@ -24,18 +29,36 @@ export class SessionRecord implements StreamSession {
   proxy?: AddressInfo;
   /** what the TLS handshake with the client settled (terminating routes) */
   tls?: TlsSessionInfo;
+  private serverInfo: AddressInfo | undefined;
+  private readonly serverSource: LocalAddressSource | undefined;
 
+  /**
+   * `server`: the address, or (TCP) the accepted connection, whose `local` is a getsockname that only
+   * routes with `server_addr`, plugins, metrics and the access log need: read when one of them asks.
+   */
   constructor(
     readonly protocol: "tcp" | "udp",
     readonly client: AddressInfo,
-    readonly server: AddressInfo,
+    server: AddressInfo | LocalAddressSource,
     route: RouteEntry,
     readonly sni: string | undefined,
     startedAt: number,
   ) {
-    this.route = { id: route.id, name: route.name };
+    if ("local" in server) this.serverSource = server;
+    else this.serverInfo = server;
+    this.route = route.ref;
     this.service = route.service;
     this.startedAt = startedAt;
+  }
+
+  get server(): AddressInfo {
+    this.serverInfo ??= this.serverSource!.local;
+    return this.serverInfo;
+  }
+
+  /** reads the local address now, while the connection is open, for what reads it after the close */
+  keepServerAddress(): void {
+    this.serverInfo ??= this.serverSource!.local;
   }
 }
 

@@ -74,6 +74,38 @@ export function acceptTcp(
   session.begin();
 }
 
+/**
+ * What a hash balancer may key on. Read on demand: the local address is a getsockname, and only a
+ * `chash` on `server_addr` / `server_port` asks for it.
+ */
+class SessionFacts implements BalanceContext {
+  constructor(private readonly record: SessionRecord) {}
+
+  get remote_addr(): string {
+    return this.record.client.address;
+  }
+
+  get remote_port(): number {
+    return this.record.client.port;
+  }
+
+  get server_addr(): string {
+    return this.record.server.address;
+  }
+
+  get server_port(): number {
+    return this.record.server.port;
+  }
+
+  get sni(): string | undefined {
+    return this.record.sni;
+  }
+
+  get vars(): ReadonlyMap<string, string> | undefined {
+    return this.record.vars;
+  }
+}
+
 class UpstreamSide implements TcpHandlers {
   constructor(private readonly s: TcpProxySession) {}
 
@@ -158,7 +190,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
   /** `rest`: bytes that came after a PROXY header, valid only during the call */
   private startRouting(rest: Uint8Array | undefined): void {
     const client = this.client;
-    if (this.table.wantsSni(this.remote.address, client.local.address)) {
+    // `client.local` is a getsockname: asked only when a route could need it
+    if (this.table.hasSniRoutes && this.table.wantsSni(this.remote.address, client.local.address)) {
       this.peekTimer = setTimeout(() => this.routeWithSni(undefined), timerDelay(this.gateway.sniTimeoutMs));
       if (rest !== undefined && rest.byteLength > 0) this.peek(rest);
       return;
@@ -382,7 +415,8 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
     client.pause();
     if (this.peekBuffer) this.pending = [this.peekBuffer.subarray(0, this.peekLength)];
     this.peekBuffer = undefined;
-    const route = this.table.match(this.remote.address, client.local.address, sni);
+    const table = this.table;
+    const route = table.match(this.remote.address, table.serverAddrRoutes ? client.local.address : "", sni);
     if (!route) {
       this.gateway.noRoute("tcp", client.local);
       this.phase = DONE;
@@ -397,9 +431,12 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
     }
     this.route = route;
     this.phase = SETUP;
-    this.record = new SessionRecord("tcp", this.remote, client.local, route, sni, this.acceptedAt);
+    this.record = new SessionRecord("tcp", this.remote, client, route, sni, this.acceptedAt);
     this.record.proxy = this.proxyPeer;
     this.record.clientBytes = this;
+    // Plugins (their log phase, the prometheus export) and the access log read the local address once the
+    // connection has closed; a plain route at `warn` never reads it.
+    if (route.plugins.length > 0 || this.gateway.logger.isLevelEnabled("info")) this.record.keepServerAddress();
     route.metrics.sessionStarted(this.record);
     if (route.terminate) {
       const replay = this.pending?.[0];
@@ -493,15 +530,7 @@ export class TcpProxySession implements TcpHandlers, SweptSession, ClientBytes {
   private async connect(): Promise<void> {
     const route = this.route!;
     const pool = route.pool;
-    const client = this.client;
-    const context: BalanceContext = {
-      remote_addr: this.remote.address,
-      remote_port: this.remote.port,
-      server_addr: client.local.address,
-      server_port: client.local.port,
-      sni: this.record!.sni,
-      vars: this.record!.vars,
-    };
+    const context = new SessionFacts(this.record!);
     // nodes a retry must not pick again; made at the first failure, as most connections need no retry
     let tried: Set<UpstreamNode> | undefined;
     const started = Date.now();

@@ -24,6 +24,10 @@ export function nodeName(node: UpstreamNode): string {
   return formatHostPort(node.host, node.port);
 }
 
+function anyNode(): boolean {
+  return true;
+}
+
 export class UpstreamPool {
   readonly scheme: "tcp" | "udp";
   readonly nodes: readonly UpstreamNode[];
@@ -82,13 +86,14 @@ export class UpstreamPool {
    * nobody) and that is logged, at most once a second.
    */
   pick(context: BalanceContext, tried: ReadonlySet<UpstreamNode> | undefined): UpstreamNode | undefined {
-    const healthy = (node: UpstreamNode) =>
-      (tried === undefined || !tried.has(node)) && this.health.isHealthy(this.serviceId, this.names.get(node)!);
+    // the filters of a first attempt (nothing tried yet) are made once per pool, not per connection
+    const healthy =
+      tried === undefined ? this.isHealthy : (node: UpstreamNode) => !tried.has(node) && this.isHealthy(node);
     for (const group of this.groups) {
       const node = group.balancer.pick(context, healthy);
       if (node) return node;
     }
-    const untried = (node: UpstreamNode) => tried === undefined || !tried.has(node);
+    const untried = tried === undefined ? anyNode : (node: UpstreamNode) => !tried.has(node);
     for (const group of this.groups) {
       const node = group.balancer.pick(context, untried);
       if (node) {
@@ -102,6 +107,9 @@ export class UpstreamPool {
     }
     return undefined;
   }
+
+  private readonly isHealthy = (node: UpstreamNode): boolean =>
+    this.health.isHealthy(this.serviceId, this.names.get(node)!);
 
   connected(node: UpstreamNode, connectMs: number): void {
     this.health.reportConnect(this.serviceId, this.names.get(node)!, "ok");

@@ -22,6 +22,7 @@ function route(id: string, fields: { server_addr?: string; remote_addr?: string;
   return {
     id,
     name: id,
+    ref: { id, name: id },
     service: { id: "s", name: "s" },
     protocol: "tcp",
     port: 9000,
