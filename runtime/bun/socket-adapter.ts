@@ -28,7 +28,7 @@ import {
 } from "../../src/proxy/adapter.ts";
 import { type PausableListener, processFdLimitPause } from "../node/fd-limit-pause.ts";
 import { createNodeSocketAdapter, deliveringFreshChunk } from "../node/socket-adapter.ts";
-import { startClientTls, startServerTls } from "../node/tls-layer.ts";
+import { startServerTls } from "../node/tls-layer.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
 
@@ -534,9 +534,10 @@ export function createBunSocketAdapter(): SocketAdapter {
     // accepted socket (docs/runtimes.md)
     startServerTls,
 
-    async connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> {
-      return startClientTls(await adapter.connectTcp(options), tls, options.timeoutMs);
-    },
+    // TLS to upstreams stays on Bun's node:net socket, which node:tls takes as it is: over a Bun.connect
+    // connection it would run over a Duplex (docs/runtimes.md), and the handshake outweighs the connect.
+    connectTls: (options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> =>
+      outbound.connectTls(options, tls),
   };
   return adapter;
 }
