@@ -5,11 +5,12 @@
 declare namespace BunApi {
   interface Socket<Data> {
     data: Data;
-    readonly remoteAddress: string;
-    readonly remotePort: number;
+    /** the address getters are each a getpeername or getsockname; null once the socket is closed */
+    readonly remoteAddress: string | null;
+    readonly remotePort: number | null;
     readonly remoteFamily: "IPv4" | "IPv6";
-    readonly localAddress: string;
-    readonly localPort: number;
+    readonly localAddress: string | null;
+    readonly localPort: number | null;
     readonly localFamily: "IPv4" | "IPv6";
     /** bytes handed to the kernel (may be fewer than asked, or -1 when closed) */
     write(data: Uint8Array | string): number;

@@ -28,7 +28,7 @@ import {
 } from "../../src/proxy/adapter.ts";
 import { type PausableListener, processFdLimitPause } from "../node/fd-limit-pause.ts";
 import { createNodeSocketAdapter, deliveringFreshChunk } from "../node/socket-adapter.ts";
-import { startClientTls, startServerTls } from "../node/tls-layer.ts";
+import { startServerTls } from "../node/tls-layer.ts";
 
 type BunSocket = BunApi.Socket<BunTcpConnection | undefined>;
 
@@ -64,8 +64,9 @@ function addressInfo(address: string, port: number): AddressInfo {
 type EarlyEvent = { kind: "data"; chunk: Uint8Array } | { kind: "end" } | { kind: "close"; error?: Error };
 
 class BunTcpConnection implements TcpConnection {
-  readonly local: AddressInfo;
-  readonly remote: AddressInfo;
+  /** read from Bun on first use: each of Bun's address and port getters is a getsockname or getpeername */
+  private localAddress: AddressInfo | undefined;
+  private remoteAddress: AddressInfo | undefined;
   private handlers: TcpHandlers | undefined;
   private early: EarlyEvent[] | undefined = [];
   /** unsent tails, each our own copy; `queued` is their byte total */
@@ -81,13 +82,33 @@ class BunTcpConnection implements TcpConnection {
   /** whether Bun's socket is paused: each pause or resume is an epoll_ctl, so repeats are skipped */
   private socketPaused = false;
 
-  /** `local`: the listener's own address when it is bound to one (not a wildcard), saving two getsockname */
+  /**
+   * `local`: the listener's own address when it is bound to one (not a wildcard), saving two getsockname.
+   * `readAddresses`: read both now (accepted connections, whose addresses the pipeline reads, possibly after
+   * the client is gone); an outbound connection reads them at first use, as the pipeline does not read an
+   * upstream's addresses: four syscalls fewer per connect.
+   */
   constructor(
     private readonly socket: BunSocket,
-    local?: AddressInfo,
+    local: AddressInfo | undefined,
+    readAddresses: boolean,
   ) {
-    this.local = local ?? addressInfo(socket.localAddress, socket.localPort);
-    this.remote = addressInfo(socket.remoteAddress, socket.remotePort);
+    this.localAddress = local;
+    if (readAddresses) {
+      this.localAddress ??= addressInfo(socket.localAddress ?? "", socket.localPort ?? 0);
+      this.remoteAddress = addressInfo(socket.remoteAddress ?? "", socket.remotePort ?? 0);
+    }
+  }
+
+  /** Bun has no addresses for a closed socket: read then, they are "" and 0 */
+  get local(): AddressInfo {
+    this.localAddress ??= addressInfo(this.socket.localAddress ?? "", this.socket.localPort ?? 0);
+    return this.localAddress;
+  }
+
+  get remote(): AddressInfo {
+    this.remoteAddress ??= addressInfo(this.socket.remoteAddress ?? "", this.socket.remotePort ?? 0);
+    return this.remoteAddress;
   }
 
   private pauseSocket(): void {
@@ -267,11 +288,76 @@ function listenHandlers(
   return {
     ...tcpHandlers,
     open(socket) {
-      const connection = new BunTcpConnection(socket, local?.());
+      const connection = new BunTcpConnection(socket, local?.(), true);
       socket.data = connection;
       onConnection(connection);
     },
   };
+}
+
+/**
+ * Bun.connect attempts that may be outstanding at once, connecting or given up on. Bun.connect cannot be
+ * cancelled: a connect that timed out keeps its SYN-SENT socket and fd until the kernel gives up (~130 s
+ * with tcp_syn_retries 6), and Bun hands over the socket only once it is connected. Beyond this many,
+ * connects go through Bun's `node:net`, whose `destroy()` closes a connecting socket; so nodes that drop
+ * SYNs hold at most this many fds of the gateway, while connects that answer take Bun's own path, ~25%
+ * less CPU per connection (docs/performance.md, round four). A loopback connect is pending for well under
+ * a millisecond, so a few dozen are outstanding at most; with upstreams further away more of them take
+ * the `node:net` path, which is as correct, only dearer.
+ */
+const UNCANCELLABLE_CONNECT_LIMIT = 64;
+
+/**
+ * One Bun.connect: settles the caller's promise once, and when the caller gave up first (timeout), closes
+ * the socket as soon as Bun reports it connected, giving its slot back either way.
+ */
+class BunConnectAttempt {
+  private state: "connecting" | "settled" | "abandoned" = "connecting";
+  private readonly timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly options: TcpConnectOptions,
+    private readonly resolve: (connection: TcpConnection) => void,
+    private readonly reject: (error: Error) => void,
+    private readonly release: () => void,
+    /** called when the attempt times out, with its options */
+    private readonly abandoned: (options: TcpConnectOptions) => void,
+  ) {
+    this.timer = setTimeout(() => this.timedOut(), options.timeoutMs);
+  }
+
+  private timedOut(): void {
+    if (this.state !== "connecting") return;
+    this.state = "abandoned";
+    this.abandoned(this.options);
+    this.reject(codedError(`connect to ${this.options.host}:${this.options.port} timed out`, "ETIMEDOUT"));
+  }
+
+  /** Bun `open` of a connecting socket */
+  connected(socket: BunSocket): void {
+    if (this.state === "abandoned") {
+      socket.terminate();
+      this.release();
+      return;
+    }
+    if (this.state !== "connecting") return;
+    this.state = "settled";
+    clearTimeout(this.timer);
+    this.release();
+    const connection = new BunTcpConnection(socket, undefined, false);
+    socket.data = connection;
+    this.resolve(connection);
+  }
+
+  /** the promise of Bun.connect rejected (refused, unreachable, a name that does not resolve) */
+  failed(error: unknown): void {
+    if (this.state === "settled") return;
+    const abandoned = this.state === "abandoned";
+    this.state = "settled";
+    clearTimeout(this.timer);
+    this.release();
+    if (!abandoned) this.reject(withCode(error, "ECONNREFUSED"));
+  }
 }
 
 /**
@@ -335,6 +421,25 @@ class BunUdpSocket implements UdpSocket {
 
 export function createBunSocketAdapter(): SocketAdapter {
   const outbound = createNodeSocketAdapter();
+  /** Bun.connect attempts connecting or given up on, at most UNCANCELLABLE_CONNECT_LIMIT */
+  let bunConnects = 0;
+  const releaseBunConnect = () => {
+    bunConnects--;
+  };
+  /**
+   * `host:port` of destinations whose Bun.connect timed out, connected through `node:net` until one of
+   * those connects succeeds: a node that drops SYNs (and its health checks) then uses up one slot, not all
+   * of them, and the healthy nodes keep Bun's path.
+   */
+  const silentDestinations = new Set<string>();
+  const markSilent = (options: TcpConnectOptions) => {
+    silentDestinations.add(`${options.host}:${options.port}`);
+  };
+  const connectCancellably = (options: TcpConnectOptions, destination: string): Promise<TcpConnection> =>
+    outbound.connectTcp(options).then((connection) => {
+      silentDestinations.delete(destination);
+      return connection;
+    });
   const adapter: SocketAdapter = {
     name: "bun-native",
     runtime: `bun ${Bun.version}`,
@@ -359,10 +464,35 @@ export function createBunSocketAdapter(): SocketAdapter {
       }
     },
 
-    // Bun.connect cannot be cancelled: a connect that timed out keeps its SYN-SENT socket and fd until the
-    // kernel gives up (~130 s), so a node that drops SYNs grows one fd per attempt or health check. Bun's
-    // node:net connect closes the socket on destroy, so outbound connections go through it.
-    connectTcp: (options: TcpConnectOptions): Promise<TcpConnection> => outbound.connectTcp(options),
+    uncancellableConnectLimit: UNCANCELLABLE_CONNECT_LIMIT,
+
+    connectTcp(options: TcpConnectOptions): Promise<TcpConnection> {
+      if (silentDestinations.size > 0) {
+        const destination = `${options.host}:${options.port}`;
+        if (silentDestinations.has(destination)) return connectCancellably(options, destination);
+      }
+      if (bunConnects >= UNCANCELLABLE_CONNECT_LIMIT) return outbound.connectTcp(options);
+      bunConnects++;
+      return new Promise<TcpConnection>((resolve, reject) => {
+        const attempt = new BunConnectAttempt(options, resolve, reject, releaseBunConnect, markSilent);
+        try {
+          Bun.connect<BunTcpConnection | undefined>({
+            hostname: options.host,
+            port: options.port,
+            allowHalfOpen: true,
+            socket: {
+              ...tcpHandlers,
+              open(socket) {
+                attempt.connected(socket);
+              },
+            },
+          }).then(undefined, (error: unknown) => attempt.failed(error));
+        } catch (error) {
+          // options Bun refuses at once (a port out of range)
+          attempt.failed(error);
+        }
+      });
+    },
 
     async bindUdp(
       options: UdpBindOptions,
@@ -404,9 +534,10 @@ export function createBunSocketAdapter(): SocketAdapter {
     // accepted socket (docs/runtimes.md)
     startServerTls,
 
-    async connectTls(options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> {
-      return startClientTls(await adapter.connectTcp(options), tls, options.timeoutMs);
-    },
+    // TLS to upstreams stays on Bun's node:net socket, which node:tls takes as it is: over a Bun.connect
+    // connection it would run over a Duplex (docs/runtimes.md), and the handshake outweighs the connect.
+    connectTls: (options: TcpConnectOptions, tls: TlsClientOptions): Promise<TcpConnection> =>
+      outbound.connectTls(options, tls),
   };
   return adapter;
 }

@@ -168,6 +168,12 @@ export interface SocketAdapter {
   /** resolves once connected; rejects with an error with `code` (ECONNREFUSED, ETIMEDOUT, …) */
   connectTcp(options: TcpConnectOptions): Promise<TcpConnection>;
   /**
+   * How many connects that timed out may keep their socket (and fd) connecting until the kernel gives up,
+   * where the runtime cannot cancel a connect (Bun.connect); beyond it every timed-out connect is
+   * cancelled. Absent: every timed-out connect is cancelled.
+   */
+  readonly uncancellableConnectLimit?: number;
+  /**
    * a UDP socket bound to host:port (port 0 for an ephemeral port, as an upstream session socket); no
    * error of the socket is ever thrown or left unhandled: each goes to `onError` (or is dropped without one)
    */

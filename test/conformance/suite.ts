@@ -617,55 +617,6 @@ const checks: [string, Check][] = [
     },
   ],
   [
-    "connect timeout fails with ETIMEDOUT",
-    async (adapter, options) => {
-      check(options.blackholePort !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
-      const started = Date.now();
-      const error = await within(
-        adapter.connectTcp({ host: "127.0.0.1", port: options.blackholePort, timeoutMs: 300 }).then(
-          (connection) => {
-            connection.destroy();
-            return undefined;
-          },
-          (error: unknown) => error as { code?: string },
-        ),
-        5000,
-        "connect with timeoutMs 300",
-      );
-      check(error !== undefined, "connect to the blackhole succeeded");
-      equal(error.code, "ETIMEDOUT", "error code");
-      const elapsed = Date.now() - started;
-      check(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
-    },
-  ],
-  [
-    "a connect that times out is cancelled: no socket stays in SYN-SENT",
-    async (adapter, options) => {
-      const port = options.blackholePort;
-      check(port !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
-      const before = synSentTo(port);
-      const attempts = 4;
-      const codes = await Promise.all(
-        Array.from({ length: attempts }, () =>
-          adapter.connectTcp({ host: "127.0.0.1", port, timeoutMs: 200 }).then(
-            (connection) => {
-              connection.destroy();
-              return "connected";
-            },
-            (error: unknown) => (error as { code?: string }).code,
-          ),
-        ),
-      );
-      equal(codes.join(","), Array(attempts).fill("ETIMEDOUT").join(","), "connect results");
-      let left = synSentTo(port) - before;
-      for (let wait = 0; wait < 20 && left > 0; wait++) {
-        await sleep(50);
-        left = synSentTo(port) - before;
-      }
-      check(left <= 0, `${left} sockets still connecting after their connect timed out`);
-    },
-  ],
-  [
     "listen on a taken port fails with EADDRINUSE",
     async (adapter, _options, scope) => {
       const { listener } = await acceptor(adapter, scope);
@@ -1033,6 +984,77 @@ const checks: [string, Check][] = [
         }
       }
       throw new Failure("no datagram on ::1");
+    },
+  ],
+  // The blackhole checks come last: connects an adapter cannot cancel stay connecting for the rest of the run.
+  [
+    "connect timeout fails with ETIMEDOUT",
+    async (adapter, options) => {
+      check(options.blackholePort !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
+      const started = Date.now();
+      const error = await within(
+        adapter.connectTcp({ host: "127.0.0.1", port: options.blackholePort, timeoutMs: 300 }).then(
+          (connection) => {
+            connection.destroy();
+            return undefined;
+          },
+          (error: unknown) => error as { code?: string },
+        ),
+        5000,
+        "connect with timeoutMs 300",
+      );
+      check(error !== undefined, "connect to the blackhole succeeded");
+      equal(error.code, "ETIMEDOUT", "error code");
+      const elapsed = Date.now() - started;
+      check(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
+    },
+  ],
+  [
+    "a connect that times out is cancelled: no socket stays in SYN-SENT beyond the adapter's uncancellable limit",
+    async (adapter, options, scope) => {
+      const port = options.blackholePort;
+      check(port !== undefined, "no blackhole port given (SLUICE_BLACKHOLE_PORT)");
+      // An adapter that cannot cancel some connects (uncancellableConnectLimit) leaves at most that many
+      // connecting; every attempt beyond it must be cancelled. (This leaves them connecting for the rest of
+      // the run: the blackhole checks come last.)
+      const limit = adapter.uncancellableConnectLimit ?? 0;
+      const before = synSentTo(port);
+      const attempts = limit + 4;
+      const codes = await Promise.all(
+        Array.from({ length: attempts }, () =>
+          adapter.connectTcp({ host: "127.0.0.1", port, timeoutMs: 200 }).then(
+            (connection) => {
+              connection.destroy();
+              return "connected";
+            },
+            (error: unknown) => (error as { code?: string }).code,
+          ),
+        ),
+      );
+      equal(codes.join(","), Array(attempts).fill("ETIMEDOUT").join(","), "connect results");
+      let left = synSentTo(port) - before;
+      for (let wait = 0; wait < 20 && left > limit; wait++) {
+        await sleep(50);
+        left = synSentTo(port) - before;
+      }
+      check(left <= limit, `${left} sockets still connecting after their connect timed out (limit ${limit})`);
+      // with its uncancellable connects used up, the adapter still connects (and still times out, cancelled)
+      const { listener } = await acceptor(adapter, scope);
+      await connectTo(adapter, scope, listener.address);
+      const more = await adapter.connectTcp({ host: "127.0.0.1", port, timeoutMs: 200 }).then(
+        (connection) => {
+          connection.destroy();
+          return "connected";
+        },
+        (error: unknown) => (error as { code?: string }).code,
+      );
+      equal(more, "ETIMEDOUT", "connect result past the limit");
+      left = synSentTo(port) - before;
+      for (let wait = 0; wait < 20 && left > limit; wait++) {
+        await sleep(50);
+        left = synSentTo(port) - before;
+      }
+      check(left <= limit, `${left} sockets still connecting past the limit (limit ${limit})`);
     },
   ],
 ];
