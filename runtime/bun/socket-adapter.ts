@@ -336,6 +336,8 @@ class BunConnectAttempt {
   /** Bun `open` of a connecting socket */
   connected(socket: BunSocket): void {
     if (this.state === "abandoned") {
+      // settled from here on, so a later rejection of Bun.connect's promise cannot give the slot back twice
+      this.state = "settled";
       socket.terminate();
       this.release();
       return;
