@@ -6,9 +6,8 @@
  * near zero"). No TLS, no control plane.
  */
 import { join } from "node:path";
-import { freePort } from "../../test/fixtures/ports.ts";
-import { startProcess, tail, waitForTcp } from "../processes.ts";
-import { waitForDnsAnswer } from "../workloads/dns-query.ts";
+import { startProcess, tail } from "../processes.ts";
+import { freeProxiedPorts, waitUntilProxying } from "./proxied-ports.ts";
 import { REPO } from "./sluice.ts";
 import type { Target } from "./target.ts";
 
@@ -34,13 +33,7 @@ export function adapterFloorTarget(name: string, adapter: keyof typeof COMMANDS)
     name,
     kind: "floor",
     async start(backends) {
-      const ports = {
-        redis: await freePort(),
-        iperf: await freePort(),
-        hold: await freePort(),
-        pg: backends.pgDatabase ? await freePort() : undefined,
-        dns: backends.dns ? await freePort() : undefined,
-      };
+      const ports = await freeProxiedPorts(backends);
       const routes = [
         `tcp:${ports.redis}=${backends.redisPort}`,
         `tcp:${ports.iperf}=${backends.iperfPort}`,
@@ -51,11 +44,7 @@ export function adapterFloorTarget(name: string, adapter: keyof typeof COMMANDS)
       const [command, ...args] = COMMANDS[adapter]!;
       const proc = startProcess(name, command!, [...args, ...routes], { cwd: REPO });
       try {
-        for (const port of [ports.redis, ports.iperf, ports.hold, ...(ports.pg ? [ports.pg] : [])]) {
-          await waitForTcp(port, 30_000, proc);
-        }
-        if (ports.dns && !(await waitForDnsAnswer(ports.dns, 15_000)))
-          throw new Error(`udp relay on ${ports.dns} gave no DNS answer`);
+        await waitUntilProxying(ports, proc, 30_000);
       } catch (err) {
         const output = proc.output();
         await proc.stop();

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../test/fixtures/ports.ts";
-import { startProcess, tail, waitForTcp } from "../processes.ts";
-import { waitForDnsAnswer } from "../workloads/dns-query.ts";
+import { startProcess, tail } from "../processes.ts";
+import { freeProxiedPorts, waitUntilProxying } from "./proxied-ports.ts";
 import { REPO, type SluiceAdapter, type SluiceRuntime, startCommand, waitForReady } from "./sluice.ts";
 import type { Target } from "./target.ts";
 
@@ -34,13 +34,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
     sluice: { runtime, adapter },
     async start(backends, options) {
       const dir = mkdtempSync(join(tmpdir(), `sluice-bench-${name}-`));
-      const ports = {
-        redis: await freePort(),
-        iperf: await freePort(),
-        hold: await freePort(),
-        pg: backends.pgDatabase ? await freePort() : undefined,
-        dns: backends.dns ? await freePort() : undefined,
-      };
+      const ports = await freeProxiedPorts(backends);
       const file = join(dir, "sluice.yaml");
       writeFileSync(
         file,
@@ -82,11 +76,7 @@ export function sluiceGatewayTarget(name: string, runtime: SluiceRuntime, adapte
       };
       try {
         await waitForReady(statusAddr, proc.exited, () => proc.output());
-        for (const port of [ports.redis, ports.iperf, ports.hold, ...(ports.pg ? [ports.pg] : [])]) {
-          await waitForTcp(port, 15_000, proc);
-        }
-        if (ports.dns && !(await waitForDnsAnswer(ports.dns, 15_000)))
-          throw new Error(`udp route on ${ports.dns} gave no DNS answer`);
+        await waitUntilProxying(ports, proc, 15_000);
       } catch (err) {
         const output = proc.output();
         await cleanup();

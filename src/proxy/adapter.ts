@@ -169,7 +169,7 @@ export interface SocketAdapter {
   connectTcp(options: TcpConnectOptions): Promise<TcpConnection>;
   /**
    * How many connects that timed out may keep their socket (and fd) connecting until the kernel gives up,
-   * where the runtime cannot cancel a connect (Bun.connect); beyond it every timed-out connect is
+   * where the runtime cannot cancel a connect (Bun's native connect in runtime/bun); beyond it every timed-out connect is
    * cancelled. Absent: every timed-out connect is cancelled.
    */
   readonly uncancellableConnectLimit?: number;

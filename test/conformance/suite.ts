@@ -68,6 +68,32 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Records what a connection delivers; `received` are copies (the adapter may reuse its chunk). */
+/** Byte `i` of a pattern stream is `i % 251`: a shifted, repeated or reused chunk shows as a wrong byte. */
+function fillPattern(chunk: Uint8Array, offset: number): void {
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (offset + i) % 251;
+}
+
+/** Reads a pattern stream of `total` bytes, noting the first byte out of order; `done` once all arrived. */
+class PatternReader implements TcpHandlers {
+  received = 0;
+  outOfOrder = -1;
+  readonly done = deferred();
+
+  constructor(private readonly total: number) {}
+
+  onData(chunk: Uint8Array): void {
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== (this.received + i) % 251 && this.outOfOrder < 0) this.outOfOrder = this.received + i;
+    }
+    this.received += chunk.length;
+    if (this.received >= this.total) this.done.resolve();
+  }
+
+  onEnd(): void {}
+  onDrain(): void {}
+  onClose(): void {}
+}
+
 class Recorder implements TcpHandlers {
   readonly chunks: Uint8Array[] = [];
   bytes = 0;
@@ -253,22 +279,9 @@ async function slowReader(
 ): Promise<void> {
   const chunkSize = 64 * 1024;
   const { client, server } = await pair();
-  // The reader checks the byte pattern as it goes (byte i is i % 251) and reads in short bursts.
-  let received = 0;
-  let outOfOrder = -1;
-  const done = deferred();
-  server.setHandlers({
-    onData(chunk) {
-      for (let i = 0; i < chunk.length; i++) {
-        if (chunk[i] !== (received + i) % 251 && outOfOrder < 0) outOfOrder = received + i;
-      }
-      received += chunk.length;
-      if (received >= total) done.resolve();
-    },
-    onEnd() {},
-    onDrain() {},
-    onClose() {},
-  });
+  // The reader checks the byte pattern as it goes and reads in short bursts.
+  const pattern = new PatternReader(total);
+  server.setHandlers(pattern);
   server.pause();
   const reader = setInterval(() => {
     server.resume();
@@ -283,13 +296,13 @@ async function slowReader(
   let maxAhead = 0;
   try {
     while (sent < total) {
-      for (let i = 0; i < chunkSize; i++) chunk[i] = (sent + i) % 251;
+      fillPattern(chunk, sent);
       const accepted = client.write(chunk);
       sent += chunkSize;
       // Scribble over the chunk: the adapter must have copied what it kept.
       if (scribble) chunk.fill(0);
       maxBuffered = Math.max(maxBuffered, client.bufferedAmount);
-      maxAhead = Math.max(maxAhead, sent - received);
+      maxAhead = Math.max(maxAhead, sent - pattern.received);
       if (!accepted) {
         refusals++;
         const drained = deferred();
@@ -297,12 +310,12 @@ async function slowReader(
         await within(drained.promise, 10_000, `onDrain after ${sent} bytes`);
       }
     }
-    await within(done.promise, 15_000, `reader got ${received} of ${total}`);
+    await within(pattern.done.promise, 15_000, `reader got ${pattern.received} of ${total}`);
   } finally {
     clearInterval(reader);
   }
-  equal(outOfOrder, -1, "first byte out of order");
-  equal(received, total, "bytes received");
+  equal(pattern.outOfOrder, -1, "first byte out of order");
+  equal(pattern.received, total, "bytes received");
   check(refusals > 0, "write never returned false although the reader was slow");
   check(clientSide.drains >= refusals, `onDrain fired ${clientSide.drains} times for ${refusals} refusals`);
   check(maxBuffered <= 4 * 1024 * 1024, `adapter buffered up to ${maxBuffered} bytes`);
@@ -543,28 +556,15 @@ const checks: [string, Check][] = [
         onClose() {},
       });
       outbound.setHandlers(new Recorder(false));
-      let received = 0;
-      let outOfOrder = -1;
-      const done = deferred();
-      receiver.setHandlers({
-        onData(chunk) {
-          for (let i = 0; i < chunk.length; i++) {
-            if (chunk[i] !== (received + i) % 251 && outOfOrder < 0) outOfOrder = received + i;
-          }
-          received += chunk.length;
-          if (received >= total) done.resolve();
-        },
-        onEnd() {},
-        onDrain() {},
-        onClose() {},
-      });
+      const reader = new PatternReader(total);
+      receiver.setHandlers(reader);
       // the receiver reads nothing until the relay has taken everything the sender wrote
       receiver.pause();
       const senderSide = new Recorder(false);
       sender.setHandlers(senderSide);
       const chunk = new Uint8Array(64 * 1024);
       for (let sent = 0; sent < total; sent += chunk.length) {
-        for (let i = 0; i < chunk.length; i++) chunk[i] = (sent + i) % 251;
+        fillPattern(chunk, sent);
         if (!sender.write(chunk)) {
           const drained = deferred();
           senderSide.drained = () => drained.resolve();
@@ -575,9 +575,9 @@ const checks: [string, Check][] = [
       equal(relayed, total, "bytes the relay read while its sink queued");
       check(refused > 0, "the sink never said stop although nothing was read from it");
       receiver.resume();
-      await within(done.promise, 15_000, `receiver got ${received} of ${total}`);
-      equal(outOfOrder, -1, "first byte out of order");
-      equal(received, total, "bytes received");
+      await within(reader.done.promise, 15_000, `receiver got ${reader.received} of ${total}`);
+      equal(reader.outOfOrder, -1, "first byte out of order");
+      equal(reader.received, total, "bytes received");
     },
   ],
   [
